@@ -1,0 +1,144 @@
+"""Settings: keyword arguments of ``init()`` win over environment variables, which win over defaults.
+
+Standard ``OTEL_*`` variables are read by the OpenTelemetry SDK itself
+(endpoint, headers, protocol, service name, resource attributes, sampler,
+batch sizes, export intervals); the ``BOTWATCH_*`` ones are ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from botwatch import semconv
+
+_log = logging.getLogger("botwatch")
+
+DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "botwatch"
+DEFAULT_JOURNAL = DATA_HOME / "journal.sqlite"
+DEFAULT_SECRET_FILE = DATA_HOME / "secret"
+
+_FALSE = {"0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def env_bool(name: str, default: bool, env: Mapping[str, str] = os.environ) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r}: expected one of true/false/1/0/yes/no/on/off")
+
+
+def env_list(name: str, env: Mapping[str, str] = os.environ) -> tuple[str, ...] | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def load_secret(explicit: str | bytes | None, env: Mapping[str, str] = os.environ) -> bytes:
+    """The per-deployment key for trace ids and client hashes.
+
+    ``BOTWATCH_SECRET`` (or ``BOTWATCH_SECRET_FILE``) in production, so every
+    process and replica derives the same ids.  Without one, a random key is
+    created once in the user's data directory and shared by the processes of
+    this machine.
+    """
+    if explicit:
+        return explicit.encode() if isinstance(explicit, str) else explicit
+    if env.get("BOTWATCH_SECRET"):
+        return env["BOTWATCH_SECRET"].encode()
+    path = Path(env.get("BOTWATCH_SECRET_FILE") or DEFAULT_SECRET_FILE)
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    _log.warning("botwatch: no BOTWATCH_SECRET set; created a local key in %s (set one per deployment)", path)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    service_name: str | None
+    secret: bytes
+    otlp_endpoint: str | None  # None: embedded journal
+    endpoint_explicit: bool  # passed to init(), not from OTEL_EXPORTER_OTLP_ENDPOINT
+    journal_path: Path
+    capture_content: bool
+    channels: tuple[str, ...]
+    intents: tuple[str, ...] | None  # None: the first `max_intents` distinct values
+    models: tuple[str, ...] | None
+    variants: tuple[str, ...] | None
+    prometheus_port: int | None
+    prometheus_host: str
+    capture_loguru: bool
+    capture_logging: bool
+    instrument_openai: bool
+    max_text_length: int = 4096
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        service_name: str | None = None,
+        secret: str | bytes | None = None,
+        endpoint: str | None = None,
+        journal: str | Path | None = None,
+        capture_content: bool | None = None,
+        channels: Iterable[str] | None = None,
+        intents: Iterable[str] | None = None,
+        models: Iterable[str] | None = None,
+        variants: Iterable[str] | None = None,
+        prometheus_port: int | None = None,
+        capture_loguru: bool = True,
+        capture_logging: bool = False,
+        instrument_openai: bool = False,
+        env: Mapping[str, str] = os.environ,
+    ) -> Settings:
+        endpoint_explicit = bool(endpoint)
+        endpoint = endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+        port_raw = env.get("BOTWATCH_PROMETHEUS_PORT")
+        if prometheus_port is None and port_raw:
+            try:
+                prometheus_port = int(port_raw)
+            except ValueError:
+                raise ValueError(f"BOTWATCH_PROMETHEUS_PORT={port_raw!r} is not a port number") from None
+        if prometheus_port is not None and not 0 <= prometheus_port <= 65535:
+            raise ValueError(f"prometheus_port {prometheus_port} out of range 0-65535")
+        extra_channels = tuple(channels) if channels is not None else env_list("BOTWATCH_CHANNELS") or ()
+        return cls(
+            service_name=service_name,
+            secret=load_secret(secret, env),
+            otlp_endpoint=endpoint,
+            endpoint_explicit=endpoint_explicit,
+            journal_path=Path(journal or env.get("BOTWATCH_JOURNAL") or DEFAULT_JOURNAL).expanduser(),
+            capture_content=(
+                capture_content if capture_content is not None else env_bool("BOTWATCH_CAPTURE_CONTENT", True, env)
+            ),
+            channels=tuple(dict.fromkeys((*semconv.DEFAULT_CHANNELS, *extra_channels))),
+            intents=tuple(intents) if intents is not None else env_list("BOTWATCH_INTENTS", env),
+            models=tuple(models) if models is not None else env_list("BOTWATCH_MODELS", env),
+            variants=tuple(variants) if variants is not None else env_list("BOTWATCH_VARIANTS", env),
+            prometheus_port=prometheus_port,
+            prometheus_host=env.get("BOTWATCH_PROMETHEUS_HOST", "127.0.0.1"),
+            capture_loguru=capture_loguru,
+            capture_logging=capture_logging,
+            instrument_openai=instrument_openai,
+        )

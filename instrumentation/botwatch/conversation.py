@@ -1,0 +1,512 @@
+"""The public API: a conversation is a trace; turns, LLM calls, CRM actions and sends are its spans.
+
+Every block works with ``with`` and ``async with``.  An exception inside a
+block marks its span as an error with ``error.type`` and is re-raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
+
+from botwatch import ids, semconv
+from botwatch.logs import emit_event
+from botwatch.pii import mask_phone, phone_digits
+from botwatch.scope import Scope, current_scope
+from botwatch.telemetry import Telemetry, current
+from botwatch.validation import (
+    clean_amount,
+    clean_confidence,
+    clean_count,
+    clean_name,
+    clean_optional_name,
+    clean_text,
+)
+
+Clock = Callable[[], int]
+_EMPTY_CONTEXT = Context()
+
+
+def _error_type(exc: BaseException) -> str:
+    return type(exc).__qualname__
+
+
+class _Block:
+    """Sync and async context manager sharing one implementation."""
+
+    def __enter__(self) -> Any:
+        raise NotImplementedError
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class _SpanBlock(_Block):
+    """A block that is one span, current while the block runs."""
+
+    _span: Span
+    _token: object
+    _failed: str | None = None
+
+    def _open(
+        self, telemetry: Telemetry, name: str, kind: SpanKind, parent: Context, attributes: dict[str, Any], start: int
+    ) -> None:
+        self._span = telemetry.tracer.start_span(
+            name, context=parent, kind=kind, attributes=attributes, start_time=start
+        )
+        self._token = otel_context.attach(set_span_in_context(self._span, parent))
+
+    def _close(self, exc: BaseException | None, end: int) -> str | None:
+        """End the span; returns the error type, if any."""
+        error = self._failed
+        if exc is not None:
+            error = _error_type(exc)
+            self._span.record_exception(exc, timestamp=end)
+            self._span.set_status(Status(StatusCode.ERROR, f"{error}: {exc}"[:512]))
+        elif error is not None:
+            self._span.set_status(Status(StatusCode.ERROR, error))
+        if error is not None:
+            self._span.set_attribute(semconv.ERROR_TYPE, error)
+        self._span.end(end_time=end)
+        return error
+
+    def _detach(self) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+
+    def fail(self, error_type: str) -> None:
+        """Mark the operation failed without raising (e.g. a CRM error code)."""
+        self._failed = clean_name(error_type, "error_type")
+
+    @property
+    def span(self) -> Span:
+        return self._span
+
+
+class Conversation(_Block):
+    """One dialogue episode: one trace, whatever process or day continues it."""
+
+    def __init__(
+        self,
+        conversation_id: str,
+        *,
+        channel: str,
+        client_phone: str | None = None,
+        client_email: str | None = None,
+        scenario_variant: str | None = None,
+        session_id: str | None = None,
+        resume: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        self.telemetry = telemetry = current()
+        self.id = ids.validate_conversation_id(conversation_id)
+        redactor = telemetry.redactor
+        if telemetry.redactor.contains_pii(self.id):
+            raise ValueError("conversation id must not contain a phone number or e-mail; use botwatch.episode_id()")
+        self.channel = clean_name(channel, "channel")
+        self.variant = clean_optional_name(scenario_variant, "scenario_variant")
+        self.session_id = clean_name(session_id, "session_id") if session_id is not None else self.id
+        self._resume = resume
+        self.clock: Clock = clock or time.time_ns
+        self._client: dict[str, Any] = {}
+        if client_phone is not None:
+            phone = clean_name(client_phone, "client_phone")
+            if len(phone_digits(phone)) < 10:
+                raise ValueError("client_phone does not look like a phone number (fewer than 10 digits)")
+            self._client = {
+                semconv.CLIENT_ID: redactor.client_id(phone=phone),
+                semconv.CLIENT_PHONE_MASKED: mask_phone(phone),
+            }
+        elif client_email is not None:
+            email = clean_name(client_email, "client_email")
+            if "@" not in email:
+                raise ValueError("client_email does not look like an e-mail address")
+            self._client = {semconv.CLIENT_ID: redactor.client_id(email=email)}
+        # Attributes every span of the conversation carries (redacted channel value).
+        self.common: dict[str, Any] = {
+            semconv.GEN_AI_CONVERSATION_ID: self.id,
+            semconv.CHANNEL: redactor.text(self.channel),
+        }
+        if self.variant is not None:
+            self.common[semconv.SCENARIO_VARIANT] = redactor.text(self.variant)
+        self.labels = {
+            semconv.CHANNEL: telemetry.channels(self.channel),
+            semconv.SCENARIO_VARIANT: telemetry.variants(self.variant),
+        }
+        self.trace_id_int, self.root_span_id, self.context = telemetry.root_context(self.id)
+        self._turns = 0
+        self.active_turn: Turn | None = None
+        self._tokens: list[Any] = []
+
+    @property
+    def trace_id(self) -> str:
+        return format(self.trace_id_int, "032x")
+
+    def __enter__(self) -> Conversation:
+        telemetry = self.telemetry
+        if not self._resume and telemetry.claim_root(self.id):
+            self._emit_root()
+        self._tokens = [otel_context.attach(self.context), current_scope.set(Scope(self.id, self.channel))]
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        token, scope_token = self._tokens
+        if exc is not None:
+            attributes = {**self.common, semconv.ERROR_TYPE: _error_type(exc)}
+            emit_event(
+                self.telemetry,
+                semconv.EVENT_ERROR,
+                self.telemetry.redactor.text(str(exc))[:512],
+                attributes,
+                context=self.context,
+                timestamp=self.clock(),
+                level=logging.ERROR,
+            )
+        current_scope.reset(scope_token)
+        otel_context.detach(token)
+
+    def _emit_root(self) -> None:
+        telemetry = self.telemetry
+        now = self.clock()
+        attributes = {**self.common, semconv.SESSION_ID: self.session_id, **self._client}
+        with ids.forced_ids(self.trace_id_int, self.root_span_id):
+            root = telemetry.tracer.start_span(
+                semconv.SPAN_CONVERSATION,
+                context=_EMPTY_CONTEXT,
+                kind=SpanKind.INTERNAL,
+                attributes=attributes,
+                start_time=now,
+            )
+        self.context = set_span_in_context(root, _EMPTY_CONTEXT)
+        telemetry.instruments.conversations.add(1, self.labels)
+        self._record_funnel(semconv.CONVERSATION_STARTED, root, now)
+        root.end(end_time=now)
+
+    # -- children ------------------------------------------------------------
+    def turn(self, text: str | bytes | None = None, *, index: int | None = None) -> Turn:
+        """One inbound client message up to the bot's reply (a SERVER span)."""
+        if index is None:
+            self._turns += 1
+            index = self._turns
+        else:
+            index = clean_count(index, "turn index")
+            self._turns = max(self._turns, index)
+        return Turn(self, text, index)
+
+    def send(self, text: str | bytes | None = None, *, kind: str = "reminder") -> Outbound:
+        """An outbound message that answers no turn: a reminder, a confirmation (a PRODUCER span)."""
+        return Outbound(self, text, kind)
+
+    def funnel(self, stage: str) -> None:
+        """A business outcome: span event, log record and counter."""
+        stage = _funnel_stage(stage)
+        now = self.clock()
+        if self.active_turn is not None:
+            self._record_funnel(stage, self.active_turn.span, now)
+            return
+        span = self.telemetry.tracer.start_span(
+            semconv.SPAN_FUNNEL, context=self.context, kind=SpanKind.INTERNAL, attributes=self.common, start_time=now
+        )
+        self._record_funnel(stage, span, now)
+        span.end(end_time=now)
+
+    def _record_funnel(self, stage: str, span: Span, now: int) -> None:
+        telemetry = self.telemetry
+        span.add_event(stage, {semconv.FUNNEL_STAGE: stage}, timestamp=now)
+        telemetry.instruments.funnel_events.add(1, {**self.labels, semconv.FUNNEL_STAGE: stage})
+        attributes = {**self.common, semconv.FUNNEL_STAGE: stage}
+        emit_event(
+            telemetry,
+            semconv.funnel_event_name(stage),
+            stage,
+            attributes,
+            context=set_span_in_context(span),
+            timestamp=now,
+        )
+
+    def text(self, value: str | bytes | None, what: str) -> str:
+        """Message text as it may be exported: masked, or empty with content capture off."""
+        if value is None:
+            return ""
+        settings = self.telemetry.settings
+        cleaned = clean_text(value, limit=settings.max_text_length, what=what)
+        return self.telemetry.redactor.text(cleaned) if settings.capture_content else ""
+
+
+def _funnel_stage(stage: object) -> str:
+    if stage not in semconv.FUNNEL_STAGES:
+        raise ValueError(f"unknown funnel stage {stage!r}; one of: {', '.join(semconv.FUNNEL_STAGES)}")
+    return str(stage)
+
+
+class Turn(_SpanBlock):
+    def __init__(self, conversation: Conversation, text: str | bytes | None, index: int) -> None:
+        self.conversation = conversation
+        self.index = index
+        self._text = conversation.text(text, "message text") if text is not None else None
+        self._intent: str | None = None
+        self._confidence: float | None = None
+        self.model: str | None = None
+
+    def __enter__(self) -> Turn:
+        conv = self.conversation
+        self._start = conv.clock()
+        attributes = {**conv.common, semconv.TURN_INDEX: self.index}
+        self._open(conv.telemetry, semconv.SPAN_TURN, SpanKind.SERVER, conv.context, attributes, self._start)
+        self._scope_token = current_scope.set(Scope(conv.id, conv.channel, self.index))
+        self._previous_turn, conv.active_turn = conv.active_turn, self
+        if self._text is not None:
+            self._log(semconv.EVENT_MESSAGE_RECEIVED, self._text, {}, self._start)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conv = self.conversation
+        telemetry = conv.telemetry
+        end = conv.clock()
+        duration = max(end - self._start, 0) / 1e9
+        span = self._span
+        span.set_attribute(semconv.SLA_BREACHED, duration > semconv.SLA_SECONDS)
+        if self.model is not None:
+            span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, self.model)
+        labels = {
+            **conv.labels,
+            semconv.INTENT: telemetry.intents(self._intent),
+            semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
+        }
+        # Recorded while the turn is the current span, so the sample carries its trace id as exemplar.
+        telemetry.instruments.turn_duration.record(duration, labels)
+        self._close(exc, end)
+        conv.active_turn = self._previous_turn
+        current_scope.reset(self._scope_token)
+        self._detach()
+
+    def _log(self, event: str, body: str, extra: dict[str, Any], when: int, level: int = logging.INFO) -> None:
+        conv = self.conversation
+        attributes = {**conv.common, semconv.TURN_INDEX: self.index, **extra}
+        emit_event(
+            conv.telemetry,
+            event,
+            body,
+            attributes,
+            context=set_span_in_context(self._span),
+            timestamp=when,
+            level=level,
+        )
+
+    def intent(self, name: str, confidence: float) -> None:
+        """The recognised intent and the classifier's confidence (0..1)."""
+        conv = self.conversation
+        telemetry = conv.telemetry
+        self._intent = clean_name(name, "intent")
+        self._confidence = clean_confidence(confidence)
+        self._span.set_attributes(
+            {semconv.INTENT: telemetry.redactor.text(self._intent), semconv.INTENT_CONFIDENCE: self._confidence}
+        )
+        labels = {semconv.CHANNEL: conv.labels[semconv.CHANNEL], semconv.INTENT: telemetry.intents(self._intent)}
+        telemetry.instruments.intent_confidence.record(self._confidence, labels)
+
+    def llm(self, model: str, *, provider: str = "openai", operation: str = semconv.GEN_AI_OPERATION_CHAT) -> LLMCall:
+        return LLMCall(self, model, provider, operation)
+
+    def crm(self, action: str, *, system: str = semconv.CRM_SYSTEM_BITRIX24) -> CRMAction:
+        return CRMAction(self, action, system)
+
+    def reply(self, text: str | bytes) -> None:
+        """The bot's answer to this turn."""
+        conv = self.conversation
+        extra: dict[str, Any] = {}
+        if self._intent is not None:
+            extra[semconv.INTENT] = conv.telemetry.redactor.text(self._intent)
+            extra[semconv.INTENT_CONFIDENCE] = self._confidence
+        self._log(semconv.EVENT_BOT_REPLIED, conv.text(text, "reply text"), extra, conv.clock())
+
+    def funnel(self, stage: str) -> None:
+        stage = _funnel_stage(stage)
+        self.conversation._record_funnel(stage, self._span, self.conversation.clock())
+
+
+class LLMCall(_SpanBlock):
+    """A GenAI client span, ``chat {model}``, with token usage and cost."""
+
+    def __init__(self, turn: Turn, model: str, provider: str, operation: str) -> None:
+        self.turn = turn
+        self.model = clean_name(model, "model")
+        self.provider = clean_name(provider, "provider")
+        self.operation = clean_name(operation, "operation")
+        self.response_model: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cost: float | None = None
+
+    def __enter__(self) -> LLMCall:
+        conv = self.turn.conversation
+        redact = conv.telemetry.redactor.text
+        self._start = conv.clock()
+        attributes = {
+            **conv.common,
+            semconv.GEN_AI_OPERATION_NAME: redact(self.operation),
+            semconv.GEN_AI_PROVIDER_NAME: redact(self.provider),
+            semconv.GEN_AI_REQUEST_MODEL: redact(self.model),
+        }
+        name = f"{self.operation} {self.model}"
+        self._open(conv.telemetry, redact(name), SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
+        return self
+
+    def usage(self, input_tokens: int, output_tokens: int, *, cost: float | None = None) -> None:
+        self.input_tokens = clean_count(input_tokens, "input_tokens")
+        self.output_tokens = clean_count(output_tokens, "output_tokens")
+        self.cost = clean_amount(cost, "cost") if cost is not None else None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conv = self.turn.conversation
+        telemetry = conv.telemetry
+        end = conv.clock()
+        span = self._span
+        response_model = clean_name(self.response_model, "response_model") if self.response_model else None
+        if response_model:
+            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, telemetry.redactor.text(response_model))
+        if self.input_tokens is not None:
+            span.set_attributes(
+                {
+                    semconv.GEN_AI_USAGE_INPUT_TOKENS: self.input_tokens,
+                    semconv.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens or 0,
+                }
+            )
+        if self.cost is not None:
+            span.set_attribute(semconv.LLM_COST, self.cost)
+        labels = {
+            semconv.GEN_AI_OPERATION_NAME: self.operation
+            if self.operation == semconv.GEN_AI_OPERATION_CHAT
+            else semconv.OTHER,
+            semconv.GEN_AI_PROVIDER_NAME: telemetry.providers(self.provider),
+            semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
+        }
+        if response_model:
+            labels[semconv.GEN_AI_RESPONSE_MODEL] = telemetry.models(response_model)
+        error = self._close(exc, end)
+        instruments = telemetry.instruments
+        duration_labels = {**labels, semconv.ERROR_TYPE: telemetry.errors(error)} if error else labels
+        instruments.llm_duration.record(max(end - self._start, 0) / 1e9, duration_labels)
+        if self.input_tokens is not None:
+            instruments.token_usage.record(
+                self.input_tokens, {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
+            )
+            instruments.token_usage.record(
+                self.output_tokens or 0, {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
+            )
+        if self.cost:
+            cost_labels = {key: labels[key] for key in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)}
+            instruments.llm_cost.add(self.cost, cost_labels)
+        self.turn.model = self.model
+        self._detach()
+
+
+class CRMAction(_SpanBlock):
+    """One call to the CRM (``crm.lead.create`` ...): outcome, entity id, error type."""
+
+    def __init__(self, turn: Turn, action: str, system: str) -> None:
+        self.turn = turn
+        self.action = clean_name(action, "action")
+        self.system = clean_name(system, "system")
+        self.entity_id: str | int | None = None
+
+    def __enter__(self) -> CRMAction:
+        conv = self.turn.conversation
+        redact = conv.telemetry.redactor.text
+        self._start = conv.clock()
+        attributes = {**conv.common, semconv.CRM_SYSTEM: redact(self.system), semconv.CRM_ACTION: redact(self.action)}
+        name = redact(semconv.crm_span_name(self.action))
+        self._open(conv.telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conv = self.turn.conversation
+        telemetry = conv.telemetry
+        redact = telemetry.redactor.text
+        end = conv.clock()
+        failed = exc is not None or self._failed is not None
+        outcome = semconv.CRM_OUTCOME_ERROR if failed else semconv.CRM_OUTCOME_SUCCESS
+        attributes: dict[str, Any] = {semconv.CRM_OUTCOME: outcome}
+        if self.entity_id is not None:
+            attributes[semconv.CRM_ENTITY_ID] = redact(clean_name(str(self.entity_id), "entity_id"))
+        self._span.set_attributes(attributes)
+        error = self._close(exc, end)
+        labels = {
+            semconv.CRM_SYSTEM: telemetry.crm_systems(self.system),
+            semconv.CRM_ACTION: telemetry.crm_actions(self.action),
+            semconv.CRM_OUTCOME: outcome,
+            semconv.ERROR_TYPE: telemetry.errors(error) if error else "",
+        }
+        telemetry.instruments.crm_actions.add(1, labels)
+        log_attributes = {
+            semconv.CRM_SYSTEM: redact(self.system),
+            semconv.CRM_ACTION: redact(self.action),
+            **attributes,
+        }
+        if error:
+            log_attributes[semconv.ERROR_TYPE] = redact(error)
+        body = f"{self.action} {outcome}" + (f": {redact(error)}" if error else "")
+        self.turn._log(semconv.EVENT_CRM_ACTION, body, log_attributes, end, logging.WARNING if failed else logging.INFO)
+        self._detach()
+
+
+class Outbound(_SpanBlock):
+    """A message the bot sends on its own (reminder, confirmation): ``message.send``, PRODUCER."""
+
+    def __init__(self, conversation: Conversation, text: str | bytes | None, kind: str) -> None:
+        self.conversation = conversation
+        self.kind = clean_name(kind, "kind")
+        self._text = conversation.text(text, "message text")
+
+    def __enter__(self) -> Outbound:
+        conv = self.conversation
+        start = conv.clock()
+        attributes = {**conv.common, semconv.MESSAGE_KIND: conv.telemetry.redactor.text(self.kind)}
+        parent = conv.active_turn.span if conv.active_turn is not None else None
+        context = set_span_in_context(parent, conv.context) if parent is not None else conv.context
+        self._open(conv.telemetry, semconv.SPAN_MESSAGE_SEND, SpanKind.PRODUCER, context, attributes, start)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conv = self.conversation
+        end = conv.clock()
+        error = self._close(exc, end)
+        attributes = {**conv.common, semconv.MESSAGE_KIND: conv.telemetry.redactor.text(self.kind)}
+        if error:
+            attributes[semconv.ERROR_TYPE] = error
+        emit_event(
+            conv.telemetry,
+            semconv.EVENT_MESSAGE_SENT,
+            self._text,
+            attributes,
+            context=set_span_in_context(self._span),
+            timestamp=end,
+            level=logging.WARNING if error else logging.INFO,
+        )
+        self._detach()

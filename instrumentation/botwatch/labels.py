@@ -1,0 +1,78 @@
+"""Bounded metric labels: values outside the allow-list become ``other``.
+
+A metric series per junk intent would take Prometheus down; a phone number
+as a label value would leak it for a year.  Spans keep the raw (redacted)
+value; metric labels only ever carry a value from a bounded set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from botwatch.semconv import OTHER
+
+MAX_LABEL_LENGTH = 64
+_CACHE_LIMIT = 10_000
+
+
+class LabelGuard:
+    """Maps raw values to a bounded set.
+
+    With an explicit allow-list only those values pass.  Without one, the
+    first ``limit`` distinct values pass (enough for a bot's real intents),
+    everything after that is ``other``.
+    """
+
+    def __init__(
+        self,
+        allowed: Iterable[str] | None,
+        *,
+        limit: int,
+        is_sensitive: Callable[[str], bool],
+        default: str = "unknown",
+    ) -> None:
+        self._fixed = allowed is not None
+        self._allowed: set[str] = {self._normalise(v) for v in allowed} if allowed is not None else set()
+        self._limit = limit
+        self._is_sensitive = is_sensitive
+        self._default = default
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _normalise(value: str) -> str:
+        return value.strip().lower()
+
+    def __call__(self, raw: str | None) -> str:
+        if not raw:
+            return self._default
+        hit = self._cache.get(raw)
+        if hit is not None:
+            return hit
+        return self._decide(raw)
+
+    def _decide(self, raw: str) -> str:
+        value = self._normalise(raw)
+        with self._lock:
+            if value in self._allowed:
+                label = value
+            elif (
+                self._fixed
+                or len(self._allowed) >= self._limit
+                or not value
+                or len(value) > MAX_LABEL_LENGTH
+                or not value.isprintable()
+                or self._is_sensitive(value)
+            ):
+                label = OTHER
+            else:
+                self._allowed.add(value)
+                label = value
+            if len(self._cache) < _CACHE_LIMIT:
+                self._cache[raw] = label
+        return label
+
+    @property
+    def values(self) -> frozenset[str]:
+        return frozenset(self._allowed)

@@ -1,0 +1,98 @@
+"""Exporter wrappers that mask personal data in everything they pass on.
+
+They run on the exporter's background thread, so the bot's hot path does
+not pay for them, and they cover spans and log records the SDK did not
+create itself (auto-instrumentation, the bot's own log lines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
+from opentelemetry.util.types import Attributes
+
+from botwatch.pii import Redactor
+
+
+def _value(redactor: Redactor, value: Any) -> Any:
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_value(redactor, v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _value(redactor, v) for k, v in value.items()}
+    return value
+
+
+def redact_attributes(redactor: Redactor, attributes: Attributes) -> dict[str, Any]:
+    if not attributes:
+        return {}
+    return {key: _value(redactor, value) for key, value in attributes.items()}
+
+
+def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, redactor.text(status.description))
+    events = [Event(e.name, redact_attributes(redactor, e.attributes), e.timestamp) for e in span.events]
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=redact_attributes(redactor, span.attributes),
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
+        self.inner = inner
+        self._redactor = redactor
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([redact_span(self._redactor, s) for s in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def redact_log(redactor: Redactor, record: ReadableLogRecord) -> ReadableLogRecord:
+    log = record.log_record
+    log.body = _value(redactor, log.body)
+    if log.attributes:
+        for key, value in list(log.attributes.items()):
+            clean = _value(redactor, value)
+            if clean is not value:
+                log.attributes[key] = clean  # type: ignore[index]
+    return record
+
+
+class RedactingLogExporter(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, redactor: Redactor) -> None:
+        self.inner = inner
+        self._redactor = redactor
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        return self.inner.export([redact_log(self._redactor, r) for r in batch])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)

@@ -1,0 +1,290 @@
+"""Every name botwatch emits, once.
+
+The SDK, the gateway, the dashboards generator, the alert rules and the tests
+import these constants; nothing else spells a span, attribute, metric, label
+or funnel-stage name.  Standard OpenTelemetry names are used where they exist
+(GenAI semantic conventions, ``session.id``, ``error.type``); our own live in
+the ``botwatch.`` namespace.
+
+Each metric is described by a :class:`Metric`: its OTel name, instrument
+type, unit, bucket boundaries and the attribute keys it carries, beside the
+name it has in Prometheus after the collector's translation (dots become
+underscores, the unit becomes a suffix, counters gain ``_total``).  The
+Prometheus names are proven by the end-to-end test through the real
+collector; if that translation changes, this file changes and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+# --- spans -------------------------------------------------------------------
+SPAN_CONVERSATION: Final = "conversation"
+SPAN_TURN: Final = "turn"
+SPAN_CHAT_PREFIX: Final = "chat"  # "chat {model}", GenAI semconv span name
+SPAN_CRM_PREFIX: Final = "crm."  # "crm.{action}", e.g. "crm.lead.create"
+SPAN_MESSAGE_SEND: Final = "message.send"
+SPAN_FUNNEL: Final = "funnel"  # carries a funnel event recorded outside a turn
+SPAN_REVIEW: Final = "review"  # an owner's review label of one turn
+
+
+def chat_span_name(model: str) -> str:
+    return f"{SPAN_CHAT_PREFIX} {model}"
+
+
+def crm_span_name(action: str) -> str:
+    return f"{SPAN_CRM_PREFIX}{action}"
+
+
+# --- resource / standard attributes ------------------------------------------
+SERVICE_NAME: Final = "service.name"
+SESSION_ID: Final = "session.id"
+USER_ID: Final = "user.id"
+ERROR_TYPE: Final = "error.type"
+
+# --- GenAI semantic conventions ----------------------------------------------
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_OPERATION_CHAT: Final = "chat"
+GEN_AI_TOKEN_TYPE_INPUT: Final = "input"
+GEN_AI_TOKEN_TYPE_OUTPUT: Final = "output"
+
+# --- botwatch attributes -----------------------------------------------------
+CHANNEL: Final = "botwatch.channel"
+CLIENT_ID: Final = "botwatch.client.id"  # keyed hash of phone / e-mail
+CLIENT_PHONE_MASKED: Final = "botwatch.client.phone.masked"  # "+7 *** ***-45-21"
+SCENARIO_VARIANT: Final = "botwatch.scenario.variant"
+TURN_INDEX: Final = "botwatch.turn.index"
+INTENT: Final = "botwatch.intent"
+INTENT_CONFIDENCE: Final = "botwatch.intent.confidence"
+SLA_BREACHED: Final = "botwatch.sla.breached"
+CRM_SYSTEM: Final = "botwatch.crm.system"
+CRM_ACTION: Final = "botwatch.crm.action"
+CRM_ENTITY_ID: Final = "botwatch.crm.entity.id"
+CRM_OUTCOME: Final = "botwatch.crm.outcome"
+MESSAGE_KIND: Final = "botwatch.message.kind"  # reminder, confirmation, ...
+MESSAGE_TEXT: Final = "botwatch.message.text"  # masked text; absent when capture is off
+FUNNEL_STAGE: Final = "botwatch.funnel.stage"
+EVENT_NAME: Final = "botwatch.event"  # log attribute mirroring the event name
+LLM_COST: Final = "botwatch.llm.cost"
+REVIEW_VERDICT: Final = "botwatch.review.verdict"  # correct / wrong
+REVIEW_TRUE_INTENT: Final = "botwatch.review.true_intent"
+
+CRM_OUTCOME_SUCCESS: Final = "success"
+CRM_OUTCOME_ERROR: Final = "error"
+CRM_SYSTEM_BITRIX24: Final = "bitrix24"
+
+OTHER: Final = "other"  # what any label value outside an allow-list becomes
+
+# --- log event names (OTel log record event_name) -----------------------------
+EVENT_MESSAGE_RECEIVED: Final = "message.received"
+EVENT_BOT_REPLIED: Final = "bot.replied"
+EVENT_MESSAGE_SENT: Final = "message.sent"
+EVENT_INTENT: Final = "intent.recognized"
+EVENT_LLM_CALL: Final = "llm.call"
+EVENT_CRM_ACTION: Final = "crm.action"
+EVENT_FUNNEL_PREFIX: Final = "funnel."
+EVENT_ERROR: Final = "conversation.error"
+EVENT_REVIEW: Final = "review.labeled"
+
+
+def funnel_event_name(stage: str) -> str:
+    return f"{EVENT_FUNNEL_PREFIX}{stage}"
+
+
+# --- funnel stages ----------------------------------------------------------
+CONVERSATION_STARTED: Final = "conversation_started"
+LEAD_CREATED: Final = "lead_created"
+BOOKING_CREATED: Final = "booking_created"
+BOOKING_CONFIRMED: Final = "booking_confirmed"
+REMINDER_SENT: Final = "reminder_sent"
+VISIT_COMPLETED: Final = "visit_completed"
+NO_SHOW: Final = "no_show"
+CANCELLED: Final = "cancelled"
+ESCALATED: Final = "escalated"
+PAID: Final = "paid"
+
+FUNNEL_STAGES: Final[tuple[str, ...]] = (
+    CONVERSATION_STARTED,
+    LEAD_CREATED,
+    BOOKING_CREATED,
+    BOOKING_CONFIRMED,
+    REMINDER_SENT,
+    VISIT_COMPLETED,
+    NO_SHOW,
+    CANCELLED,
+    ESCALATED,
+    PAID,
+)
+
+# --- channels known out of the box (anything else is "other" in metrics) -----
+DEFAULT_CHANNELS: Final[tuple[str, ...]] = (
+    "whatsapp",
+    "telegram",
+    "instagram",
+    "web",
+    "vk",
+    "max",
+    "avito",
+    "sms",
+    "email",
+    "phone",
+)
+
+# --- SLA and thresholds the dashboards and alerts share ------------------------
+SLA_SECONDS: Final = 3.0
+LOW_CONFIDENCE: Final = 0.6
+
+
+# --- metrics ------------------------------------------------------------------
+def prometheus_label(attribute: str) -> str:
+    """The label name Prometheus shows for an OTel attribute key."""
+    return attribute.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # OTel name
+    instrument: str  # "histogram" | "counter"
+    unit: str
+    description: str
+    prometheus: str  # base name in Prometheus (histograms: + _bucket/_sum/_count)
+    attributes: tuple[str, ...]
+    buckets: tuple[float, ...] = field(default=())
+
+    @property
+    def prometheus_series(self) -> tuple[str, ...]:
+        if self.instrument == "histogram":
+            return tuple(f"{self.prometheus}_{s}" for s in ("bucket", "sum", "count"))
+        return (self.prometheus,)
+
+    @property
+    def prometheus_labels(self) -> tuple[str, ...]:
+        return tuple(prometheus_label(a) for a in self.attributes)
+
+
+TURN_DURATION_BUCKETS: Final = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0, 20.0, 30.0)
+CONFIDENCE_BUCKETS: Final = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+LLM_DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+TURN_DURATION: Final = Metric(
+    name="botwatch.turn.duration",
+    instrument="histogram",
+    unit="s",
+    description="Time from a client's message to the bot's reply.",
+    prometheus="botwatch_turn_duration_seconds",
+    attributes=(CHANNEL, INTENT, GEN_AI_REQUEST_MODEL, SCENARIO_VARIANT),
+    buckets=TURN_DURATION_BUCKETS,
+)
+INTENT_CONFIDENCE_METRIC: Final = Metric(
+    name="botwatch.intent.confidence",
+    instrument="histogram",
+    unit="1",
+    description="Confidence of the recognised intent, 0..1.",
+    prometheus="botwatch_intent_confidence",
+    attributes=(CHANNEL, INTENT),
+    buckets=CONFIDENCE_BUCKETS,
+)
+CRM_ACTIONS: Final = Metric(
+    name="botwatch.crm.actions",
+    instrument="counter",
+    unit="{action}",
+    description="CRM actions by system, action, outcome and error type.",
+    prometheus="botwatch_crm_actions_total",
+    attributes=(CRM_SYSTEM, CRM_ACTION, CRM_OUTCOME, ERROR_TYPE),
+)
+CONVERSATIONS: Final = Metric(
+    name="botwatch.conversations",
+    instrument="counter",
+    unit="{conversation}",
+    description="Conversations started.",
+    prometheus="botwatch_conversations_total",
+    attributes=(CHANNEL, SCENARIO_VARIANT),
+)
+FUNNEL_EVENTS: Final = Metric(
+    name="botwatch.funnel.events",
+    instrument="counter",
+    unit="{event}",
+    description="Business outcomes: funnel stages reached.",
+    prometheus="botwatch_funnel_events_total",
+    attributes=(FUNNEL_STAGE, CHANNEL, SCENARIO_VARIANT),
+)
+LLM_COST_METRIC: Final = Metric(
+    name="botwatch.llm.cost",
+    instrument="counter",
+    unit="{USD}",
+    description="LLM spend in US dollars, as reported by the caller.",
+    prometheus="botwatch_llm_cost_total",
+    attributes=(GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL),
+)
+REVIEWS: Final = Metric(
+    name="botwatch.reviews",
+    instrument="counter",
+    unit="{review}",
+    description="Owner review labels of recognised intents.",
+    prometheus="botwatch_reviews_total",
+    attributes=(INTENT, REVIEW_VERDICT, REVIEW_TRUE_INTENT),
+)
+GEN_AI_OPERATION_DURATION: Final = Metric(
+    name="gen_ai.client.operation.duration",
+    instrument="histogram",
+    unit="s",
+    description="GenAI operation duration.",
+    prometheus="gen_ai_client_operation_duration_seconds",
+    attributes=(GEN_AI_OPERATION_NAME, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MODEL, GEN_AI_RESPONSE_MODEL, ERROR_TYPE),
+    buckets=LLM_DURATION_BUCKETS,
+)
+GEN_AI_TOKEN_USAGE: Final = Metric(
+    name="gen_ai.client.token.usage",
+    instrument="histogram",
+    unit="{token}",
+    description="Number of input and output tokens used.",
+    prometheus="gen_ai_client_token_usage",
+    attributes=(
+        GEN_AI_OPERATION_NAME,
+        GEN_AI_PROVIDER_NAME,
+        GEN_AI_REQUEST_MODEL,
+        GEN_AI_RESPONSE_MODEL,
+        GEN_AI_TOKEN_TYPE,
+    ),
+    buckets=TOKEN_BUCKETS,
+)
+
+METRICS: Final[tuple[Metric, ...]] = (
+    TURN_DURATION,
+    INTENT_CONFIDENCE_METRIC,
+    CRM_ACTIONS,
+    CONVERSATIONS,
+    FUNNEL_EVENTS,
+    LLM_COST_METRIC,
+    REVIEWS,
+    GEN_AI_OPERATION_DURATION,
+    GEN_AI_TOKEN_USAGE,
+)
+
+# The SDK's own health (opentelemetry-sdk processor self-metrics): a span or
+# log record dropped because the export queue was full is counted here with
+# error.type="queue_full".
+SDK_SPANS_PROCESSED: Final = "otel.sdk.processor.span.processed"
+SDK_LOGS_PROCESSED: Final = "otel.sdk.processor.log.processed"
+SDK_SPANS_PROCESSED_PROMETHEUS: Final = "otel_sdk_processor_span_processed_total"
+SDK_LOGS_PROCESSED_PROMETHEUS: Final = "otel_sdk_processor_log_processed_total"
+
+# Labels every series carries after the collector (resource attributes).
+PROMETHEUS_JOB_LABEL: Final = "job"  # = service.name (service.namespace/service.name)
+PROMETHEUS_SERVICE_LABEL: Final = "service_name"
+
+
+def metric_by_name(name: str) -> Metric:
+    for metric in METRICS:
+        if name in (metric.name, metric.prometheus) or name in metric.prometheus_series:
+            return metric
+    raise KeyError(f"unknown botwatch metric {name!r}; known: {', '.join(m.name for m in METRICS)}")

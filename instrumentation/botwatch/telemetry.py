@@ -1,0 +1,226 @@
+"""``init()`` and ``shutdown()``: the providers, exporters and guards of one process."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace.propagation import set_span_in_context
+
+from botwatch import ids
+from botwatch.config import Settings
+from botwatch.exporters import Exporters, journal_exporters, otlp_exporters
+from botwatch.instruments import Instruments
+from botwatch.labels import LabelGuard
+from botwatch.pii import Redactor
+from botwatch.redacting import RedactingLogExporter, RedactingSpanExporter
+
+_log = logging.getLogger("botwatch")
+_SCOPE = "botwatch"
+_STARTED_MEMORY = 10_000
+_SDK_SELF_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
+
+
+class Telemetry:
+    """Everything one ``init()`` set up; the API objects read from it."""
+
+    def __init__(self, settings: Settings, exporters: Exporters | None) -> None:
+        self.settings = settings
+        self.redactor = Redactor(settings.secret)
+        attrs: dict[str, Any] = {SERVICE_NAME: settings.service_name} if settings.service_name else {}
+        self.resource = Resource.create(attrs)
+
+        readers: list[MetricReader] = []
+        if exporters is not None:
+            readers.append(PeriodicExportingMetricReader(exporters.metrics))
+        self.prometheus_server: Any = None
+        if settings.prometheus_port is not None:
+            from botwatch.prometheus import PrometheusBridge
+
+            bridge = PrometheusBridge()
+            readers.append(bridge)
+            self.prometheus_server = bridge.serve(settings.prometheus_host, settings.prometheus_port)
+        self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers)
+
+        self.tracer_provider = TracerProvider(resource=self.resource, id_generator=ids.DerivedIdGenerator())
+        self.logger_provider = LoggerProvider(resource=self.resource)
+        if exporters is not None:
+            self.tracer_provider.add_span_processor(
+                BatchSpanProcessor(
+                    RedactingSpanExporter(exporters.spans, self.redactor), meter_provider=self.meter_provider
+                )
+            )
+            self.logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(
+                    RedactingLogExporter(exporters.logs, self.redactor), meter_provider=self.meter_provider
+                )
+            )
+        self.destination = exporters.description if exporters else "nowhere (botwatch.init() was not called)"
+        self.tracer = self.tracer_provider.get_tracer(_SCOPE)
+        self.logger = self.logger_provider.get_logger(_SCOPE)
+        self.instruments = Instruments(self.meter_provider.get_meter(_SCOPE))
+
+        sensitive = self.redactor.contains_pii
+        self.channels = LabelGuard(settings.channels, limit=len(settings.channels), is_sensitive=sensitive)
+        self.intents = LabelGuard(settings.intents, limit=50, is_sensitive=sensitive)
+        self.models = LabelGuard(settings.models, limit=20, is_sensitive=sensitive)
+        self.variants = LabelGuard(settings.variants, limit=20, is_sensitive=sensitive, default="default")
+        self.providers = LabelGuard(None, limit=10, is_sensitive=sensitive)
+        self.crm_systems = LabelGuard(None, limit=5, is_sensitive=sensitive)
+        self.crm_actions = LabelGuard(None, limit=30, is_sensitive=sensitive)
+        self.errors = LabelGuard(None, limit=30, is_sensitive=sensitive)
+
+        self._started: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._hooks: list[Any] = []
+
+    # -- trace model -------------------------------------------------------
+    def root_context(self, conversation_id: str) -> tuple[int, int, Any]:
+        """The derived trace id, root span id and a context whose parent is the root."""
+        secret = self.settings.secret
+        trace_id = ids.trace_id_for(secret, conversation_id)
+        span_id = ids.root_span_id_for(secret, conversation_id)
+        decision = self.tracer_provider.sampler.should_sample(None, trace_id, "conversation").decision
+        sampled = decision.is_sampled()  # type: ignore[no-untyped-call]
+        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        parent = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags))
+        return trace_id, span_id, set_span_in_context(parent)
+
+    def claim_root(self, conversation_id: str) -> bool:
+        """True the first time this process starts ``conversation_id``."""
+        with self._lock:
+            if conversation_id in self._started:
+                self._started.move_to_end(conversation_id)
+                return False
+            self._started[conversation_id] = None
+            if len(self._started) > _STARTED_MEMORY:
+                self._started.popitem(last=False)
+            return True
+
+    # -- lifecycle -----------------------------------------------------------
+    def add_hook(self, undo: Any) -> None:
+        self._hooks.append(undo)
+
+    def force_flush(self, timeout_millis: int = 10_000) -> None:
+        self.tracer_provider.force_flush(timeout_millis)
+        self.logger_provider.force_flush(timeout_millis)
+        self.meter_provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for undo in reversed(self._hooks):
+            try:
+                undo()
+            except Exception:  # noqa: BLE001 - shutting down, report and go on
+                _log.exception("botwatch: failed to remove a logging hook")
+        self.tracer_provider.shutdown()
+        self.logger_provider.shutdown()
+        self.meter_provider.shutdown()
+        if self.prometheus_server is not None:
+            self.prometheus_server.shutdown()
+            self.prometheus_server.server_close()
+
+
+_state_lock = threading.Lock()
+_current: Telemetry | None = None
+_noop: Telemetry | None = None
+
+
+def current() -> Telemetry:
+    """The telemetry set up by ``init()``; a no-op one (with a warning) before that."""
+    global _noop
+    active = _current
+    if active is not None:
+        return active
+    with _state_lock:
+        if _noop is None:
+            _log.warning("botwatch: init() was not called; conversations are traced nowhere")
+            _noop = Telemetry(Settings.resolve(secret=b"botwatch-uninitialised"), None)
+        return _noop
+
+
+def _set_globals(telemetry: Telemetry) -> None:
+    """Make our providers the global ones, so auto-instrumentation nests under our spans."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(telemetry.tracer_provider)
+    if isinstance(metrics.get_meter_provider(), metrics._internal._ProxyMeterProvider):
+        metrics.set_meter_provider(telemetry.meter_provider)
+    if isinstance(_logs.get_logger_provider(), _logs._internal.ProxyLoggerProvider):
+        _logs.set_logger_provider(telemetry.logger_provider)
+
+
+def init(service_name: str | None = None, **options: Any) -> Telemetry:
+    """Set up botwatch for this process.
+
+    With ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``endpoint=``) telemetry goes to
+    a collector over OTLP; without one, into the embedded journal
+    (``BOTWATCH_JOURNAL``).  See :class:`botwatch.config.Settings` for every
+    option.  Calling it again replaces the previous set-up after flushing it.
+    """
+    global _current
+    settings = Settings.resolve(service_name=service_name, **options)
+    # The SDK counts its own drops (queue full) and queue fill only when asked to;
+    # botwatch asks unless the user said otherwise.
+    os.environ.setdefault(_SDK_SELF_METRICS, "true")
+    with _state_lock:
+        previous, _current = _current, None
+    if previous is not None:
+        previous.shutdown()
+    exporters = otlp_exporters(settings) if settings.otlp_endpoint else journal_exporters(settings)
+    telemetry = Telemetry(settings, exporters)
+    from botwatch.logs import install_log_hooks
+
+    install_log_hooks(telemetry)
+    if settings.instrument_openai:
+        _instrument_openai(telemetry)
+    _set_globals(telemetry)
+    with _state_lock:
+        _current = telemetry
+    return telemetry
+
+
+def _instrument_openai(telemetry: Telemetry) -> None:
+    try:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor  # type: ignore[import-not-found]
+    except ImportError:
+        _log.warning(
+            "botwatch: instrument_openai=True but opentelemetry-instrumentation-openai-v2 is not installed "
+            "(pip install 'botwatch[openai]'); OpenAI calls are not traced automatically"
+        )
+        return
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
+        logger_provider=telemetry.logger_provider,
+    )
+    telemetry.add_hook(instrumentor.uninstrument)
+
+
+def shutdown() -> None:
+    """Flush and close every provider; safe to call twice, also runs at exit."""
+    global _current
+    with _state_lock:
+        telemetry, _current = _current, None
+    if telemetry is not None:
+        telemetry.shutdown()
+
+
+atexit.register(shutdown)
