@@ -17,6 +17,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 
 from botwatch import ids, semconv
+from botwatch.instruments import Instruments
 from botwatch.logs import emit_event
 from botwatch.pii import mask_phone, phone_digits
 from botwatch.scope import Scope, current_scope
@@ -65,13 +66,16 @@ class _SpanBlock(_Block):
     _token: object
     _failed: str | None = None
 
+    _context: Context
+
     def _open(
         self, telemetry: Telemetry, name: str, kind: SpanKind, parent: Context, attributes: dict[str, Any], start: int
     ) -> None:
         self._span = telemetry.tracer.start_span(
             name, context=parent, kind=kind, attributes=attributes, start_time=start
         )
-        self._token = otel_context.attach(set_span_in_context(self._span, parent))
+        self._context = set_span_in_context(self._span, parent)
+        self._token = otel_context.attach(self._context)
 
     def _close(self, exc: BaseException | None, end: int) -> str | None:
         """End the span; returns the error type, if any."""
@@ -196,7 +200,7 @@ class Conversation(_Block):
                 start_time=now,
             )
         self.context = set_span_in_context(root, _EMPTY_CONTEXT)
-        telemetry.instruments.conversations.add(1, self.labels)
+        telemetry.deferred.submit(telemetry.instruments.conversations.add, 1, self.labels)
         self._record_funnel(semconv.CONVERSATION_STARTED, root, now)
         root.end(end_time=now)
 
@@ -231,7 +235,9 @@ class Conversation(_Block):
     def _record_funnel(self, stage: str, span: Span, now: int) -> None:
         telemetry = self.telemetry
         span.add_event(stage, {semconv.FUNNEL_STAGE: stage}, timestamp=now)
-        telemetry.instruments.funnel_events.add(1, {**self.labels, semconv.FUNNEL_STAGE: stage})
+        telemetry.deferred.submit(
+            telemetry.instruments.funnel_events.add, 1, {**self.labels, semconv.FUNNEL_STAGE: stage}
+        )
         attributes = {**self.common, semconv.FUNNEL_STAGE: stage}
         emit_event(
             telemetry,
@@ -293,8 +299,8 @@ class Turn(_SpanBlock):
             semconv.INTENT: telemetry.intents(self._intent),
             semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
         }
-        # Recorded while the turn is the current span, so the sample carries its trace id as exemplar.
-        telemetry.instruments.turn_duration.record(duration, labels)
+        # The turn's context goes with the sample, so its exemplar carries this trace id.
+        telemetry.deferred.submit(telemetry.instruments.turn_duration.record, duration, labels, self._context)
         self._close(exc, end)
         conv.active_turn = self._previous_turn
         current_scope.reset(self._scope_token)
@@ -323,7 +329,9 @@ class Turn(_SpanBlock):
             {semconv.INTENT: telemetry.redactor.text(self._intent), semconv.INTENT_CONFIDENCE: self._confidence}
         )
         labels = {semconv.CHANNEL: conv.labels[semconv.CHANNEL], semconv.INTENT: telemetry.intents(self._intent)}
-        telemetry.instruments.intent_confidence.record(self._confidence, labels)
+        telemetry.deferred.submit(
+            telemetry.instruments.intent_confidence.record, self._confidence, labels, self._context
+        )
 
     def llm(self, model: str, *, provider: str = "openai", operation: str = semconv.GEN_AI_OPERATION_CHAT) -> LLMCall:
         return LLMCall(self, model, provider, operation)
@@ -343,6 +351,27 @@ class Turn(_SpanBlock):
     def funnel(self, stage: str) -> None:
         stage = _funnel_stage(stage)
         self.conversation._record_funnel(stage, self._span, self.conversation.clock())
+
+
+def _record_llm(
+    instruments: Instruments,
+    duration: float,
+    labels: dict[str, str],
+    duration_labels: dict[str, str],
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cost: float | None,
+    context: Context,
+) -> None:
+    instruments.llm_duration.record(duration, duration_labels, context)
+    if input_tokens is not None:
+        input_labels = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
+        output_labels = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
+        instruments.token_usage.record(input_tokens, input_labels, context)
+        instruments.token_usage.record(output_tokens or 0, output_labels, context)
+    if cost:
+        cost_labels = {key: labels[key] for key in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)}
+        instruments.llm_cost.add(cost, cost_labels)
 
 
 class LLMCall(_SpanBlock):
@@ -406,19 +435,19 @@ class LLMCall(_SpanBlock):
         if response_model:
             labels[semconv.GEN_AI_RESPONSE_MODEL] = telemetry.models(response_model)
         error = self._close(exc, end)
-        instruments = telemetry.instruments
         duration_labels = {**labels, semconv.ERROR_TYPE: telemetry.errors(error)} if error else labels
-        instruments.llm_duration.record(max(end - self._start, 0) / 1e9, duration_labels)
-        if self.input_tokens is not None:
-            instruments.token_usage.record(
-                self.input_tokens, {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
-            )
-            instruments.token_usage.record(
-                self.output_tokens or 0, {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
-            )
-        if self.cost:
-            cost_labels = {key: labels[key] for key in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)}
-            instruments.llm_cost.add(self.cost, cost_labels)
+        duration = max(end - self._start, 0) / 1e9
+        telemetry.deferred.submit(
+            _record_llm,
+            telemetry.instruments,
+            duration,
+            labels,
+            duration_labels,
+            self.input_tokens,
+            self.output_tokens,
+            self.cost,
+            self._context,
+        )
         self.turn.model = self.model
         self._detach()
 
@@ -461,7 +490,7 @@ class CRMAction(_SpanBlock):
             semconv.CRM_OUTCOME: outcome,
             semconv.ERROR_TYPE: telemetry.errors(error) if error else "",
         }
-        telemetry.instruments.crm_actions.add(1, labels)
+        telemetry.deferred.submit(telemetry.instruments.crm_actions.add, 1, labels)
         log_attributes = {
             semconv.CRM_SYSTEM: redact(self.system),
             semconv.CRM_ACTION: redact(self.action),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import Protocol
 
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -14,12 +15,16 @@ from botwatch.config import Settings
 _SIGNAL_PATHS = {"traces": "/v1/traces", "logs": "/v1/logs", "metrics": "/v1/metrics"}
 
 
-@dataclass
-class Exporters:
-    spans: SpanExporter
-    logs: LogRecordExporter
-    metrics: MetricExporter
+class Destination(Protocol):
+    """Builds the three exporters; spans and logs after the meter provider that counts their failures."""
+
     description: str
+
+    def metrics(self) -> MetricExporter: ...
+
+    def spans(self, meter_provider: MeterProvider) -> SpanExporter: ...
+
+    def logs(self, meter_provider: MeterProvider) -> LogRecordExporter: ...
 
 
 def _protocol() -> str:
@@ -29,48 +34,73 @@ def _protocol() -> str:
     return protocol
 
 
-def otlp_exporters(settings: Settings) -> Exporters:
+class OTLPDestination:
     """OTLP exporters configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables.
 
     An endpoint passed to ``init(endpoint=...)`` is a base URL, like
     ``OTEL_EXPORTER_OTLP_ENDPOINT``: the per-signal paths are appended.
-    The exporters count their own failures through the global meter
-    provider, which ``init()`` makes ours.
     """
-    explicit = settings.otlp_endpoint if settings.endpoint_explicit else None
-    if _protocol() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
 
-        return Exporters(
-            spans=GrpcSpans(endpoint=explicit),
-            logs=GrpcLogs(endpoint=explicit),
-            metrics=GrpcMetrics(endpoint=explicit),
-            description=f"OTLP/gRPC {settings.otlp_endpoint}",
-        )
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    def __init__(self, settings: Settings) -> None:
+        self._grpc = _protocol() == "grpc"
+        self._explicit = settings.otlp_endpoint if settings.endpoint_explicit else None
+        self.description = f"OTLP/{'gRPC' if self._grpc else 'HTTP'} {settings.otlp_endpoint}"
 
-    def url(signal: str) -> str | None:
-        return explicit.rstrip("/") + _SIGNAL_PATHS[signal] if explicit else None
+    def _url(self, signal: str) -> str | None:
+        if self._explicit is None or self._grpc:
+            return self._explicit
+        return self._explicit.rstrip("/") + _SIGNAL_PATHS[signal]
 
-    return Exporters(
-        spans=OTLPSpanExporter(endpoint=url("traces")),
-        logs=OTLPLogExporter(endpoint=url("logs")),
-        metrics=OTLPMetricExporter(endpoint=url("metrics")),
-        description=f"OTLP/HTTP {settings.otlp_endpoint}",
-    )
+    def metrics(self) -> MetricExporter:
+        if self._grpc:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as Grpc
+
+            return Grpc(endpoint=self._url("metrics"))
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter(endpoint=self._url("metrics"))
+
+    def spans(self, meter_provider: MeterProvider) -> SpanExporter:
+        if self._grpc:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+
+            return Grpc(endpoint=self._url("traces"), meter_provider=meter_provider)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=self._url("traces"), meter_provider=meter_provider)
+
+    def logs(self, meter_provider: MeterProvider) -> LogRecordExporter:
+        if self._grpc:
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
+
+            return Grpc(endpoint=self._url("logs"))
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(endpoint=self._url("logs"))
 
 
-def journal_exporters(settings: Settings) -> Exporters:
-    from botwatch.journal import JournalLogExporter, JournalMetricExporter, JournalSpanExporter
+class JournalDestination:
+    """The embedded SQLite journal (``BOTWATCH_JOURNAL``)."""
 
-    path = settings.journal_path
-    return Exporters(
-        spans=JournalSpanExporter(path),
-        logs=JournalLogExporter(path),
-        metrics=JournalMetricExporter(path),
-        description=f"journal {path}",
-    )
+    def __init__(self, settings: Settings) -> None:
+        self._path = settings.journal_path
+        self.description = f"journal {self._path}"
+
+    def metrics(self) -> MetricExporter:
+        from botwatch.journal import JournalMetricExporter
+
+        return JournalMetricExporter(self._path)
+
+    def spans(self, meter_provider: MeterProvider) -> SpanExporter:
+        from botwatch.journal import JournalSpanExporter
+
+        return JournalSpanExporter(self._path)
+
+    def logs(self, meter_provider: MeterProvider) -> LogRecordExporter:
+        from botwatch.journal import JournalLogExporter
+
+        return JournalLogExporter(self._path)
+
+
+def destination(settings: Settings) -> Destination:
+    return OTLPDestination(settings) if settings.otlp_endpoint else JournalDestination(settings)

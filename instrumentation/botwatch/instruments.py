@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from opentelemetry.metrics import Counter, Histogram, Meter
+from collections.abc import Callable, Iterable
+
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 
 from botwatch import semconv
 from botwatch.semconv import Metric
@@ -22,7 +24,7 @@ def _counter(meter: Meter, metric: Metric) -> Counter:
 
 
 class Instruments:
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, dropped: Callable[[], int]) -> None:
         self.turn_duration = _histogram(meter, semconv.TURN_DURATION)
         self.intent_confidence = _histogram(meter, semconv.INTENT_CONFIDENCE_METRIC)
         self.crm_actions = _counter(meter, semconv.CRM_ACTIONS)
@@ -32,3 +34,9 @@ class Instruments:
         self.reviews = _counter(meter, semconv.REVIEWS)
         self.llm_duration = _histogram(meter, semconv.GEN_AI_OPERATION_DURATION)
         self.token_usage = _histogram(meter, semconv.GEN_AI_TOKEN_USAGE)
+
+        def observe_dropped(_options: CallbackOptions) -> Iterable[Observation]:
+            return (Observation(dropped()),)
+
+        spec = semconv.TELEMETRY_DROPPED
+        meter.create_observable_counter(spec.name, [observe_dropped], unit=spec.unit, description=spec.description)

@@ -7,11 +7,13 @@ an event name (``message.received``, ``bot.replied``, ``crm.action``,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
 
@@ -49,10 +51,11 @@ def emit_event(
     timestamp: int | None = None,
     level: int = logging.INFO,
 ) -> None:
-    """One SDK event as an OTel log record; ``body`` must already be redacted."""
+    """One SDK event as an OTel log record, built off the hot path; ``body`` must already be redacted."""
     number, text = severity(level)
     attributes[semconv.EVENT_NAME] = event
-    telemetry.logger.emit(
+    telemetry.deferred.submit(
+        telemetry.logger.emit,
         timestamp=timestamp or time.time_ns(),
         context=context,
         severity_number=number,
@@ -88,7 +91,9 @@ def _emit_line(
     number, text = severity(level)
     if isinstance(event, str):
         attributes[semconv.EVENT_NAME] = event
-    telemetry.logger.emit(
+    telemetry.deferred.submit(
+        telemetry.logger.emit,
+        context=otel_context.get_current(),
         timestamp=int(when * 1e9),
         severity_number=number,
         severity_text=text,
@@ -143,7 +148,12 @@ def install_log_hooks(telemetry: Telemetry) -> None:
             pass
         else:
             handler_id = logger.add(LoguruSink(telemetry), level="INFO", format="{message}", catch=True)
-            telemetry.add_hook(lambda: logger.remove(handler_id))
+
+            def remove() -> None:
+                with contextlib.suppress(ValueError):  # loguru removes its handlers at exit itself
+                    logger.remove(handler_id)
+
+            telemetry.add_hook(remove)
     if settings.capture_logging:
         handler = StdlibHandler(telemetry)
         root = logging.getLogger()

@@ -10,7 +10,7 @@ latency buckets) appear in the OpenMetrics format.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics import (
@@ -131,6 +131,7 @@ class PrometheusBridge(MetricReader):
     def __init__(self) -> None:
         super().__init__(preferred_temporality=_CUMULATIVE)  # type: ignore[arg-type]
         self._latest: MetricsData | None = None
+        self.before_scrape: Callable[[], None] = lambda: None  # drains measurements not yet recorded
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         self._latest = metrics_data
@@ -139,6 +140,7 @@ class PrometheusBridge(MetricReader):
         self._latest = None
 
     def scrape(self) -> Iterator[Family]:
+        self.before_scrape()
         self.collect()
         yield from families(self._latest)
 

@@ -80,6 +80,7 @@ REVIEW_TRUE_INTENT: Final = "botwatch.review.true_intent"
 CRM_OUTCOME_SUCCESS: Final = "success"
 CRM_OUTCOME_ERROR: Final = "error"
 CRM_SYSTEM_BITRIX24: Final = "bitrix24"
+CRM_ACTION_LEAD_CREATE: Final = "lead.create"
 
 OTHER: Final = "other"  # what any label value outside an allow-list becomes
 
@@ -258,6 +259,15 @@ GEN_AI_TOKEN_USAGE: Final = Metric(
     buckets=TOKEN_BUCKETS,
 )
 
+TELEMETRY_DROPPED: Final = Metric(
+    name="botwatch.telemetry.dropped",
+    instrument="counter",
+    unit="{item}",
+    description="Measurements and log records the SDK dropped because its queue was full.",
+    prometheus="botwatch_telemetry_dropped_total",
+    attributes=(),
+)
+
 METRICS: Final[tuple[Metric, ...]] = (
     TURN_DURATION,
     INTENT_CONFIDENCE_METRIC,
@@ -268,6 +278,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     REVIEWS,
     GEN_AI_OPERATION_DURATION,
     GEN_AI_TOKEN_USAGE,
+    TELEMETRY_DROPPED,
 )
 
 # The SDK's own health (opentelemetry-sdk processor self-metrics): a span or

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -22,56 +21,58 @@ from opentelemetry.trace.propagation import set_span_in_context
 
 from botwatch import ids
 from botwatch.config import Settings
-from botwatch.exporters import Exporters, journal_exporters, otlp_exporters
+from botwatch.deferred import Deferred
+from botwatch.exporters import Destination, destination
 from botwatch.instruments import Instruments
 from botwatch.labels import LabelGuard
 from botwatch.pii import Redactor
 from botwatch.redacting import RedactingLogExporter, RedactingSpanExporter
+from botwatch.selfmetrics import count_drops
 
 _log = logging.getLogger("botwatch")
 _SCOPE = "botwatch"
 _STARTED_MEMORY = 10_000
-_SDK_SELF_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
 
 
 class Telemetry:
     """Everything one ``init()`` set up; the API objects read from it."""
 
-    def __init__(self, settings: Settings, exporters: Exporters | None) -> None:
+    def __init__(self, settings: Settings, target: Destination | None) -> None:
         self.settings = settings
         self.redactor = Redactor(settings.secret)
         attrs: dict[str, Any] = {SERVICE_NAME: settings.service_name} if settings.service_name else {}
         self.resource = Resource.create(attrs)
 
         readers: list[MetricReader] = []
-        if exporters is not None:
-            readers.append(PeriodicExportingMetricReader(exporters.metrics))
+        if target is not None:
+            readers.append(PeriodicExportingMetricReader(target.metrics()))
+        self.deferred = Deferred()
         self.prometheus_server: Any = None
         if settings.prometheus_port is not None:
             from botwatch.prometheus import PrometheusBridge
 
             bridge = PrometheusBridge()
+            bridge.before_scrape = self.deferred.drain
             readers.append(bridge)
             self.prometheus_server = bridge.serve(settings.prometheus_host, settings.prometheus_port)
-        self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers)
+        self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
 
-        self.tracer_provider = TracerProvider(resource=self.resource, id_generator=ids.DerivedIdGenerator())
-        self.logger_provider = LoggerProvider(resource=self.resource)
-        if exporters is not None:
-            self.tracer_provider.add_span_processor(
-                BatchSpanProcessor(
-                    RedactingSpanExporter(exporters.spans, self.redactor), meter_provider=self.meter_provider
-                )
-            )
-            self.logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(
-                    RedactingLogExporter(exporters.logs, self.redactor), meter_provider=self.meter_provider
-                )
-            )
-        self.destination = exporters.description if exporters else "nowhere (botwatch.init() was not called)"
+        # Our own exit hook shuts them down in order (pending measurements and log records first).
+        self.tracer_provider = TracerProvider(
+            resource=self.resource, id_generator=ids.DerivedIdGenerator(), shutdown_on_exit=False
+        )
+        self.logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
+        if target is not None:
+            spans = BatchSpanProcessor(RedactingSpanExporter(target.spans(self.meter_provider), self.redactor))
+            logs = BatchLogRecordProcessor(RedactingLogExporter(target.logs(self.meter_provider), self.redactor))
+            count_drops(spans, "traces", self.meter_provider)
+            count_drops(logs, "logs", self.meter_provider)
+            self.tracer_provider.add_span_processor(spans)
+            self.logger_provider.add_log_record_processor(logs)
+        self.destination = target.description if target else "nowhere (botwatch.init() was not called)"
         self.tracer = self.tracer_provider.get_tracer(_SCOPE)
         self.logger = self.logger_provider.get_logger(_SCOPE)
-        self.instruments = Instruments(self.meter_provider.get_meter(_SCOPE))
+        self.instruments = Instruments(self.meter_provider.get_meter(_SCOPE), lambda: self.deferred.dropped)
 
         sensitive = self.redactor.contains_pii
         self.channels = LabelGuard(settings.channels, limit=len(settings.channels), is_sensitive=sensitive)
@@ -116,6 +117,7 @@ class Telemetry:
         self._hooks.append(undo)
 
     def force_flush(self, timeout_millis: int = 10_000) -> None:
+        self.deferred.drain()
         self.tracer_provider.force_flush(timeout_millis)
         self.logger_provider.force_flush(timeout_millis)
         self.meter_provider.force_flush(timeout_millis)
@@ -130,6 +132,7 @@ class Telemetry:
                 undo()
             except Exception:  # noqa: BLE001 - shutting down, report and go on
                 _log.exception("botwatch: failed to remove a logging hook")
+        self.deferred.shutdown()
         self.tracer_provider.shutdown()
         self.logger_provider.shutdown()
         self.meter_provider.shutdown()
@@ -176,15 +179,11 @@ def init(service_name: str | None = None, **options: Any) -> Telemetry:
     """
     global _current
     settings = Settings.resolve(service_name=service_name, **options)
-    # The SDK counts its own drops (queue full) and queue fill only when asked to;
-    # botwatch asks unless the user said otherwise.
-    os.environ.setdefault(_SDK_SELF_METRICS, "true")
     with _state_lock:
         previous, _current = _current, None
     if previous is not None:
         previous.shutdown()
-    exporters = otlp_exporters(settings) if settings.otlp_endpoint else journal_exporters(settings)
-    telemetry = Telemetry(settings, exporters)
+    telemetry = Telemetry(settings, destination(settings))
     from botwatch.logs import install_log_hooks
 
     install_log_hooks(telemetry)
