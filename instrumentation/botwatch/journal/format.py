@@ -1,0 +1,172 @@
+"""Text and JSON renderings of KPIs and replays, for the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, date, tzinfo
+from typing import Any
+
+from botwatch import semconv
+from botwatch.journal.kpi import Kpi
+from botwatch.journal.replay import EntryKind, ReplayEntry
+
+NONE = "—"
+NOT_CAPTURED = "(content not captured)"
+
+
+def kpi_to_json(kpi: Kpi) -> dict[str, Any]:
+    """A flat, JSON-serialisable dict: counts, ratios (0..1 or null), thresholds, window."""
+    data = asdict(kpi)
+    data["since"] = kpi.since.isoformat()
+    data["until"] = kpi.until.isoformat()
+    data.update(
+        conversion=kpi.conversion,
+        no_show_rate=kpi.no_show_rate,
+        sla_breach_share=kpi.sla_breach_share,
+        low_confidence_share=kpi.low_confidence_share,
+        lead_failure_rate=kpi.lead_failure_rate,
+        sla_seconds=semconv.SLA_SECONDS,
+        low_confidence_threshold=semconv.LOW_CONFIDENCE,
+    )
+    return data
+
+
+def format_kpi_table(kpi: Kpi) -> str:
+    days = (kpi.until - kpi.since).total_seconds() / 86_400
+    span = f"{days:g} days" if days != 1 else "1 day"
+    header = f"KPIs {kpi.since:%Y-%m-%d %H:%M} → {kpi.until:%Y-%m-%d %H:%M} {kpi.until:%Z} ({span})".replace("  ", " ")
+    rows: list[tuple[str, str, str]] = [
+        ("Conversations", _n(kpi.conversations), ""),
+        (
+            "Conversion chat → booking",
+            _pct(kpi.conversion),
+            f"{_n(kpi.conversations_booked)} of {_n(kpi.conversations)} conversations",
+        ),
+        (
+            "No-show rate",
+            _pct(kpi.no_show_rate),
+            f"{_n(kpi.no_shows)} of {_n(kpi.no_shows + kpi.visits_completed)} appointments",
+        ),
+        ("Turns", _n(kpi.turns), ""),
+        (
+            f"Turns over {semconv.SLA_SECONDS:g} s",
+            _pct(kpi.sla_breach_share),
+            f"{_n(kpi.turns_over_sla)} of {_n(kpi.turns)} turns",
+        ),
+        ("Turn time p50 / p95", f"{_sec(kpi.turn_p50_s)} / {_sec(kpi.turn_p95_s)}", ""),
+        (
+            f"Intents below {semconv.LOW_CONFIDENCE:g} confidence",
+            _pct(kpi.low_confidence_share),
+            f"{_n(kpi.low_confidence_turns)} of {_n(kpi.turns_with_intent)} intents",
+        ),
+        (
+            "Lead creation failures",
+            _n(kpi.lead_create_failures),
+            f"{_pct(kpi.lead_failure_rate)} of {_n(kpi.lead_creates)} {semconv.CRM_ACTION_LEAD_CREATE} calls"
+            if kpi.lead_creates
+            else f"no {semconv.CRM_ACTION_LEAD_CREATE} calls",
+        ),
+        ("Escalations to a human", _n(kpi.escalations), ""),
+        ("LLM calls", _n(kpi.llm_calls), ""),
+        ("Tokens in / out", f"{_n(kpi.input_tokens)} / {_n(kpi.output_tokens)}", ""),
+    ]
+    if kpi.llm_cost:
+        rows.append(("LLM cost", f"${kpi.llm_cost:,.2f}", ""))
+    label_width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    lines = [header, ""]
+    lines += [f"  {label:<{label_width}}  {value:>{value_width}}  {detail}".rstrip() for label, value, detail in rows]
+    return "\n".join(lines)
+
+
+def format_replay(entries: Sequence[ReplayEntry], *, tz: tzinfo = UTC) -> str:
+    """A readable transcript, one line per entry, a date line whenever the day changes."""
+    if not entries:
+        return "(nothing recorded for this conversation)"
+    channel = next((e.channel for e in entries if e.channel), None)
+    lines = [" · ".join(filter(None, [f"Conversation {entries[0].conversation_id}", channel]))]
+    day: date | None = None
+    for entry in entries:
+        moment = entry.time.astimezone(tz)
+        if moment.date() != day:
+            day = moment.date()
+            lines.append(f"{day:%Y-%m-%d} ({moment:%Z})")
+        stamp = f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d}"
+        lines.append(f"  {stamp}  {entry.kind.value:<7} {_describe(entry)}".rstrip())
+    return "\n".join(lines)
+
+
+def _describe(entry: ReplayEntry) -> str:
+    match entry.kind:
+        case EntryKind.START:
+            return _join(
+                entry.channel,
+                entry.client and f"client {entry.client}",
+                entry.scenario_variant and f"variant {entry.scenario_variant}",
+            )
+        case EntryKind.CLIENT:
+            return _text(entry.text)
+        case EntryKind.BOT:
+            turn = None
+            if entry.turn_index is not None and entry.duration_s is not None:
+                turn = f"turn {entry.turn_index} in {_sec(entry.duration_s)}"
+                if entry.sla_breached:
+                    turn += f", over the {semconv.SLA_SECONDS:g} s SLA"
+            kind = f"[{entry.message_kind}] " if entry.message_kind else ""
+            return _join(kind + _text(entry.text), turn)
+        case EntryKind.INTENT:
+            confidence = None if entry.confidence is None else f"{entry.confidence:.2f}"
+            if entry.confidence is not None and entry.confidence < semconv.LOW_CONFIDENCE:
+                confidence = f"{confidence} (low)"
+            return " ".join(filter(None, [entry.intent or "?", confidence]))
+        case EntryKind.LLM:
+            tokens = None
+            if entry.input_tokens is not None or entry.output_tokens is not None:
+                tokens = f"{_n(entry.input_tokens or 0)} → {_n(entry.output_tokens or 0)} tokens"
+            return _join(
+                entry.model or "?",
+                _sec(entry.duration_s) if entry.duration_s is not None else None,
+                tokens,
+                _error(entry),
+            )
+        case EntryKind.CRM:
+            action = " ".join(filter(None, [entry.crm_system, entry.crm_action or "?"]))
+            entity = f"#{entry.crm_entity_id}" if entry.crm_entity_id else None
+            return _join(
+                " ".join(filter(None, [action, entity])),
+                entry.crm_outcome,
+                _sec(entry.duration_s) if entry.duration_s is not None else None,
+                _error(entry),
+            )
+        case EntryKind.FUNNEL:
+            return f"▸ {entry.funnel_stage}"
+        case EntryKind.ERROR:
+            where = f"turn {entry.turn_index} failed" if entry.turn_index is not None else "failed"
+            return _join(where, entry.error_type, entry.text)
+        case _:
+            return _join(entry.event_name, entry.text)
+
+
+def _join(*parts: str | None) -> str:
+    return " · ".join(p for p in parts if p)
+
+
+def _error(entry: ReplayEntry) -> str | None:
+    return f"error: {entry.error_type}" if entry.error_type else None
+
+
+def _text(text: str | None) -> str:
+    return f"«{text}»" if text else NOT_CAPTURED
+
+
+def _n(value: int) -> str:
+    return f"{value:,}".replace(",", " ")
+
+
+def _pct(ratio: float | None) -> str:
+    return NONE if ratio is None else f"{ratio * 100:.1f} %"
+
+
+def _sec(seconds: float | None) -> str:
+    return NONE if seconds is None else f"{seconds:.2f} s"

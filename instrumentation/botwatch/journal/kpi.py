@@ -1,0 +1,159 @@
+"""The owner's numbers over a time window, computed by indexed SQL aggregates.
+
+Definitions (window = [since, until), by each record's own timestamp):
+
+- conversion chat→booking: of the conversations started in the window
+  (``conversation_started``), the share that reached ``booking_created``
+  (at any time before ``until``);
+- no-show rate: ``no_show`` / (``no_show`` + ``visit_completed``) events;
+- SLA: share of turns with ``botwatch.sla.breached`` or longer than SLA_SECONDS;
+- p50/p95 turn time: nearest-rank percentiles of turn span durations;
+- low confidence: share of turns with an intent whose confidence < LOW_CONFIDENCE;
+- lead creation failures: CRM spans of action ``lead.create`` with outcome error;
+- escalations: ``escalated`` funnel events; tokens: usage on ``chat`` spans.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from botwatch import semconv
+from botwatch.journal.rows import FAMILY_CHAT, FAMILY_CRM, FAMILY_TURN
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    since: datetime
+    until: datetime
+    conversations: int
+    conversations_booked: int
+    turns: int
+    turns_over_sla: int
+    turn_p50_s: float | None
+    turn_p95_s: float | None
+    turns_with_intent: int
+    low_confidence_turns: int
+    no_shows: int
+    visits_completed: int
+    escalations: int
+    lead_creates: int
+    lead_create_failures: int
+    llm_calls: int
+    input_tokens: int
+    output_tokens: int
+    llm_cost: float
+
+    @property
+    def conversion(self) -> float | None:
+        return _ratio(self.conversations_booked, self.conversations)
+
+    @property
+    def no_show_rate(self) -> float | None:
+        return _ratio(self.no_shows, self.no_shows + self.visits_completed)
+
+    @property
+    def sla_breach_share(self) -> float | None:
+        return _ratio(self.turns_over_sla, self.turns)
+
+    @property
+    def low_confidence_share(self) -> float | None:
+        return _ratio(self.low_confidence_turns, self.turns_with_intent)
+
+    @property
+    def lead_failure_rate(self) -> float | None:
+        return _ratio(self.lead_create_failures, self.lead_creates)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def compute_kpi(conn: sqlite3.Connection, since: datetime, until: datetime) -> Kpi:
+    window = (_ns(since), _ns(until))
+    conversations, booked = _conversion(conn, *window)
+    stages = _stage_counts(conn, *window, (semconv.NO_SHOW, semconv.VISIT_COMPLETED, semconv.ESCALATED))
+    turns, over_sla, with_intent, low = conn.execute(
+        """SELECT COUNT(*), COALESCE(SUM(sla_breached), 0),
+                  COALESCE(SUM(intent IS NOT NULL), 0),
+                  COALESCE(SUM(intent IS NOT NULL AND confidence < ?), 0)
+           FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ?""",
+        (semconv.LOW_CONFIDENCE, FAMILY_TURN, *window),
+    ).fetchone()
+    leads, lead_failures = conn.execute(
+        """SELECT COUNT(*), COALESCE(SUM(crm_outcome = ?), 0)
+           FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ? AND crm_action = ?""",
+        (semconv.CRM_OUTCOME_ERROR, FAMILY_CRM, *window, semconv.CRM_ACTION_LEAD_CREATE),
+    ).fetchone()
+    calls, tokens_in, tokens_out, cost = conn.execute(
+        """SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                  COALESCE(SUM(llm_cost), 0.0)
+           FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ?""",
+        (FAMILY_CHAT, *window),
+    ).fetchone()
+    return Kpi(
+        since=since,
+        until=until,
+        conversations=conversations,
+        conversations_booked=booked,
+        turns=turns,
+        turns_over_sla=over_sla,
+        turn_p50_s=_turn_percentile(conn, *window, turns, 0.50),
+        turn_p95_s=_turn_percentile(conn, *window, turns, 0.95),
+        turns_with_intent=with_intent,
+        low_confidence_turns=low,
+        no_shows=stages[semconv.NO_SHOW],
+        visits_completed=stages[semconv.VISIT_COMPLETED],
+        escalations=stages[semconv.ESCALATED],
+        lead_creates=leads,
+        lead_create_failures=lead_failures,
+        llm_calls=calls,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        llm_cost=float(cost),
+    )
+
+
+def _ns(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _conversion(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple[int, int]:
+    started, booked = conn.execute(
+        """SELECT COUNT(DISTINCT s.conversation_id),
+                  COUNT(DISTINCT CASE WHEN EXISTS (
+                      SELECT 1 FROM funnel b
+                      WHERE b.conversation_id = s.conversation_id AND b.stage = ? AND b.time_ns < ?
+                  ) THEN s.conversation_id END)
+           FROM funnel s WHERE s.stage = ? AND s.time_ns >= ? AND s.time_ns < ?""",
+        (semconv.BOOKING_CREATED, until_ns, semconv.CONVERSATION_STARTED, since_ns, until_ns),
+    ).fetchone()
+    return int(started), int(booked)
+
+
+def _stage_counts(conn: sqlite3.Connection, since_ns: int, until_ns: int, stages: tuple[str, ...]) -> dict[str, int]:
+    counts = dict.fromkeys(stages, 0)
+    for stage in stages:
+        (counts[stage],) = conn.execute(
+            "SELECT COUNT(*) FROM funnel WHERE stage = ? AND time_ns >= ? AND time_ns < ?",
+            (stage, since_ns, until_ns),
+        ).fetchone()
+    return counts
+
+
+def _turn_percentile(conn: sqlite3.Connection, since_ns: int, until_ns: int, turns: int, q: float) -> float | None:
+    if turns == 0:
+        return None
+    rank = max(1, math.ceil(q * turns))
+    row = conn.execute(
+        """SELECT duration_ns FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ?
+           ORDER BY duration_ns LIMIT 1 OFFSET ?""",
+        (FAMILY_TURN, since_ns, until_ns, rank - 1),
+    ).fetchone()
+    return None if row is None else row[0] / 1e9
