@@ -1,0 +1,346 @@
+"""The real Alertmanager sends our Telegram message to a local Telegram Bot API.
+
+Alertmanager (the pinned build from alerts/build-alertmanager.sh) runs with a
+copy of alerts/alertmanager.yml in which only what a user edits is changed:
+`api_url` (here the local fake), `bot_token_file`, `chat_id`, and shorter
+group timings. Alerts are posted to its API as Prometheus would.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ALERTS = REPO / "alerts"
+TOKEN = "123456789:AAbotwatch-test-token"
+CHAT_ID = -1001234567
+pytestmark = pytest.mark.stack
+
+
+def _alertmanager_binary() -> str:
+    cache = Path(os.environ.get("BOTWATCH_CACHE", Path.home() / ".cache" / "botwatch"))
+    binary = cache / "bin" / "alertmanager"
+    if binary.is_file():
+        return str(binary)
+    message = f"{binary} not found: run alerts/build-alertmanager.sh"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+# --- a local Telegram Bot API ---------------------------------------------------------
+ERRORS = {
+    429: {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 1",
+        "parameters": {"retry_after": 1},
+    },
+    500: {"ok": False, "error_code": 500, "description": "Internal Server Error"},
+}
+
+
+class FakeTelegram:
+    """Answers POST /bot<token>/sendMessage as api.telegram.org does."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []  # accepted sendMessage parameters
+        self.attempts: list[tuple[int, dict[str, Any]]] = []  # (status, parameters) of every call
+        self.failures: deque[int] = deque()
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def fail_next(self, *statuses: int) -> None:
+        with self.lock:
+            self.failures.extend(statuses)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for message in self.messages:
+                    if predicate(message["text"]):
+                        return message
+            time.sleep(0.1)
+        raise AssertionError(f"no matching Telegram message in {timeout}s; got {self.messages}")
+
+    def _answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        match = re.fullmatch(r"/bot(?P<token>[^/]+)/sendMessage", path)
+        if not match:
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+        if match["token"] != TOKEN:
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        with self.lock:
+            if self.failures:
+                status = self.failures.popleft()
+                self.attempts.append((status, params))
+                return status, ERRORS[status]
+            self.attempts.append((200, params))
+            self.messages.append(params)
+            message_id = len(self.messages)
+        text = html.unescape(re.sub(r"<[^>]+>", "", str(params.get("text", ""))))
+        return 200, {
+            "ok": True,
+            "result": {
+                "message_id": message_id,
+                "from": {"id": 123456789, "is_bot": True, "first_name": "botwatch", "username": "botwatch_test_bot"},
+                "chat": {"id": int(params["chat_id"]), "title": "Salon owner", "type": "supergroup"},
+                "date": int(time.time()),
+                "text": text,
+            },
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                if self.headers.get("Content-Type", "").startswith("application/json"):
+                    params = json.loads(body or "{}")
+                else:
+                    params = {k: v[0] for k, v in urllib.parse.parse_qs(body).items()}
+                status, answer = fake._answer(self.path, params)
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+# --- a real Alertmanager ----------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(tmp: Path, api_url: str, token_file: Path) -> Path:
+    """alerts/alertmanager.yml with the fields a user sets, and short timings."""
+    config = yaml.safe_load((ALERTS / "alertmanager.yml").read_text())
+    config["templates"] = [str(ALERTS / "templates" / "*.tmpl")]
+    telegram = config["receivers"][0]["telegram_configs"][0]
+    telegram.update(api_url=api_url, bot_token_file=str(token_file), chat_id=CHAT_ID)
+    for route in [config["route"], *config["route"].get("routes", [])]:
+        route.update(group_wait="1s", group_interval="1s")
+    path = tmp / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return path
+
+
+class Alertmanager:
+    def __init__(self, config: Path, tmp: Path, command: list[str] | None = None) -> None:
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.log = tmp / "alertmanager.log"
+        args = [
+            f"--config.file={config}",
+            f"--storage.path={tmp / 'data'}",
+            f"--web.listen-address={self.url.removeprefix('http://')}",
+            "--cluster.listen-address=",
+            "--log.level=debug",
+        ]
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [*(command or [_alertmanager_binary()]), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ALERTMANAGER_BIN": _alertmanager_binary()},
+            )
+
+    def wait_ready(self, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"Alertmanager not ready in {timeout}s:\n{self.log.read_text()}")
+
+    def post(self, *alerts: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/api/v2/alerts",
+            data=json.dumps(list(alerts)).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def alert(name: str, severity: str, resolved: bool = False, **labels_and_annotations: str) -> dict[str, Any]:
+    """An alert as Prometheus posts it: lower-case keys are labels, `a_*` annotations."""
+    now = datetime.now(UTC)
+    labels = {"alertname": name, "severity": severity}
+    annotations = {}
+    for key, value in labels_and_annotations.items():
+        if key.startswith("a_"):
+            annotations[key.removeprefix("a_")] = value
+        else:
+            labels[key] = value
+    body: dict[str, Any] = {
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": now.replace(minute=0).isoformat(),
+        "generatorURL": "http://prometheus:9090/graph",
+    }
+    if resolved:
+        body["endsAt"] = now.isoformat()
+    return body
+
+
+@pytest.fixture(scope="module")
+def telegram() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram()
+    yield fake
+    fake.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def alertmanager(telegram: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
+    tmp = tmp_path_factory.mktemp("alertmanager")
+    token_file = tmp / "telegram_bot_token"
+    token_file.write_text(TOKEN + "\n")
+    am = Alertmanager(_config(tmp, telegram.url, token_file), tmp)
+    am.wait_ready()
+    yield am
+    am.stop()
+
+
+SLA = {
+    "job": "salon-bot",
+    "botwatch_channel": "whatsapp",
+    "a_summary": "Бот salon-bot массово отвечает дольше 3 с в канале whatsapp",
+    "a_description": 'За 5 минут 30% ответов заняли больше 3 секунд (error_type="timeout" <b>)',
+    "a_value": "30%",
+    "a_dashboard": "botwatch-overview",
+    "a_trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "a_runbook_url": "https://github.com/botwatch/botwatch/blob/main/alerts/RUNBOOK.md#botwatchresponseslabreach",
+}
+
+
+def test_alert_reaches_telegram_as_html_then_resolves(alertmanager: Alertmanager, telegram: FakeTelegram) -> None:
+    alertmanager.post(
+        alert("Watchdog", "none"),
+        alert("BotwatchResponseSLABreach", "warning", **{**SLA, "a_value": "10%"}),
+        alert("BotwatchResponseSLABreach", "critical", **SLA),
+    )
+    message = telegram.wait_for(lambda text: "BotwatchResponseSLABreach</b> — FIRING" in text)
+    text = message["text"]
+    assert message["parse_mode"] == "HTML"
+    assert int(message["chat_id"]) == CHAT_ID
+    assert text.startswith("🔴 <b>BotwatchResponseSLABreach</b> — FIRING")
+    assert "<b>Бот salon-bot массово отвечает дольше 3 с в канале whatsapp</b>" in text
+    assert "(error_type=&#34;timeout&#34; &lt;b&gt;)" in text  # label/annotation text is escaped
+    assert "Сервис: <code>salon-bot</code>" in text
+    assert "Канал: <code>whatsapp</code>" in text
+    assert "Значение: <b>30%</b>" in text
+    assert "/d/botwatch-overview?var-job=salon-bot&amp;var-channel=whatsapp" in text
+    assert "Трейс 4bf92f3577b34da6a3ce929d0e0e4736</a>" in text
+    assert urllib.parse.quote('"query":"4bf92f3577b34da6a3ce929d0e0e4736"', safe="") in text
+    assert 'href="https://github.com/botwatch/botwatch/blob/main/alerts/RUNBOOK.md#botwatchresponseslabreach"' in text
+    # The critical alert inhibits the warning of the same bot and channel.
+    assert "Статус: firing · critical" in text
+    assert "· warning" not in text and "10%" not in text
+
+    alertmanager.post(
+        alert("BotwatchResponseSLABreach", "warning", resolved=True, **SLA),
+        alert("BotwatchResponseSLABreach", "critical", resolved=True, **SLA),
+    )
+    resolved = telegram.wait_for(lambda text: "BotwatchResponseSLABreach</b> — RESOLVED" in text)
+    assert resolved["text"].startswith("✅ <b>BotwatchResponseSLABreach</b> — RESOLVED")
+    assert "Статус: resolved · critical" in resolved["text"]
+
+    # Watchdog goes to the heartbeat receiver, never to the owner's phone.
+    assert not any("Watchdog" in m["text"] for m in telegram.messages)
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_message_arrives_after_telegram_error(status: int, alertmanager: Alertmanager, telegram: FakeTelegram) -> None:
+    job = f"bot-after-{status}"
+    telegram.fail_next(status)
+    alertmanager.post(
+        alert(
+            "BotwatchLeadCreationFailing",
+            "critical",
+            job=job,
+            botwatch_crm_system="bitrix24",
+            a_summary=f"Бот {job} не может создать лиды в bitrix24",
+            a_description="За 5 минут не создано 3 лидов",
+            a_value="50%",
+        )
+    )
+    message = telegram.wait_for(lambda text: f"<code>{job}</code>" in text)
+    assert "CRM: <code>bitrix24</code>" in message["text"]
+    tries = [s for s, params in telegram.attempts if f"<code>{job}</code>" in str(params.get("text"))]
+    assert tries[0] == status and tries[-1] == 200, tries
+
+
+def test_missing_token_file_is_a_clear_error(tmp_path: Path, telegram: FakeTelegram) -> None:
+    missing = tmp_path / "secrets" / "telegram_bot_token"
+    config = _config(tmp_path, telegram.url, missing)
+
+    # Our launcher refuses to start, naming the file and the fix.
+    result = subprocess.run(
+        [str(ALERTS / "start-alertmanager.sh"), f"--config.file={config}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        env={**os.environ, "ALERTMANAGER_BIN": _alertmanager_binary()},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"Telegram bot token file {missing} (bot_token_file in {config}) is missing or empty" in result.stderr
+    assert "@BotFather" in result.stderr
+
+    # Alertmanager itself reads the file only when sending: it starts, then
+    # every notification attempt logs why it failed.
+    am = Alertmanager(config, tmp_path)
+    try:
+        am.wait_ready()
+        am.post(alert("BotwatchLeadCreationFailing", "critical", job="salon-bot", botwatch_crm_system="bitrix24"))
+        expected = f"could not read {missing}: open {missing}: no such file or directory"
+        deadline = time.monotonic() + 15
+        while expected not in am.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert expected in am.log.read_text()
+    finally:
+        am.stop()
