@@ -28,6 +28,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
 from botwatch import semconv as sc
 from botwatch.journal import (
     Journal,
@@ -39,11 +45,6 @@ from botwatch.journal import (
 )
 from botwatch.journal.rows import LOG_COLUMNS, SPAN_COLUMNS, insert_sql, to_json
 from botwatch.journal.schema import connect
-from opentelemetry import trace
-from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 S = 1_000_000_000
 REPLAY_TARGET_MS = 200

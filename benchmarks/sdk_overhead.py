@@ -24,14 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import botwatch
-from botwatch import semconv
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
 from otlp_receiver import OTLPReceiver
+
+import botwatch
+from botwatch import semconv
 
 
 def bare_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callable[[], None]]:

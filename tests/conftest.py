@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import botwatch
 import pytest
 from otlp_receiver import OTLPReceiver
+
+import botwatch
+
+pytest_plugins = ["harness.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from botwatch import semconv
 
 REPO = Path(__file__).resolve().parents[1]

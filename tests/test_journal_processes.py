@@ -11,13 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from botwatch import semconv as sc
-from botwatch.journal import Journal, JournalSettings, JournalSpanExporter
-from botwatch.journal.exporters import JournalLogExporter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from botwatch import semconv as sc
+from botwatch.journal import Journal, JournalSettings, JournalSpanExporter
+from botwatch.journal.exporters import JournalLogExporter
 
 SPANS_PER_WRITER = 3000
 BATCH = 400

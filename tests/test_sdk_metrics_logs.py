@@ -6,10 +6,11 @@ import logging
 import socket
 import urllib.request
 
-import botwatch
 import pytest
-from botwatch import semconv
 from loguru import logger
+
+import botwatch
+from botwatch import semconv
 
 
 def _metric(receiver, name):

@@ -9,12 +9,13 @@ import textwrap
 import time
 import urllib.request
 
-import botwatch
-from botwatch import semconv
-from botwatch.pii import Redactor, phone_digits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
+
+import botwatch
+from botwatch import semconv
+from botwatch.pii import Redactor, phone_digits
 
 
 @st.composite

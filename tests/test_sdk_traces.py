@@ -8,8 +8,9 @@ import subprocess
 import sys
 import textwrap
 
-import botwatch
 import pytest
+
+import botwatch
 from botwatch import ids, semconv
 
 SECRET = "test-secret"
