@@ -52,7 +52,7 @@ def test_every_semconv_metric_is_exported_with_its_buckets(bw, receiver):
         semconv.CHANNEL: "whatsapp",
         semconv.INTENT: "booking",
         semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
-        semconv.SCENARIO_VARIANT: "b",
+        semconv.SCENARIO_VARIANT: "B",
     }
 
 

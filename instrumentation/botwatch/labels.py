@@ -31,7 +31,9 @@ class LabelGuard:
         limit: int,
         is_sensitive: Callable[[str], bool],
         default: str = "unknown",
+        lowercase: bool = False,
     ) -> None:
+        self._lowercase = lowercase
         self._fixed = allowed is not None
         self._allowed: set[str] = {self._normalise(v) for v in allowed} if allowed is not None else set()
         self._limit = limit
@@ -40,9 +42,9 @@ class LabelGuard:
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _normalise(value: str) -> str:
-        return value.strip().lower()
+    def _normalise(self, value: str) -> str:
+        value = value.strip()
+        return value.lower() if self._lowercase else value
 
     def __call__(self, raw: str | None) -> str:
         if not raw:

@@ -75,8 +75,12 @@ class Telemetry:
         self.instruments = Instruments(self.meter_provider.get_meter(_SCOPE), lambda: self.deferred.dropped)
 
         sensitive = self.redactor.contains_pii
-        self.channels = LabelGuard(settings.channels, limit=len(settings.channels), is_sensitive=sensitive)
-        self.intents = LabelGuard(settings.intents, limit=50, is_sensitive=sensitive)
+        # Channels and intents are matched case-insensitively ("WhatsApp" is "whatsapp");
+        # model names, variants and error codes keep their case.
+        self.channels = LabelGuard(
+            settings.channels, limit=len(settings.channels), is_sensitive=sensitive, lowercase=True
+        )
+        self.intents = LabelGuard(settings.intents, limit=50, is_sensitive=sensitive, lowercase=True)
         self.models = LabelGuard(settings.models, limit=20, is_sensitive=sensitive)
         self.variants = LabelGuard(settings.variants, limit=20, is_sensitive=sensitive, default="default")
         self.providers = LabelGuard(None, limit=10, is_sensitive=sensitive)
