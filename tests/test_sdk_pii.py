@@ -65,6 +65,8 @@ def test_no_raw_pii_in_any_exported_byte(bw, receiver, phone, email, before, aft
         with conv.turn(text) as turn:
             turn.intent(f"booking{before}{phone}", confidence=0.7)
             logger.info("client wrote {}", text)
+            with turn.llm(model=f"bot-for-{email}", provider="openai") as call:
+                call.response_model = f"model {phone}"
             with turn.crm("lead.create") as action:
                 action.entity_id = phone
                 action.fail(f"duplicate {email}")

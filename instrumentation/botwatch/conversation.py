@@ -142,13 +142,15 @@ class Conversation(_Block):
             if "@" not in email:
                 raise ValueError("client_email does not look like an e-mail address")
             self._client = {semconv.CLIENT_ID: redactor.client_id(email=email)}
-        # Attributes every span of the conversation carries (redacted channel value).
+        # Attributes every span of the conversation carries.  Values are not masked
+        # here: the exporter wrappers (botwatch.redacting) mask every exported byte
+        # on the background thread, so the bot does not pay for it.
         self.common: dict[str, Any] = {
             semconv.GEN_AI_CONVERSATION_ID: self.id,
-            semconv.CHANNEL: redactor.text(self.channel),
+            semconv.CHANNEL: self.channel,
         }
         if self.variant is not None:
-            self.common[semconv.SCENARIO_VARIANT] = redactor.text(self.variant)
+            self.common[semconv.SCENARIO_VARIANT] = self.variant
         self.labels = {
             semconv.CHANNEL: telemetry.channels(self.channel),
             semconv.SCENARIO_VARIANT: telemetry.variants(self.variant),
@@ -178,7 +180,7 @@ class Conversation(_Block):
             emit_event(
                 self.telemetry,
                 semconv.EVENT_ERROR,
-                self.telemetry.redactor.text(str(exc))[:512],
+                str(exc)[:512],
                 attributes,
                 context=self.context,
                 timestamp=self.clock(),
@@ -254,7 +256,7 @@ class Conversation(_Block):
             return ""
         settings = self.telemetry.settings
         cleaned = clean_text(value, limit=settings.max_text_length, what=what)
-        return self.telemetry.redactor.text(cleaned) if settings.capture_content else ""
+        return cleaned if settings.capture_content else ""
 
 
 def _funnel_stage(stage: object) -> str:
@@ -325,9 +327,7 @@ class Turn(_SpanBlock):
         telemetry = conv.telemetry
         self._intent = clean_name(name, "intent")
         self._confidence = clean_confidence(confidence)
-        self._span.set_attributes(
-            {semconv.INTENT: telemetry.redactor.text(self._intent), semconv.INTENT_CONFIDENCE: self._confidence}
-        )
+        self._span.set_attributes({semconv.INTENT: self._intent, semconv.INTENT_CONFIDENCE: self._confidence})
         labels = {semconv.CHANNEL: conv.labels[semconv.CHANNEL], semconv.INTENT: telemetry.intents(self._intent)}
         telemetry.deferred.submit(
             telemetry.instruments.intent_confidence.record, self._confidence, labels, self._context
@@ -344,7 +344,7 @@ class Turn(_SpanBlock):
         conv = self.conversation
         extra: dict[str, Any] = {}
         if self._intent is not None:
-            extra[semconv.INTENT] = conv.telemetry.redactor.text(self._intent)
+            extra[semconv.INTENT] = self._intent
             extra[semconv.INTENT_CONFIDENCE] = self._confidence
         self._log(semconv.EVENT_BOT_REPLIED, conv.text(text, "reply text"), extra, conv.clock())
 
@@ -389,16 +389,15 @@ class LLMCall(_SpanBlock):
 
     def __enter__(self) -> LLMCall:
         conv = self.turn.conversation
-        redact = conv.telemetry.redactor.text
         self._start = conv.clock()
         attributes = {
             **conv.common,
-            semconv.GEN_AI_OPERATION_NAME: redact(self.operation),
-            semconv.GEN_AI_PROVIDER_NAME: redact(self.provider),
-            semconv.GEN_AI_REQUEST_MODEL: redact(self.model),
+            semconv.GEN_AI_OPERATION_NAME: self.operation,
+            semconv.GEN_AI_PROVIDER_NAME: self.provider,
+            semconv.GEN_AI_REQUEST_MODEL: self.model,
         }
         name = f"{self.operation} {self.model}"
-        self._open(conv.telemetry, redact(name), SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
+        self._open(conv.telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
         return self
 
     def usage(self, input_tokens: int, output_tokens: int, *, cost: float | None = None) -> None:
@@ -415,7 +414,7 @@ class LLMCall(_SpanBlock):
         span = self._span
         response_model = clean_name(self.response_model, "response_model") if self.response_model else None
         if response_model:
-            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, telemetry.redactor.text(response_model))
+            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, response_model)
         if self.input_tokens is not None:
             span.set_attributes(
                 {
@@ -463,10 +462,9 @@ class CRMAction(_SpanBlock):
 
     def __enter__(self) -> CRMAction:
         conv = self.turn.conversation
-        redact = conv.telemetry.redactor.text
         self._start = conv.clock()
-        attributes = {**conv.common, semconv.CRM_SYSTEM: redact(self.system), semconv.CRM_ACTION: redact(self.action)}
-        name = redact(semconv.crm_span_name(self.action))
+        attributes = {**conv.common, semconv.CRM_SYSTEM: self.system, semconv.CRM_ACTION: self.action}
+        name = semconv.crm_span_name(self.action)
         self._open(conv.telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
         return self
 
@@ -475,13 +473,12 @@ class CRMAction(_SpanBlock):
     ) -> None:
         conv = self.turn.conversation
         telemetry = conv.telemetry
-        redact = telemetry.redactor.text
         end = conv.clock()
         failed = exc is not None or self._failed is not None
         outcome = semconv.CRM_OUTCOME_ERROR if failed else semconv.CRM_OUTCOME_SUCCESS
         attributes: dict[str, Any] = {semconv.CRM_OUTCOME: outcome}
         if self.entity_id is not None:
-            attributes[semconv.CRM_ENTITY_ID] = redact(clean_name(str(self.entity_id), "entity_id"))
+            attributes[semconv.CRM_ENTITY_ID] = clean_name(str(self.entity_id), "entity_id")
         self._span.set_attributes(attributes)
         error = self._close(exc, end)
         labels = {
@@ -492,13 +489,13 @@ class CRMAction(_SpanBlock):
         }
         telemetry.deferred.submit(telemetry.instruments.crm_actions.add, 1, labels)
         log_attributes = {
-            semconv.CRM_SYSTEM: redact(self.system),
-            semconv.CRM_ACTION: redact(self.action),
+            semconv.CRM_SYSTEM: self.system,
+            semconv.CRM_ACTION: self.action,
             **attributes,
         }
         if error:
-            log_attributes[semconv.ERROR_TYPE] = redact(error)
-        body = f"{self.action} {outcome}" + (f": {redact(error)}" if error else "")
+            log_attributes[semconv.ERROR_TYPE] = error
+        body = f"{self.action} {outcome}" + (f": {error}" if error else "")
         self.turn._log(semconv.EVENT_CRM_ACTION, body, log_attributes, end, logging.WARNING if failed else logging.INFO)
         self._detach()
 
@@ -514,7 +511,7 @@ class Outbound(_SpanBlock):
     def __enter__(self) -> Outbound:
         conv = self.conversation
         start = conv.clock()
-        attributes = {**conv.common, semconv.MESSAGE_KIND: conv.telemetry.redactor.text(self.kind)}
+        attributes = {**conv.common, semconv.MESSAGE_KIND: self.kind}
         parent = conv.active_turn.span if conv.active_turn is not None else None
         context = set_span_in_context(parent, conv.context) if parent is not None else conv.context
         self._open(conv.telemetry, semconv.SPAN_MESSAGE_SEND, SpanKind.PRODUCER, context, attributes, start)
@@ -526,7 +523,7 @@ class Outbound(_SpanBlock):
         conv = self.conversation
         end = conv.clock()
         error = self._close(exc, end)
-        attributes = {**conv.common, semconv.MESSAGE_KIND: conv.telemetry.redactor.text(self.kind)}
+        attributes = {**conv.common, semconv.MESSAGE_KIND: self.kind}
         if error:
             attributes[semconv.ERROR_TYPE] = error
         emit_event(

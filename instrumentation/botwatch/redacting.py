@@ -40,9 +40,9 @@ def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
     status = span.status
     if status.description:
         status = Status(status.status_code, redactor.text(status.description))
-    events = [Event(e.name, redact_attributes(redactor, e.attributes), e.timestamp) for e in span.events]
+    events = [Event(redactor.text(e.name), redact_attributes(redactor, e.attributes), e.timestamp) for e in span.events]
     return ReadableSpan(
-        name=span.name,
+        name=redactor.text(span.name),
         context=span.context,
         parent=span.parent,
         resource=span.resource,
