@@ -301,8 +301,11 @@ class Turn(_SpanBlock):
             semconv.INTENT: telemetry.intents(self._intent),
             semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
         }
-        # The turn's context goes with the sample, so its exemplar carries this trace id.
+        # The turn's context goes with the samples, so their exemplars carry this trace id.
         telemetry.deferred.submit(telemetry.instruments.turn_duration.record, duration, labels, self._context)
+        if self._confidence is not None:
+            instrument = telemetry.instruments.intent_confidence
+            telemetry.deferred.submit(instrument.record, self._confidence, labels, self._context)
         self._close(exc, end)
         conv.active_turn = self._previous_turn
         current_scope.reset(self._scope_token)
@@ -323,15 +326,10 @@ class Turn(_SpanBlock):
 
     def intent(self, name: str, confidence: float) -> None:
         """The recognised intent and the classifier's confidence (0..1)."""
-        conv = self.conversation
-        telemetry = conv.telemetry
         self._intent = clean_name(name, "intent")
         self._confidence = clean_confidence(confidence)
         self._span.set_attributes({semconv.INTENT: self._intent, semconv.INTENT_CONFIDENCE: self._confidence})
-        labels = {semconv.CHANNEL: conv.labels[semconv.CHANNEL], semconv.INTENT: telemetry.intents(self._intent)}
-        telemetry.deferred.submit(
-            telemetry.instruments.intent_confidence.record, self._confidence, labels, self._context
-        )
+        # The confidence sample is recorded when the turn ends, once its model is known.
 
     def llm(self, model: str, *, provider: str = "openai", operation: str = semconv.GEN_AI_OPERATION_CHAT) -> LLMCall:
         return LLMCall(self, model, provider, operation)

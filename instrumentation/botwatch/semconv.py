@@ -76,6 +76,8 @@ EVENT_NAME: Final = "botwatch.event"  # log attribute mirroring the event name
 LLM_COST: Final = "botwatch.llm.cost"
 REVIEW_VERDICT: Final = "botwatch.review.verdict"  # correct / wrong
 REVIEW_TRUE_INTENT: Final = "botwatch.review.true_intent"
+REVIEW_VERDICT_CORRECT: Final = "correct"
+REVIEW_VERDICT_WRONG: Final = "wrong"
 
 CRM_OUTCOME_SUCCESS: Final = "success"
 CRM_OUTCOME_ERROR: Final = "error"
@@ -191,7 +193,9 @@ INTENT_CONFIDENCE_METRIC: Final = Metric(
     unit="1",
     description="Confidence of the recognised intent, 0..1.",
     prometheus="botwatch_intent_confidence",
-    attributes=(CHANNEL, INTENT),
+    # Variant and model too (DESIGN.md lists channel and intent): the A/B
+    # panels compare confidence by scenario variant and model version.
+    attributes=(CHANNEL, INTENT, GEN_AI_REQUEST_MODEL, SCENARIO_VARIANT),
     buckets=CONFIDENCE_BUCKETS,
 )
 CRM_ACTIONS: Final = Metric(
@@ -299,3 +303,48 @@ def metric_by_name(name: str) -> Metric:
         if name in (metric.name, metric.prometheus) or name in metric.prometheus_series:
             return metric
     raise KeyError(f"unknown botwatch metric {name!r}; known: {', '.join(m.name for m in METRICS)}")
+
+
+# --- gateway ------------------------------------------------------------------
+# The webhook gateway (botwatch.gateway) and the Bitrix24 client (botwatch.crm).
+TENANT: Final = "botwatch.tenant"  # configured tenant id of the gateway
+GATEWAY_EVENT_ID: Final = "botwatch.gateway.event_id"  # the bot's event_id, on the span it became
+GATEWAY_OUTCOME: Final = "botwatch.gateway.outcome"  # accepted / duplicate / rejected
+GATEWAY_REASON: Final = "botwatch.gateway.reason"  # a reason code, never free text
+CRM_ATTEMPTS: Final = "botwatch.crm.attempts"  # HTTP attempts one CRM call took (retries included)
+EVENT_CRM_RETRY: Final = "crm.retry"  # span event: one attempt failed, the client waits and retries
+
+GATEWAY_ACCEPTED: Final = "accepted"
+GATEWAY_DUPLICATE: Final = "duplicate"
+GATEWAY_REJECTED: Final = "rejected"
+
+CRM_ACTION_DUPLICATE_FIND: Final = "duplicate.find"
+CRM_ACTION_COMMENT_ADD: Final = "timeline.comment.add"
+
+# OpenTelemetry HTTP semantic conventions (the gateway's request metric).
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+
+HTTP_DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+GATEWAY_EVENTS: Final = Metric(
+    name="botwatch.gateway.events",
+    instrument="counter",
+    unit="{event}",
+    description="Webhook events by tenant and outcome (accepted, duplicate, rejected with a reason code).",
+    prometheus="botwatch_gateway_events_total",
+    attributes=(TENANT, GATEWAY_OUTCOME, GATEWAY_REASON),
+)
+HTTP_SERVER_REQUEST_DURATION: Final = Metric(
+    name="http.server.request.duration",
+    instrument="histogram",
+    unit="s",
+    description="Duration of the gateway's HTTP requests.",
+    prometheus="http_server_request_duration_seconds",
+    attributes=(HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE),
+    buckets=HTTP_DURATION_BUCKETS,
+)
+
+# Not in METRICS: only a gateway process exports these (the SDK test checks every METRICS entry).
+GATEWAY_METRICS: Final[tuple[Metric, ...]] = (GATEWAY_EVENTS, HTTP_SERVER_REQUEST_DURATION)
