@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit stack-deps clean
+.PHONY: demo test lint typecheck stack-deps dashboards clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/botwatch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check instrumentation tests benchmarks
-	$(BIN)/ruff format --check instrumentation tests benchmarks
+	$(BIN)/ruff check instrumentation tests benchmarks dashboards
+	$(BIN)/ruff format --check instrumentation tests benchmarks dashboards
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -27,7 +27,11 @@ typecheck: $(STAMP)
 stack-deps:
 	bash scripts/install-deps.sh
 
+dashboards: $(STAMP)
+	$(BIN)/python -m dashboards
+
 test: $(STAMP) stack-deps lint typecheck
+	$(BIN)/python -m dashboards --check
 	$(BIN)/pytest -q
 
 clean:
