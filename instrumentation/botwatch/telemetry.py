@@ -208,7 +208,7 @@ def _instrument_openai(telemetry: Telemetry) -> None:
             "(pip install 'botwatch[openai]'); OpenAI calls are not traced automatically"
         )
         return
-    instrumentor = OpenAIInstrumentor()
+    instrumentor = OpenAIInstrumentor()  # type: ignore[no-untyped-call,unused-ignore]
     instrumentor.instrument(
         tracer_provider=telemetry.tracer_provider,
         meter_provider=telemetry.meter_provider,

@@ -1,0 +1,98 @@
+"""``botwatch gateway``: the webhook gateway for bots built without code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from botwatch.cli.common import EXIT_OK, EXIT_USAGE, fail
+
+DEFAULT_SERVICE_NAME = "botwatch-gateway"
+QUEUE_DEFAULTS = {
+    "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
+    "OTEL_BLRP_MAX_QUEUE_SIZE": "65536",
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "gateway",
+        help="HTTP webhook gateway: bot events -> traces, logs, metrics (and Bitrix24 leads)",
+        description=(
+            "Serve POST /v1/events. Tenants come from --tenants (TOML) or BOTWATCH_GATEWAY_TENANTS, "
+            "or one tenant from BOTWATCH_GATEWAY_TOKEN (+ BOTWATCH_GATEWAY_SIGNING_SECRET). Telemetry goes "
+            "where botwatch.init() sends it (OTEL_EXPORTER_OTLP_ENDPOINT, else the journal)."
+        ),
+    )
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=os.environ.get("BOTWATCH_GATEWAY_HOST", "127.0.0.1"), help="(127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BOTWATCH_GATEWAY_PORT", "8080")), help="(8080)")
+    parser.add_argument("--tenants", type=Path, default=None, help="tenants file (TOML)")
+    parser.add_argument("--redis", default=None, help="Redis URL for idempotency across replicas")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1)")
+    parser.add_argument("--openapi", action="store_true", help="print the OpenAPI document and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.openapi:
+        from botwatch.gateway.app import openapi_bytes
+
+        sys.stdout.write(openapi_bytes().decode())
+        return EXIT_OK
+    from botwatch.gateway.config import ConfigError, load
+
+    try:
+        config = load(args.tenants, redis_url=args.redis)
+    except ConfigError as error:
+        return fail(f"gateway: {error}", EXIT_USAGE)
+    if args.workers > 1 and not config.redis_url:
+        return fail("gateway: --workers > 1 needs --redis (event ids must be shared by the workers)", EXIT_USAGE)
+    import uvicorn
+
+    os.environ["BOTWATCH_GATEWAY_CONFIG_JSON"] = json.dumps({"tenants": str(args.tenants or ""), "redis": args.redis})
+    print(f"botwatch gateway: {len(config.tenants)} tenant(s) on http://{args.host}:{args.port}", file=sys.stderr)
+    uvicorn.run(
+        "botwatch.cli.gateway:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # our own lines carry no client address or path parameters
+        log_level="info",
+        loop="auto",
+        http="auto",
+    )
+    return EXIT_OK
+
+
+def app_factory() -> object:
+    """Build the app in the serving process (each uvicorn worker its own telemetry)."""
+    import botwatch
+    from botwatch.gateway import create_app, load_config
+
+    options = json.loads(os.environ.get("BOTWATCH_GATEWAY_CONFIG_JSON", "{}"))
+    tenants = Path(options["tenants"]) if options.get("tenants") else None
+    config = load_config(tenants, redis_url=options.get("redis"))
+    # A gateway takes bursts of thousands of events: queues larger than the SDK's defaults (2048),
+    # unless the operator set them.
+    for name, value in QUEUE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    botwatch.init(service_name=os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME)
+    return create_app(config)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="botwatch gateway", description="botwatch webhook gateway")
+    add_arguments(parser)
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

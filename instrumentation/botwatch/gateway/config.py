@@ -1,0 +1,158 @@
+"""Gateway settings: limits, the idempotency store, and the tenants with their tokens.
+
+Tenants come from a TOML file (``--tenants`` or ``BOTWATCH_GATEWAY_TENANTS``)::
+
+    [[tenants]]
+    id = "salon-1"
+    token_env = "SALON1_TOKEN"              # or token = "..."
+    signing_secret_env = "SALON1_SECRET"    # or signing_secret = "..."; set -> signatures required
+    rate = 200                              # events per second, per token
+    burst = 1000
+    [tenants.bitrix24]
+    webhook_url_env = "SALON1_BITRIX"       # https://<portal>/rest/<user>/<token>/
+    create_leads = true                     # create a lead for create_lead events without crm_id
+
+or, for one bot, from ``BOTWATCH_GATEWAY_TOKEN`` and ``BOTWATCH_GATEWAY_SIGNING_SECRET``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MIN_TOKEN_LENGTH = 16
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Bitrix24Settings:
+    webhook_url: str
+    create_leads: bool = False
+    rate: float = 2.0
+
+    def __repr__(self) -> str:  # the URL holds the webhook's token
+        return f"Bitrix24Settings(create_leads={self.create_leads})"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    token: str = field(repr=False)
+    signing_secret: bytes | None = field(default=None, repr=False)
+    rate: float = 200.0  # events per second
+    burst: int = 1000
+    conversation_prefix: str | None = None  # None: "<id>:"
+    bitrix24: Bitrix24Settings | None = None
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.id}:" if self.conversation_prefix is None else self.conversation_prefix
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    tenants: tuple[Tenant, ...]
+    max_body_bytes: int = 1 << 20
+    max_batch: int = 500
+    signature_window: float = 300.0  # seconds either side of the signed timestamp
+    max_future: float = 300.0  # an event may be this far ahead of the gateway's clock
+    max_age: float = 7 * 86400.0
+    idempotency_ttl: float = 86400.0  # how long an event_id is remembered
+    conversation_ttl: float = 90 * 86400.0  # how long "this conversation has its root" is remembered
+    memory_limit: int = 200_000  # in-memory store entries
+    redis_url: str | None = field(default=None, repr=False)
+    grafana_url: str | None = None
+    tempo_datasource: str = "tempo"
+    max_lead_jobs: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.tenants:
+            raise ConfigError("no tenants: set BOTWATCH_GATEWAY_TOKEN or give a tenants file")
+        ids = [t.id for t in self.tenants]
+        if len(set(ids)) != len(ids):
+            raise ConfigError("tenant ids must be unique")
+        tokens = [t.token for t in self.tenants]
+        if len(set(tokens)) != len(tokens):
+            raise ConfigError("two tenants share a token")
+
+
+def _secret(table: Mapping[str, Any], key: str, env: Mapping[str, str], where: str) -> str | None:
+    if table.get(key):
+        return str(table[key])
+    name = table.get(f"{key}_env")
+    if name:
+        value = env.get(str(name))
+        if not value:
+            raise ConfigError(f"{where}: environment variable {name} ({key}) is not set")
+        return value
+    return None
+
+
+def _tenant(table: Mapping[str, Any], env: Mapping[str, str]) -> Tenant:
+    tenant_id = str(table.get("id", ""))
+    if not _TENANT_ID.match(tenant_id):
+        raise ConfigError(f"tenant id {tenant_id!r}: 1-32 of a-z 0-9 _ -, starting with a letter or digit")
+    where = f"tenant {tenant_id}"
+    token = _secret(table, "token", env, where)
+    if not token or len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"{where}: a token of at least {MIN_TOKEN_LENGTH} characters is required")
+    signing = _secret(table, "signing_secret", env, where)
+    bitrix = None
+    if isinstance(table.get("bitrix24"), Mapping):
+        b = table["bitrix24"]
+        url = _secret(b, "webhook_url", env, f"{where} bitrix24")
+        if not url:
+            raise ConfigError(f"{where}: bitrix24 needs webhook_url or webhook_url_env")
+        bitrix = Bitrix24Settings(url, bool(b.get("create_leads", False)), float(b.get("rate", 2.0)))
+    prefix = table.get("conversation_prefix")
+    return Tenant(
+        id=tenant_id,
+        token=token,
+        signing_secret=signing.encode() if signing else None,
+        rate=float(table.get("rate", 200.0)),
+        burst=int(table.get("burst", 1000)),
+        conversation_prefix=None if prefix is None else str(prefix),
+        bitrix24=bitrix,
+    )
+
+
+def load(path: Path | None = None, env: Mapping[str, str] = os.environ, **overrides: Any) -> GatewayConfig:
+    """The configuration from a tenants file (and its ``[gateway]`` table) or the environment."""
+    path = path or (Path(env["BOTWATCH_GATEWAY_TENANTS"]) if env.get("BOTWATCH_GATEWAY_TENANTS") else None)
+    settings: dict[str, Any] = {}
+    tenants: list[Tenant] = []
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        settings.update(document.get("gateway", {}))
+        tenants = [_tenant(t, env) for t in document.get("tenants", [])]
+    elif env.get("BOTWATCH_GATEWAY_TOKEN"):
+        table: dict[str, Any] = {
+            "id": "default",
+            "token": env["BOTWATCH_GATEWAY_TOKEN"],
+            "signing_secret": env.get("BOTWATCH_GATEWAY_SIGNING_SECRET"),
+            "conversation_prefix": "",
+        }
+        if env.get("BOTWATCH_BITRIX24_WEBHOOK"):
+            table["bitrix24"] = {"webhook_url": env["BOTWATCH_BITRIX24_WEBHOOK"], "create_leads": True}
+        tenants = [_tenant(table, env)]
+    for key, name in (("redis_url", "BOTWATCH_GATEWAY_REDIS_URL"), ("grafana_url", "BOTWATCH_GRAFANA_URL")):
+        if env.get(name):
+            settings.setdefault(key, env[name])
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    known = set(GatewayConfig.__dataclass_fields__) - {"tenants"}
+    unknown = set(settings) - known
+    if unknown:
+        raise ConfigError(f"unknown gateway settings: {', '.join(sorted(unknown))}")
+    return GatewayConfig(tenants=tuple(tenants), **settings)

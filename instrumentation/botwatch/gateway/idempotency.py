@@ -1,0 +1,140 @@
+"""What the gateway remembers: event ids seen, and how many events each conversation had.
+
+``claim_events`` answers, per event id, whether this is its first delivery
+(webhook retries redeliver).  ``count_events`` numbers the events of a
+conversation across every replica: the one numbered 1 starts the conversation
+and is the only one that emits the trace's root span.
+
+In memory for one instance; in Redis (``SET NX EX``, ``INCR``) when several
+replicas run.  Keys are hashed: an event id may carry personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+
+class StoreUnavailable(Exception):
+    pass
+
+
+def _key(kind: str, value: str) -> str:
+    return f"botwatch:gw:{kind}:" + hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
+
+
+class Store(Protocol):
+    async def claim_events(self, keys: Sequence[str]) -> list[bool]: ...
+    async def release_events(self, keys: Sequence[str]) -> None: ...
+    async def count_events(self, conversations: Sequence[str]) -> list[int]: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class _Expiring:
+    """A bounded map with a time to live per entry (oldest evicted first)."""
+
+    def __init__(self, ttl: float, limit: int, clock: Callable[[], float]) -> None:
+        self._items: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._ttl, self._limit, self._clock = ttl, limit, clock
+
+    def get(self, key: str) -> int | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] < self._clock():
+            del self._items[key]
+            return None
+        return item[1]
+
+    def put(self, key: str, value: int) -> None:
+        self._items[key] = (self._clock() + self._ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def pop(self, key: str) -> None:
+        self._items.pop(key, None)
+
+
+class MemoryStore:
+    def __init__(self, *, ttl: float, conversation_ttl: float, limit: int, clock: Callable[[], float] = time.monotonic):
+        self._events = _Expiring(ttl, limit, clock)
+        self._conversations = _Expiring(conversation_ttl, limit, clock)
+
+    async def claim_events(self, keys: Sequence[str]) -> list[bool]:
+        claimed = []
+        for key in keys:
+            fresh = self._events.get(key) is None
+            if fresh:
+                self._events.put(key, 1)
+            claimed.append(fresh)
+        return claimed
+
+    async def release_events(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._events.pop(key)
+
+    async def count_events(self, conversations: Sequence[str]) -> list[int]:
+        numbers = []
+        for conversation in conversations:
+            number = (self._conversations.get(conversation) or 0) + 1
+            self._conversations.put(conversation, number)
+            numbers.append(number)
+        return numbers
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisStore:
+    def __init__(self, url: str, *, ttl: float, conversation_ttl: float) -> None:
+        import redis.asyncio as redis
+
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._ttl, self._conversation_ttl = int(ttl), int(conversation_ttl)
+
+    async def _run(self, fill: Callable[[object], None]) -> list[object]:
+        pipe = self._redis.pipeline(transaction=False)
+        fill(pipe)
+        try:
+            return list(await pipe.execute())
+        except self._errors as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+
+    async def claim_events(self, keys: Sequence[str]) -> list[bool]:
+        def fill(pipe: object) -> None:
+            for key in keys:
+                pipe.set(_key("evt", key), 1, nx=True, ex=self._ttl)  # type: ignore[attr-defined]
+
+        return [bool(r) for r in await self._run(fill)]
+
+    async def release_events(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._run(lambda pipe: pipe.delete(*(_key("evt", k) for k in keys)))  # type: ignore[attr-defined]
+
+    async def count_events(self, conversations: Sequence[str]) -> list[int]:
+        def fill(pipe: object) -> None:
+            for conversation in conversations:
+                key = _key("conv", conversation)
+                pipe.incr(key)  # type: ignore[attr-defined]
+                pipe.expire(key, self._conversation_ttl)  # type: ignore[attr-defined]
+
+        replies = await self._run(fill)
+        return [int(r) for r in replies[0::2]]  # type: ignore[call-overload]
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._redis.ping())
+        except self._errors:
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()

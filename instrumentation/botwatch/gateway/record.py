@@ -1,0 +1,155 @@
+"""One webhook event becomes spans, log records and metrics through the SDK, in its conversation's trace.
+
+An inbound event is a ``turn`` (from ``timestamp`` to ``timestamp +
+latency_ms``) with its intent, the CRM action the bot reported and the bot's
+reply; an outbound one is a ``message.send``; an event that only names a
+funnel stage is that stage.  Only the conversation's first event (as the
+idempotency store numbers them, across replicas) emits the root span; every
+other one resumes the trace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import botwatch
+from botwatch import semconv
+from botwatch.conversation import Turn
+from botwatch.gateway.events import Event, timestamp_ns
+
+# What no-code builders call their CRM actions -> the span's action name.
+ACTIONS = {
+    "create_lead": semconv.CRM_ACTION_LEAD_CREATE,
+    "lead_create": semconv.CRM_ACTION_LEAD_CREATE,
+    "add_comment": semconv.CRM_ACTION_COMMENT_ADD,
+    "create_deal": "deal.create",
+    "update_deal": "deal.update",
+    "create_booking": "booking.create",
+    "confirm_booking": "booking.confirm",
+    "cancel_booking": "booking.cancel",
+}
+_UNTIMED_TURN_LIMIT_NS = 30 * 10**9
+
+
+class EventClock:
+    """The conversation's clock: pinned to the event's own times, or the real time for live work."""
+
+    def __init__(self) -> None:
+        self.pinned: int | None = None
+
+    def __call__(self) -> int:
+        return self.pinned if self.pinned is not None else time.time_ns()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an event goes: its conversation, whether it starts it, and its number in it."""
+
+    tenant: str
+    conversation_id: str
+    number: int
+
+    @property
+    def starts_conversation(self) -> bool:
+        return self.number == 1
+
+
+def crm_action(event: Event) -> str | None:
+    if event.action is None:
+        return None
+    key = event.action.strip().lower()
+    return ACTIONS.get(key, key.replace("_", "."))
+
+
+def turn_end_ns(event: Event, received_ns: int) -> int:
+    """``timestamp + latency_ms``; without a latency, when the gateway got it if that was soon after."""
+    start = timestamp_ns(event.timestamp)
+    if event.latency_ms is not None:
+        return start + int(event.latency_ms * 1e6)
+    return received_ns if 0 <= received_ns - start <= _UNTIMED_TURN_LIMIT_NS else start
+
+
+@contextmanager
+def recorded(event: Event, where: Placement, received_ns: int) -> Iterator[Turn | None]:
+    """Record ``event``; inside the block, the turn (if it is one) is open for live CRM work."""
+    clock = EventClock()
+    start = clock.pinned = timestamp_ns(event.timestamp)
+    client = event.client
+    with botwatch.conversation(
+        where.conversation_id,
+        channel=event.channel,
+        client_phone=client.phone if client else None,
+        client_email=client.email if client and not client.phone else None,
+        scenario_variant=event.scenario_variant,
+        session_id=event.session_id,
+        resume=not where.starts_conversation,
+        clock=clock,
+    ) as conv:
+        if event.funnel_only:
+            assert event.funnel_stage is not None
+            conv.funnel(event.funnel_stage)
+            yield None
+            return
+        if event.direction == "outbound":
+            clock.pinned = start
+            with conv.send(event.text or event.bot_response or "", kind=event.message_kind or "reminder") as out:
+                _tag(out.span, event, where)
+                clock.pinned = start + int((event.latency_ms or 0) * 1e6)
+            if event.funnel_stage:
+                conv.funnel(event.funnel_stage)
+            yield None
+            return
+        end = turn_end_ns(event, received_ns)
+        with conv.turn(event.text, index=event.turn_index or where.number) as turn:
+            _tag(turn.span, event, where)
+            if event.intent is not None:
+                if event.confidence is not None:
+                    turn.intent(event.intent, confidence=event.confidence)
+                else:
+                    turn.span.set_attribute(semconv.INTENT, conv.telemetry.redactor.text(event.intent))
+            if event.model:
+                turn.model = event.model
+            clock.pinned = end
+            _reported_action(turn, event)
+            if event.bot_response is not None:
+                turn.reply(event.bot_response)
+            clock.pinned = None  # live work (the gateway's own CRM calls) takes real time
+            yield turn
+            clock.pinned = end
+            if event.funnel_stage and not (event.funnel_stage == semconv.LEAD_CREATED and _lead_reported(event)):
+                turn.funnel(event.funnel_stage)
+
+
+def _tag(span: object, event: Event, where: Placement) -> None:
+    span.set_attributes({semconv.TENANT: where.tenant, semconv.GATEWAY_EVENT_ID: event.event_id})  # type: ignore[attr-defined]
+
+
+def _lead_reported(event: Event) -> bool:
+    return crm_action(event) == semconv.CRM_ACTION_LEAD_CREATE and bool(event.crm_id) and not event.crm_error
+
+
+def _reported_action(turn: Turn, event: Event) -> None:
+    """A CRM action the bot did itself: a finished ``crm.*`` span with its outcome."""
+    action = crm_action(event)
+    if action is None or not (event.crm_id or event.crm_error):
+        return
+    with turn.crm(action, system=semconv.CRM_SYSTEM_BITRIX24) as span:
+        if event.crm_id:
+            span.entity_id = event.crm_id
+        if event.crm_error:
+            span.fail(event.crm_error)
+    if _lead_reported(event):
+        turn.funnel(semconv.LEAD_CREATED)
+
+
+def needs_lead(event: Event) -> bool:
+    """A ``create_lead`` the bot left to the gateway (no crm_id, no error)."""
+    return (
+        event.direction == "inbound"
+        and crm_action(event) == semconv.CRM_ACTION_LEAD_CREATE
+        and not event.crm_id
+        and not event.crm_error
+    )

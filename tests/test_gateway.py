@@ -1,0 +1,409 @@
+"""The webhook gateway in process: events to spans/logs/metrics, security, limits, idempotency, partial batches.
+
+Also holds the helpers the other ``test_gateway_*`` modules import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import botwatch
+from botwatch import semconv
+from botwatch.gateway import GatewayConfig, Tenant, create_app
+from botwatch.gateway.app import openapi_bytes
+from botwatch.gateway.auth import sign
+
+SIGNED_TOKEN = "tok_salon_signed_0123456789"
+SIGNING_SECRET = b"salon-signing-secret"
+PLAIN_TOKEN = "tok_plain_unsigned_0123456789"
+PHONE = "+79123456789"
+PHONE_FORMS = (b"79123456789", b"9123456789", "Иван".encode())
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tenants(**plain: Any) -> tuple[Tenant, ...]:
+    return (
+        Tenant("salon", SIGNED_TOKEN, signing_secret=SIGNING_SECRET),
+        Tenant("plain", PLAIN_TOKEN, **({"rate": 100_000.0, "burst": 100_000} | plain)),
+    )
+
+
+def config(**overrides: Any) -> GatewayConfig:
+    return GatewayConfig(tenants=overrides.pop("tenants", None) or tenants(), **overrides)
+
+
+def example_event(**overrides: Any) -> dict[str, Any]:
+    """The event of issue 7, timestamped now."""
+    event = {
+        "event_id": "evt_20250101_001",
+        "timestamp": (datetime.now(timezone(timedelta(hours=3))) - timedelta(seconds=5)).isoformat(),
+        "channel": "whatsapp",
+        "client": {"phone": PHONE, "name": "Иван"},
+        "session_id": "sess_abc123",
+        "intent": "запись_на_приём",
+        "confidence": 0.87,
+        "bot_response": "Записал на 15:00, отправил напоминание",
+        "action": "create_lead",
+        "crm_id": "BX_LEAD_4521",
+    }
+    event.update(overrides)
+    return event
+
+
+def signed_headers(body: bytes, *, token: str = SIGNED_TOKEN, secret: bytes = SIGNING_SECRET, at: float | None = None):
+    stamp = str(int(time.time() if at is None else at))
+    return {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "X-Botwatch-Timestamp": stamp,
+        "X-Botwatch-Signature": sign(secret, stamp, body),
+    }
+
+
+@asynccontextmanager
+async def client_of(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+        yield client
+    await app.gateway.close()
+
+
+async def post_signed(client: httpx.AsyncClient, payload: Any) -> httpx.Response:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    return await client.post("/v1/events", content=body, headers=signed_headers(body))
+
+
+async def post_plain(client: httpx.AsyncClient, payload: Any) -> httpx.Response:
+    return await client.post("/v1/events", json=payload, headers={"Authorization": f"Bearer {PLAIN_TOKEN}"})
+
+
+def metric_points(receiver: Any, name: str) -> list[Any]:
+    points = []
+    for metric, _ in receiver.metrics():
+        if metric.name == name:
+            data = metric.histogram if metric.HasField("histogram") else metric.sum
+            points.extend(data.data_points)
+    return points
+
+
+def labels(point: Any) -> dict[str, Any]:
+    out = {}
+    for kv in point.attributes:
+        value = kv.value
+        out[kv.key] = getattr(value, value.WhichOneof("value"))
+    return out
+
+
+# -- events to telemetry ----------------------------------------------------------
+async def test_example_event_becomes_one_trace_with_turn_crm_span_and_logs(bw, receiver):
+    async with client_of(create_app(config())) as client:
+        response = await post_signed(client, example_event())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 1 and body["results"][0]["status"] == "accepted"
+    trace_id = body["results"][0]["trace_id"]
+    botwatch.flush()
+    spans = [s for s in receiver.spans() if s["trace_id"] == trace_id]
+    by_name = {s["name"]: s for s in spans}
+    assert set(by_name) == {"conversation", "turn", "crm.lead.create"}
+    root, turn, crm = by_name["conversation"], by_name["turn"], by_name["crm.lead.create"]
+    assert root["parent_id"] == "" and turn["parent_id"] == root["span_id"] and crm["parent_id"] == turn["span_id"]
+    assert root["attributes"][semconv.GEN_AI_CONVERSATION_ID] == "salon:sess_abc123"
+    assert root["attributes"][semconv.SESSION_ID] == "sess_abc123"
+    assert root["attributes"][semconv.CLIENT_PHONE_MASKED] == "+7 *** ***-67-89"
+    assert turn["attributes"][semconv.INTENT] == "запись_на_приём"
+    assert turn["attributes"][semconv.INTENT_CONFIDENCE] == pytest.approx(0.87)
+    assert turn["attributes"][semconv.TENANT] == "salon"
+    assert turn["attributes"][semconv.GATEWAY_EVENT_ID] == "evt_20250101_001"
+    assert crm["attributes"][semconv.CRM_ENTITY_ID] == "BX_LEAD_4521"
+    assert crm["attributes"][semconv.CRM_OUTCOME] == "success"
+    assert turn["start"] == root["start"]  # the turn starts at the event's timestamp
+    assert ("lead_created", {semconv.FUNNEL_STAGE: "lead_created"}) in turn["events"]
+    logs = [r for r in receiver.logs() if r["trace_id"] == trace_id]
+    events = {r["attributes"].get(semconv.EVENT_NAME) for r in logs}
+    assert {"bot.replied", "crm.action", "funnel.lead_created", "funnel.conversation_started"} <= events
+    replied = next(r for r in logs if r["attributes"].get(semconv.EVENT_NAME) == "bot.replied")
+    assert replied["body"] == "Записал на 15:00, отправил напоминание"
+    raw = b"".join(receiver.raw)
+    for form in PHONE_FORMS:
+        assert form not in raw
+
+
+async def test_turn_lasts_latency_ms_and_metrics_carry_bounded_labels(bw, receiver):
+    event = example_event(latency_ms=4200, model="gpt-4o-mini", scenario_variant="B")
+    async with client_of(create_app(config())) as client:
+        assert (await post_plain(client, event)).status_code == 200
+    botwatch.flush()
+    turn = next(s for s in receiver.spans() if s["name"] == "turn")
+    assert turn["end"] - turn["start"] == 4_200_000_000
+    assert turn["attributes"][semconv.SLA_BREACHED] is True
+    point = metric_points(receiver, semconv.TURN_DURATION.name)[0]
+    assert labels(point) == {
+        semconv.CHANNEL: "whatsapp",
+        semconv.INTENT: "запись_на_приём",
+        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        semconv.SCENARIO_VARIANT: "B",
+    }
+    assert point.sum == pytest.approx(4.2)
+
+
+async def test_later_events_join_the_trace_without_a_second_root(bw, receiver):
+    first = example_event(event_id="e1", action=None, crm_id=None)
+    second = example_event(event_id="e2", text="А можно на 16:00?", action=None, crm_id=None)
+    outbound = example_event(event_id="e3", direction="outbound", text="Напоминаем о записи", intent=None)
+    funnel = example_event(event_id="e4", funnel_stage="visit_completed", intent=None, bot_response=None)
+    for item in (outbound, funnel):
+        item.pop("action"), item.pop("crm_id")
+    async with client_of(create_app(config())) as client:
+        assert (await post_signed(client, first)).status_code == 200
+        response = await post_signed(client, {"events": [second, outbound, funnel]})
+    assert response.json()["accepted"] == 3
+    botwatch.flush()
+    spans = receiver.spans()
+    assert len({s["trace_id"] for s in spans}) == 1
+    assert [s["name"] for s in spans if not s["parent_id"]] == ["conversation"]
+    turns = sorted(s["attributes"][semconv.TURN_INDEX] for s in spans if s["name"] == "turn")
+    assert turns == [1, 2]
+    assert {"message.send", "funnel"} <= {s["name"] for s in spans}
+    sent = next(s for s in spans if s["name"] == "message.send")
+    assert sent["attributes"][semconv.MESSAGE_KIND] == "reminder"
+
+
+async def test_tenants_with_the_same_session_id_get_different_traces(bw, receiver):
+    async with client_of(create_app(config())) as client:
+        a = (await post_signed(client, example_event())).json()["results"][0]["trace_id"]
+        b = (await post_plain(client, example_event())).json()["results"][0]["trace_id"]
+    assert a != b
+
+
+async def test_reported_crm_error_is_an_error_span_and_metric(bw, receiver):
+    event = example_event(crm_id=None, crm_error="QUERY_LIMIT_EXCEEDED")
+    async with client_of(create_app(config())) as client:
+        assert (await post_plain(client, event)).status_code == 200
+    botwatch.flush()
+    crm = next(s for s in receiver.spans() if s["name"] == "crm.lead.create")
+    assert crm["attributes"][semconv.CRM_OUTCOME] == "error"
+    assert crm["attributes"][semconv.ERROR_TYPE] == "QUERY_LIMIT_EXCEEDED"
+    point = metric_points(receiver, semconv.CRM_ACTIONS.name)[0]
+    assert labels(point)[semconv.CRM_OUTCOME] == "error" and point.as_int == 1
+
+
+# -- idempotency and partial acceptance ----------------------------------------------
+async def test_redelivered_event_is_acknowledged_and_not_counted_twice(bw, receiver):
+    async with client_of(create_app(config())) as client:
+        first = await post_signed(client, example_event())
+        again = await post_signed(client, example_event())
+        in_batch = await post_signed(client, [example_event(event_id="x1"), example_event(event_id="x1")])
+    assert first.json()["accepted"] == 1
+    assert again.status_code == 200
+    assert again.json()["results"][0] == {
+        "index": 0,
+        "event_id": "evt_20250101_001",
+        "status": "duplicate",
+        "trace_id": first.json()["results"][0]["trace_id"],
+    }
+    assert [r["status"] for r in in_batch.json()["results"]] == ["accepted", "duplicate"]
+    botwatch.flush()
+    assert sum(p.count for p in metric_points(receiver, semconv.TURN_DURATION.name)) == 2
+    outcomes = {
+        (labels(p)[semconv.GATEWAY_OUTCOME], labels(p).get(semconv.GATEWAY_REASON, "")): p.as_int
+        for p in metric_points(receiver, semconv.GATEWAY_EVENTS.name)
+    }
+    assert outcomes == {("accepted", ""): 2, ("duplicate", ""): 2}
+
+
+async def test_batch_with_bad_events_keeps_the_good_ones_with_a_reason_each(bw, receiver):
+    now = datetime.now(UTC)
+    batch = [
+        example_event(event_id="good"),
+        example_event(event_id="naive", timestamp="2025-01-01T12:34:56"),
+        example_event(event_id="future", timestamp=(now + timedelta(hours=2)).isoformat()),
+        example_event(event_id="old", timestamp=(now - timedelta(days=30)).isoformat()),
+        {k: v for k, v in example_event(event_id="nosession").items() if k != "session_id"},
+        {k: v for k, v in example_event().items() if k != "event_id"},
+        example_event(event_id="types", confidence="very", channel=["whatsapp"]),
+        example_event(event_id="phone", client={"phone": "+7xxxxxxxxxx"}),
+        example_event(event_id="pii", session_id="+79123456789"),
+        example_event(event_id="conf", confidence=1.5),
+        "not an event",
+        example_event(event_id="stage", funnel_stage="bought_a_yacht"),
+    ]
+    async with client_of(create_app(config())) as client:
+        response = await post_signed(client, batch)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (1, 11)
+    reasons = {r["index"]: r.get("reason") for r in body["results"]}
+    assert reasons == {
+        0: None,
+        1: "naive_timestamp",
+        2: "future_timestamp",
+        3: "stale_timestamp",
+        4: "missing_field",
+        5: "missing_field",
+        6: "invalid_event",
+        7: "invalid_phone",
+        8: "personal_data_in_id",
+        9: "invalid_event",
+        10: "not_an_object",
+        11: "invalid_event",
+    }
+    assert all(r["message"] for r in body["results"][1:])
+    assert "79123456789" not in response.text  # messages never repeat a submitted value
+
+
+async def test_request_of_only_bad_events_is_422(bw):
+    async with client_of(create_app(config())) as client:
+        response = await post_signed(client, example_event(timestamp="2025-01-01T12:34:56"))
+    assert response.status_code == 422
+    assert response.json()["results"][0]["reason"] == "naive_timestamp"
+
+
+# -- security and limits ------------------------------------------------------------
+async def test_tokens_and_signatures(bw):
+    body = json.dumps(example_event()).encode()
+    async with client_of(create_app(config())) as client:
+        no_token = await client.post("/v1/events", content=body)
+        wrong = await client.post("/v1/events", content=body, headers={"Authorization": "Bearer nope-nope-nope-nope"})
+        unsigned = await client.post("/v1/events", content=body, headers={"Authorization": f"Bearer {SIGNED_TOKEN}"})
+        bad_sig = await client.post(
+            "/v1/events", content=body + b" ", headers=signed_headers(body)
+        )  # signature of another body
+        other_key = await client.post("/v1/events", content=body, headers=signed_headers(body, secret=b"guess"))
+        replay = await client.post("/v1/events", content=body, headers=signed_headers(body, at=time.time() - 3600))
+        future = await client.post("/v1/events", content=body, headers=signed_headers(body, at=time.time() + 3600))
+        good = await client.post("/v1/events", content=body, headers=signed_headers(body))
+    assert (no_token.status_code, no_token.json()["error"]) == (401, "unauthorized")
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "unauthorized")
+    assert (unsigned.status_code, unsigned.json()["error"]) == (401, "signature_required")
+    assert (bad_sig.status_code, bad_sig.json()["error"]) == (401, "bad_signature")
+    assert (other_key.status_code, other_key.json()["error"]) == (401, "bad_signature")
+    assert (replay.status_code, replay.json()["error"]) == (401, "stale_signature")
+    assert (future.status_code, future.json()["error"]) == (401, "stale_signature")
+    assert good.status_code == 200
+
+
+async def test_body_and_batch_limits(bw):
+    huge = b'{"events": [' + b'"x",' * (10 * 1024 * 1024 // 4) + b'"x"]}'
+    assert len(huge) > 10_000_000
+
+    async def chunks():
+        for start in range(0, len(huge), 1 << 20):
+            yield huge[start : start + (1 << 20)]
+
+    auth = {"Authorization": f"Bearer {PLAIN_TOKEN}"}
+    async with client_of(create_app(config(max_batch=10))) as client:
+        declared = await client.post("/v1/events", content=huge, headers=auth)
+        streamed = await client.post("/v1/events", content=chunks(), headers=auth)  # chunked, no Content-Length
+        too_many = await post_plain(client, [example_event(event_id=str(i)) for i in range(11)])
+        empty = await post_plain(client, [])
+        malformed = await client.post("/v1/events", content=b'{"event_id": ', headers=auth)
+        not_utf8 = await client.post("/v1/events", content=b'{"event_id": "\xff"}', headers=auth)
+        deep = await client.post("/v1/events", content=b"[" * 100_000 + b"]" * 100_000, headers=auth)
+        scalar = await client.post("/v1/events", content=b"42", headers=auth)
+    assert (declared.status_code, declared.json()["error"]) == (413, "body_too_large")
+    assert (streamed.status_code, streamed.json()["error"]) == (413, "body_too_large")
+    assert (too_many.status_code, too_many.json()["error"]) == (413, "batch_too_large")
+    assert (empty.status_code, empty.json()["error"]) == (400, "empty_batch")
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "malformed_json")
+    assert not_utf8.status_code == 400
+    assert deep.status_code in (400, 422)
+    assert (scalar.status_code, scalar.json()["error"]) == (400, "not_a_batch")
+
+
+async def test_rate_limit_per_token_counts_events(bw, receiver):
+    limited = config(tenants=tenants(rate=1.0, burst=5))
+    async with client_of(create_app(limited)) as client:
+        ok = await post_plain(client, [example_event(event_id=f"r{i}") for i in range(5)])
+        refused = await post_plain(client, example_event(event_id="r5"))
+        other_tenant = await post_signed(client, example_event(event_id="r6"))
+    assert ok.status_code == 200
+    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert other_tenant.status_code == 200
+
+
+async def test_gateway_logs_carry_no_personal_data(bw, caplog):
+    caplog.set_level(logging.DEBUG)
+    event = example_event(text=f"Мой номер {PHONE}, почта ivan@mail.ru")
+    async with client_of(create_app(config())) as client:
+        await post_signed(client, event)
+        await post_signed(client, [event, example_event(event_id="bad", timestamp="2025-01-01T00:00:00")])
+        await client.post("/v1/events", content=b"{", headers={"Authorization": f"Bearer {SIGNED_TOKEN}"})
+        await client.post("/v1/events", content=b"{}", headers={"Authorization": "Bearer " + "x" * 20})
+    text = caplog.text
+    assert "refused" in text  # the gateway did log
+    for secret in ("79123456789", "9123456789", "Иван", "ivan@mail.ru", SIGNED_TOKEN, "sess_abc123"):
+        assert secret not in text
+
+
+# -- health, readiness, OpenAPI, own metrics ---------------------------------------
+async def test_health_and_readiness(bw):
+    app = create_app(config())
+    async with client_of(app) as client:
+        live = await client.get("/health/live")
+        ready = await client.get("/health/ready")
+        app.gateway.closing = True
+        draining = await client.get("/health/ready")
+    assert live.status_code == 200 and ready.status_code == 200
+    assert draining.status_code == 503 and draining.json()["checks"]["accepting"] is False
+
+
+async def test_openapi_document_is_served_and_committed(bw):
+    async with client_of(create_app(config())) as client:
+        served = await client.get("/openapi.json")
+    assert served.status_code == 200
+    committed = (REPO / "docs" / "openapi.json").read_bytes()
+    assert served.content == committed == openapi_bytes(), "regenerate: python -m botwatch.cli.gateway --openapi"
+    document = served.json()
+    assert set(document["paths"]) == {"/v1/events", "/health/live", "/health/ready", "/openapi.json"}
+    event = document["components"]["schemas"]["Event"]
+    assert {"event_id", "timestamp", "session_id", "channel"} <= set(event["required"])
+
+
+async def test_gateway_exports_its_own_request_metric(bw, receiver):
+    async with client_of(create_app(config())) as client:
+        await post_signed(client, example_event())
+        await client.get("/health/live")
+        await client.get("/nowhere")
+    botwatch.flush()
+    points = metric_points(receiver, semconv.HTTP_SERVER_REQUEST_DURATION.name)
+    seen = {(labels(p)[semconv.HTTP_ROUTE], labels(p)[semconv.HTTP_RESPONSE_STATUS_CODE]) for p in points}
+    assert seen == {("/v1/events", 200), ("/health/live", 200), ("unmatched", 404)}
+    assert {labels(p)[semconv.HTTP_REQUEST_METHOD] for p in points} == {"POST", "GET"}
+
+
+async def test_ten_thousand_junk_intents_keep_metric_series_bounded(bw, receiver):
+    async with client_of(create_app(config())) as client:
+        for chunk in range(20):
+            batch = [
+                example_event(
+                    event_id=f"junk{chunk}_{i}",
+                    session_id=f"sess_junk_{chunk}_{i % 10}",
+                    intent=f"junk intent {chunk * 500 + i} {'x' * (i % 7)}",
+                    channel=f"chan{i}",
+                    model=f"model-{i}",
+                    action=f"act_{i}",
+                    crm_id=str(i),
+                )
+                for i in range(500)
+            ]
+            response = await post_plain(client, batch)
+            assert response.json()["accepted"] == 500
+    botwatch.flush()
+    for spec in (semconv.TURN_DURATION, semconv.INTENT_CONFIDENCE_METRIC, semconv.CRM_ACTIONS):
+        series = {tuple(sorted(labels(p).items())) for p in metric_points(receiver, spec.name)}
+        assert len(series) <= 200, (spec.name, len(series))
+    intents = {labels(p)[semconv.INTENT] for p in metric_points(receiver, semconv.INTENT_CONFIDENCE_METRIC.name)}
+    assert semconv.OTHER in intents and len(intents) <= 51
+    gateway = {tuple(sorted(labels(p).items())) for p in metric_points(receiver, semconv.GATEWAY_EVENTS.name)}
+    assert len(gateway) == 1
