@@ -26,6 +26,7 @@ from botwatch.journal.schema import connect
 
 _logger = logging.getLogger("botwatch.journal")
 
+BUSY_ATTEMPTS = 6  # 0.05 s .. 1.6 s apart, on top of SQLite's own busy timeout
 RETRY_AFTER_S = 5.0  # after a failure, drop batches this long before trying the file again
 PRUNE_EVERY_S = 600.0
 
@@ -77,19 +78,33 @@ class JournalStore:
         self._next_prune = 0.0  # prune soon after the first successful open
 
     def write(self, writer: Writer) -> bool:
-        """Run ``writer`` in one write transaction; False (and one log line) on any failure."""
+        """Run ``writer`` in one write transaction; False (and one log line) on any failure.
+
+        A busy or locked file (another process creating the schema, switching
+        to WAL or checkpointing under load) is retried a few times before the
+        batch counts as failed: that is contention, not a broken journal.
+        """
         with self._lock:
             if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_S:
                 return False
-            try:
-                conn, resources = self._connection()
-                _transaction(conn, lambda: writer(conn, resources), on_rollback=resources.forget_uncommitted)
-                self._recovered()
-                self._maybe_prune(conn)
-                return True
-            except Exception as error:  # noqa: BLE001 -- telemetry never raises into the SDK thread
-                self._fail(error)
-                return False
+            for attempt in range(BUSY_ATTEMPTS):
+                try:
+                    self._write_once(writer)
+                    return True
+                except Exception as error:  # noqa: BLE001 -- telemetry never raises into the SDK thread
+                    if _is_busy(error) and attempt + 1 < BUSY_ATTEMPTS:
+                        self._drop_connection()
+                        time.sleep(0.05 * 2**attempt)
+                        continue
+                    self._fail(error)
+                    return False
+            return False
+
+    def _write_once(self, writer: Writer) -> None:
+        conn, resources = self._connection()
+        _transaction(conn, lambda: writer(conn, resources), on_rollback=resources.forget_uncommitted)
+        self._recovered()
+        self._maybe_prune(conn)
 
     def close(self) -> None:
         with self._lock:
@@ -149,6 +164,19 @@ def _transaction(conn: sqlite3.Connection, body: Callable[[], None], *, on_rollb
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _is_busy(error: BaseException | None) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED anywhere in the error's chain."""
+    while error is not None:
+        if isinstance(error, sqlite3.OperationalError) and (
+            getattr(error, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+            or "locked" in str(error)
+            or "busy" in str(error)
+        ):
+            return True
+        error = error.__cause__
+    return False
 
 
 def _report_once(path: Path, problem: JournalError) -> None:
