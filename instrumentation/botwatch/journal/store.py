@@ -168,7 +168,9 @@ def _transaction(conn: sqlite3.Connection, body: Callable[[], None], *, on_rollb
 
 def _is_busy(error: BaseException | None) -> bool:
     """SQLITE_BUSY / SQLITE_LOCKED anywhere in the error's chain."""
-    while error is not None:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:  # a chain may loop (``raise e from e``)
+        seen.add(id(error))
         if isinstance(error, sqlite3.OperationalError) and (
             getattr(error, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
             or "locked" in str(error)
