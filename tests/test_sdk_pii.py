@@ -130,13 +130,18 @@ def test_collector_down_never_blocks_or_raises_into_the_bot(tmp_path, monkeypatc
     # Nothing listens on port 9; the pull endpoint shows the SDK's own drop counter.
     botwatch.init(service_name="t", endpoint="http://127.0.0.1:9", prometheus_port=port)
     try:
-        slowest = 0.0
+        durations = []
         for n in range(300):
             started = time.perf_counter()
             with botwatch.conversation(f"sess_down_{n}", channel="web") as conv, conv.turn("?") as turn:
                 turn.intent("other", 0.5)
-            slowest = max(slowest, time.perf_counter() - started)
-        assert slowest < 0.25, f"a turn took {slowest:.3f}s while the endpoint was down"
+            durations.append(time.perf_counter() - started)
+        durations.sort()
+        # An exporter on the bot's thread would cost every turn its retries (>= the 1 s
+        # timeout).  The latency added while the endpoint is down is measured, as a
+        # number, by benchmarks/sdk_overhead.py; here only "does not wait for export".
+        assert durations[len(durations) // 2] < 0.01, f"median turn {durations[150]:.3f}s with the endpoint down"
+        assert durations[-1] < 1.0, f"a turn waited {durations[-1]:.3f}s, as long as an export attempt"
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         dropped = [
             line
