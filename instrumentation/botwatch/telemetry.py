@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -88,14 +89,16 @@ class Telemetry:
         self.crm_actions = LabelGuard(None, limit=30, is_sensitive=sensitive)
         self.errors = LabelGuard(None, limit=30, is_sensitive=sensitive)
 
+        # Two HMACs and a sampling decision per conversation entry, the same every time.
+        self.root_context = functools.lru_cache(maxsize=_STARTED_MEMORY)(self._root_context)
         self._started: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
         self._hooks: list[Any] = []
 
     # -- trace model -------------------------------------------------------
-    def root_context(self, conversation_id: str) -> tuple[int, int, Any]:
-        """The derived trace id, root span id and a context whose parent is the root."""
+    def _root_context(self, conversation_id: str) -> tuple[int, int, Any]:
+        """The derived trace id, root span id and a context whose parent is the root (cached per id)."""
         secret = self.settings.secret
         trace_id = ids.trace_id_for(secret, conversation_id)
         span_id = ids.root_span_id_for(secret, conversation_id)
