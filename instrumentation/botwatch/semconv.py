@@ -70,6 +70,7 @@ CRM_ACTION: Final = "botwatch.crm.action"
 CRM_ENTITY_ID: Final = "botwatch.crm.entity.id"
 CRM_OUTCOME: Final = "botwatch.crm.outcome"
 MESSAGE_KIND: Final = "botwatch.message.kind"  # reminder, confirmation, ...
+HANDLER: Final = "botwatch.handler"  # module.qualname of the bot framework handler that ran
 MESSAGE_TEXT: Final = "botwatch.message.text"  # masked text; absent when capture is off
 FUNNEL_STAGE: Final = "botwatch.funnel.stage"
 EVENT_NAME: Final = "botwatch.event"  # log attribute mirroring the event name

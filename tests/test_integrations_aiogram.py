@@ -1,0 +1,386 @@
+"""aiogram 3 through the real Dispatcher, a local Telegram Bot API server and real OTLP export.
+
+``FakeBotAPI`` (a threaded HTTP server speaking the Bot API's wire format) and
+``update_json`` are shared with the python-telegram-bot tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+import botwatch
+from botwatch import ids, semconv
+
+SECRET = b"test-secret"
+TOKEN = "123456:TEST-token"
+BOT_ID = 123456
+SERVER, PRODUCER = 2, 4  # OTLP SpanKind values
+STATUS_ERROR = 2
+RAW_PHONE = "+7 912 345-67-89"
+HANDLER = semconv.HANDLER
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # 200 concurrent connections must not overflow the listen backlog
+
+
+class FakeBotAPI:
+    """The Telegram Bot API on 127.0.0.1: ``/bot<token>/<method>`` answers ``{"ok": true, "result": ...}``."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._message_id = 1000
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes; no 40 ms delayed-ACK stall
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                method = self.path.rsplit("/", 1)[-1]
+                params = _parse(self.headers.get("Content-Type", ""), body)
+                if api.delay:
+                    time.sleep(api.delay)
+                payload = json.dumps(api.answer(method, params)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append((method, params))
+            self._message_id += 1
+            message_id = self._message_id
+        if method == "getMe":
+            result: Any = {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Salon",
+                "username": "salon_test_bot",
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        elif method.startswith("send") or method.startswith("edit"):
+            chat_id = int(params["chat_id"])
+            result = {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "Client"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Salon", "username": "salon_test_bot"},
+                "text": params.get("text", ""),
+            }
+        else:
+            result = True
+        return {"ok": True, "result": result}
+
+    def sent(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [params for method, params in self.calls if method == "sendMessage"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _parse(content_type: str, body: bytes) -> dict[str, Any]:
+    if content_type.startswith("application/json"):
+        return dict(json.loads(body or b"{}"))
+    if content_type.startswith("multipart/form-data"):
+        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        return {
+            part.get_param("name", header="content-disposition"): part.get_content() for part in message.iter_parts()
+        }
+    return dict(parse_qsl(body.decode()))
+
+
+def update_json(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
+    person = {"id": chat_id, "is_bot": False, "first_name": "Client"}
+    message: dict[str, Any] = {
+        "message_id": update_id,
+        "date": int(time.time()),
+        "chat": {"id": chat_id, "type": "private", "first_name": "Client"},
+        "from": person,
+        "text": text,
+    }
+    if text.startswith("/"):
+        command = text.split()[0]
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return {"update_id": update_id, "message": message}
+
+
+def trace_of(chat_id: int) -> str:
+    return format(ids.trace_id_for(SECRET, botwatch.episode_id(chat_id, channel="telegram")), "032x")
+
+
+def exported_bytes(receiver: Any) -> bytes:
+    return b"".join(receiver.raw)
+
+
+# --- aiogram ------------------------------------------------------------------
+
+aiogram = pytest.importorskip("aiogram")
+from aiogram import Bot, Dispatcher, Router  # noqa: E402
+from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
+from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
+from aiogram.fsm.storage.memory import MemoryStorage  # noqa: E402
+from aiogram.types import ErrorEvent, Message, Update  # noqa: E402
+
+from botwatch.integrations.aiogram import instrument  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeBotAPI]:
+    server = FakeBotAPI()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api.url))
+    bot = Bot(TOKEN, session=session)
+    yield bot
+    await bot.session.close()
+
+
+def feed(dp: Dispatcher, bot: Bot, update_id: int, chat_id: int, text: str) -> Any:
+    update = Update.model_validate(update_json(update_id, chat_id, text), context={"bot": bot})
+    return dp.feed_update(bot, update)
+
+
+def salon_router() -> Router:
+    router = Router()
+
+    @router.message()
+    async def book(message: Message, botwatch_turn: botwatch.Turn) -> None:
+        botwatch_turn.intent("booking", confidence=0.9)
+        with botwatch_turn.llm(model="gpt-4o-mini") as call:
+            call.usage(input_tokens=10, output_tokens=5)
+        with botwatch_turn.crm("lead.create") as action:
+            action.entity_id = "42"
+        await message.answer(f"Записал вас. Перезвоним на {RAW_PHONE}")
+
+    return router
+
+
+async def test_each_update_is_a_turn_in_its_chat_episode(bw, receiver, api, bot):
+    dp = Dispatcher()
+    dp.include_router(salon_router())
+    instrument(dp, bot)
+    await feed(dp, bot, 1, 501, f"Хочу на стрижку, мой номер {RAW_PHONE}")
+    await feed(dp, bot, 2, 501, "А в субботу можно?")
+    await feed(dp, bot, 3, 502, "Сколько стоит маникюр?")
+    botwatch.flush()
+
+    spans = receiver.spans()
+    assert {s["trace_id"] for s in spans} == {trace_of(501), trace_of(502)}
+    for chat, turns in ((501, 2), (502, 1)):
+        mine = [s for s in spans if s["trace_id"] == trace_of(chat)]
+        roots = [s for s in mine if s["parent_id"] == ""]
+        assert [r["name"] for r in roots] == ["conversation"]
+        turn_spans = sorted((s for s in mine if s["name"] == "turn"), key=lambda s: s["start"])
+        assert [t["attributes"][semconv.TURN_INDEX] for t in turn_spans] == list(range(1, turns + 1))
+        for turn in turn_spans:
+            assert turn["kind"] == SERVER and turn["parent_id"] == roots[0]["span_id"]
+            assert turn["attributes"][semconv.CHANNEL] == "telegram"
+            assert turn["attributes"][HANDLER].endswith("salon_router.<locals>.book")
+            assert turn["attributes"][semconv.INTENT] == "booking"
+            (event,) = [e for e in turn["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
+            assert event[1][semconv.MESSAGE_TEXT].startswith("Записал вас. Перезвоним на +7 *** ***-67-89")
+            children = {s["name"]: s for s in mine if s["parent_id"] == turn["span_id"]}
+            assert set(children) == {"chat gpt-4o-mini", "crm.lead.create"}
+
+    replies = [log for log in receiver.logs() if log["event_name"] == semconv.EVENT_BOT_REPLIED]
+    turn_ids = {s["span_id"] for s in spans if s["name"] == "turn"}
+    assert len(replies) == 3 and {r["span_id"] for r in replies} == turn_ids
+    # The client and the bot both wrote the phone; the Bot API got it, telemetry never did.
+    assert any(RAW_PHONE in params["text"] for params in api.sent())
+    raw = exported_bytes(receiver)
+    assert RAW_PHONE.encode() not in raw and b"912 345-67-89" not in raw and b"9123456789" not in raw
+
+
+async def test_handler_error_is_an_error_turn_and_aiogram_still_sees_it(bw, receiver, api, bot):
+    dp = Dispatcher()
+    router = Router()
+    seen: list[str] = []
+
+    @router.message()
+    async def broken(message: Message) -> None:
+        await message.answer("Минутку...")
+        raise RuntimeError("CRM is down")
+
+    @router.errors()
+    async def on_error(event: ErrorEvent) -> bool:
+        seen.append(type(event.exception).__name__)
+        return True
+
+    dp.include_router(router)
+    instrument(dp, bot)
+    await feed(dp, bot, 10, 601, "Запишите меня")
+    botwatch.flush()
+
+    assert seen == ["RuntimeError"]
+    (turn,) = [s for s in receiver.spans() if s["name"] == "turn"]
+    assert turn["trace_id"] == trace_of(601)
+    assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "RuntimeError"
+    assert any(name == "exception" for name, _ in turn["events"])
+    assert turn["attributes"][HANDLER].endswith("broken")
+
+
+async def test_turn_lasts_from_receipt_to_the_last_reply(bw, receiver, api, bot):
+    dp = Dispatcher()
+    router = Router()
+
+    @router.message()
+    async def slow(message: Message) -> None:
+        await asyncio.sleep(0.2)
+        await message.answer("Смотрю расписание")
+        await asyncio.sleep(0.1)
+        await message.answer("Свободно в 15:00")
+        await asyncio.sleep(0.4)  # work after the last reply: the client is not waiting for it
+
+    dp.include_router(router)
+    instrument(dp, bot)
+    started = time.time_ns()
+    await feed(dp, bot, 20, 701, "Когда свободно?")
+    botwatch.flush()
+
+    (turn,) = [s for s in receiver.spans() if s["name"] == "turn"]
+    duration = (turn["end"] - turn["start"]) / 1e9
+    assert 0.3 <= duration < 0.5, duration
+    assert started <= turn["start"] < started + 50_000_000
+    replies = [e for e in turn["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
+    assert len(replies) == 2
+
+
+async def test_messages_outside_a_turn_are_sends_in_the_target_chat_episode(bw, receiver, api, bot):
+    dp = Dispatcher()
+    router = Router()
+    admin_chat = 9000
+
+    @router.message()
+    async def notify_admin(message: Message) -> None:
+        await message.bot.send_message(admin_chat, "Новая запись")  # type: ignore[union-attr]
+        await message.answer("Готово")
+
+    dp.include_router(router)
+    instrument(dp, bot)
+    await bot.send_message(801, "Напоминаем: завтра в 15:00")  # a reminder, no update
+    await feed(dp, bot, 30, 802, "Запишите")
+    botwatch.flush()
+
+    spans = receiver.spans()
+    sends = [s for s in spans if s["name"] == "message.send"]
+    assert {s["trace_id"] for s in sends} == {trace_of(801), trace_of(admin_chat)}
+    assert all(s["kind"] == PRODUCER for s in sends)
+    turn = next(s for s in spans if s["name"] == "turn")
+    assert turn["trace_id"] == trace_of(802)
+    assert [e[0] for e in turn["events"]].count(semconv.EVENT_BOT_REPLIED) == 1
+    roots = [s for s in spans if s["parent_id"] == ""]
+    assert sorted(r["trace_id"] for r in roots) == sorted({trace_of(801), trace_of(802), trace_of(admin_chat)})
+
+
+async def test_concurrent_chats_keep_their_own_traces(bw, receiver, api, bot):
+    dp = Dispatcher()
+    router = Router()
+
+    @router.message()
+    async def answer(message: Message, botwatch_turn: botwatch.Turn) -> None:
+        await asyncio.sleep(random.random() * 0.02)
+        with botwatch_turn.llm(model="gpt-4o-mini"):
+            await asyncio.sleep(random.random() * 0.02)
+        await message.answer(f"chat {message.chat.id}")
+
+    dp.include_router(router)
+    instrument(dp, bot)
+    chats = [1000 + i for i in range(50)]
+    updates = [(n, chats[n % 50]) for n in range(200)]
+    random.Random(7).shuffle(updates)
+    await asyncio.gather(*(feed(dp, bot, n, chat, f"сообщение {n}") for n, chat in updates))
+    botwatch.flush()
+
+    spans = receiver.spans()
+    episode_chat = {botwatch.episode_id(c, channel="telegram"): c for c in chats}
+    by_span = {s["span_id"]: s for s in spans}
+    assert len([s for s in spans if s["name"] == "turn"]) == 200
+    assert len([s for s in spans if s["name"] == "conversation"]) == 50
+    for span in spans:
+        chat = episode_chat[span["attributes"][semconv.GEN_AI_CONVERSATION_ID]]
+        assert span["trace_id"] == trace_of(chat)
+        if span["name"] == "chat gpt-4o-mini":
+            assert by_span[span["parent_id"]]["name"] == "turn"
+        if span["name"] == "turn":
+            (event,) = [e for e in span["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
+            assert event[1][semconv.MESSAGE_TEXT] == f"chat {chat}"
+    for chat in chats:
+        indices = sorted(
+            s["attributes"][semconv.TURN_INDEX]
+            for s in spans
+            if s["name"] == "turn" and s["trace_id"] == trace_of(chat)
+        )
+        assert indices == [1, 2, 3, 4]
+    for log in receiver.logs():
+        chat = episode_chat[log["attributes"][semconv.GEN_AI_CONVERSATION_ID]]
+        assert log["trace_id"] == trace_of(chat)
+
+
+async def test_a_second_process_on_shared_storage_continues_without_a_second_root(
+    bw, receiver, api, bot, tmp_path, monkeypatch
+):
+    storage = MemoryStorage()  # stands for Redis shared by two replicas
+    first = Dispatcher(storage=storage)
+    first.include_router(salon_router())
+    instrument(first, bot)
+    await feed(first, bot, 40, 901, "Здравствуйте")
+    botwatch.flush()
+    # A new process: fresh botwatch state, same secret, same storage.
+    botwatch.init(service_name="replica-2", endpoint=receiver.url, secret="test-secret")
+    second = Dispatcher(storage=storage)
+    second.include_router(salon_router())
+    instrument(second, bot)
+    await feed(second, bot, 41, 901, "Я снова тут")
+    botwatch.flush()
+
+    spans = [s for s in receiver.spans() if s["trace_id"] == trace_of(901)]
+    assert [s["name"] for s in spans if s["parent_id"] == ""] == ["conversation"]
+    turns = sorted((s for s in spans if s["name"] == "turn"), key=lambda s: s["start"])
+    assert [t["attributes"][semconv.TURN_INDEX] for t in turns] == [1, 2]
+    assert [t["resource"]["service.name"] for t in turns] == ["test-bot", "replica-2"]
+
+
+def test_importing_botwatch_imports_no_framework():
+    code = (
+        "import sys, botwatch, botwatch.integrations; "
+        "assert not {'aiogram', 'telegram'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
