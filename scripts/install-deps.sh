@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests run for real: Debian's Prometheus (promtool) and Redis,
+# Installs what the tests run for real: Debian's Prometheus (promtool), Redis and Chromium,
 # our collector (built with OCB) and a current Alertmanager (built from the Go
 # module proxy).  Every step is skipped when its result is already there.
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v chromium >/dev/null || need_apt+=(chromium)  # renders the weekly report in a test
 if ((${#need_apt[@]})); then
     echo "==> apt-get install ${need_apt[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

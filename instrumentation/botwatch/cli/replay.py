@@ -1,10 +1,14 @@
-"""``botwatch replay <id>``: one conversation as a transcript, in time order."""
+"""``botwatch replay <id>``: one conversation as a transcript, in time order, from the journal or the stack."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 
-from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, add_journal_option, fail, open_journal
+from botwatch.audit.errors import NotFound
+from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.audit.source import SourceOptions
+from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, fail, open_journal, parse_duration
 from botwatch.journal import format_replay
 
 
@@ -15,16 +19,43 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Print one conversation in time order, personal data masked.",
     )
     parser.add_argument("conversation_id", help="the conversation id (gen_ai.conversation.id)")
-    add_journal_option(parser)
+    parser.add_argument(
+        "--since",
+        type=parse_duration,
+        default=timedelta(days=30),
+        help="stack only: how far back to look for the conversation (30d)",
+    )
+    add_source_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if SourceOptions.resolve(args.source).kind == "journal":
+        return _from_journal(args)
+    return _from_source(args)
+
+
+def _from_journal(args: argparse.Namespace) -> int:
     with open_journal(args.journal) as journal:
         entries = journal.replay(args.conversation_id)
         if not entries:
             recent = [c.conversation_id for c in journal.conversations(limit=3)]
             hint = f"; recent ones: {', '.join(recent)}" if recent else ""
             return fail(f"no conversation {args.conversation_id!r} in {journal.path}{hint}", EXIT_NOT_FOUND)
+    print(format_replay(entries))
+    return EXIT_OK
+
+
+@audit_errors
+def _from_source(args: argparse.Namespace) -> int:
+    source = source_from(args, lookback=args.since)
+    try:
+        entries = source.replay(args.conversation_id)
+    finally:
+        source.close()
+    if not entries:
+        raise NotFound(
+            f"no conversation {args.conversation_id!r} in the last {human(args.since)} ({source.description})"
+        )
     print(format_replay(entries))
     return EXIT_OK

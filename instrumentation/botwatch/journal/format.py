@@ -170,3 +170,9 @@ def _pct(ratio: float | None) -> str:
 
 def _sec(seconds: float | None) -> str:
     return NONE if seconds is None else f"{seconds:.2f} s"
+
+
+# Public spellings for other renderings (the audit report) that must print the same numbers.
+format_percent = _pct
+format_count = _n
+format_seconds = _sec

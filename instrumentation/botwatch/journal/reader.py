@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from botwatch.journal import sessions as audit_queries
 from botwatch.journal.config import JournalSettings, journal_path
 from botwatch.journal.errors import explain
 from botwatch.journal.kpi import Kpi, compute_kpi
@@ -18,6 +19,7 @@ from botwatch.journal.replay import ReplayEntry, build_replay
 from botwatch.journal.retention import PruneResult, prune_connection
 from botwatch.journal.rows import FAMILY_CONVERSATION
 from botwatch.journal.schema import connect
+from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -88,6 +90,41 @@ class Journal:
                 yield ConversationSummary(conversation_id, _EPOCH + timedelta(microseconds=started_ns // 1000), channel)
         except sqlite3.Error as error:
             raise explain(self.path, error) from error
+
+    # -- audit ----------------------------------------------------------------
+    def sessions(
+        self, flt: SessionFilter, since: datetime, until: datetime, *, limit: int = 20, offset: int = 0
+    ) -> list[SessionSummary]:
+        """Conversations started in [since, until) matching ``flt``, newest first, one page."""
+        return self._query(lambda c: audit_queries.find_sessions(c, flt, _ns(since), _ns(until), limit, offset))
+
+    def session(self, conversation_id: str) -> SessionSummary | None:
+        return self._query(lambda c: audit_queries.conversation_start(c, conversation_id))
+
+    def conversation_ids(self, since: datetime, until: datetime) -> Iterator[str]:
+        try:
+            yield from audit_queries.conversation_ids(self._conn, _ns(since), _ns(until))
+        except sqlite3.Error as error:
+            raise explain(self.path, error) from error
+
+    def low_confidence_turns(self, since: datetime, until: datetime, limit: int = 1000) -> list[LowConfidenceTurn]:
+        return self._query(lambda c: audit_queries.low_confidence_turns(c, _ns(since), _ns(until), limit))
+
+    def count_log_lines(self, since: datetime, until: datetime) -> int:
+        return self._query(lambda c: audit_queries.count_log_lines(c, _ns(since), _ns(until)))
+
+    def log_lines(self, since: datetime, until: datetime) -> Iterator[LogLine]:
+        """Log records in [since, until), time order, streamed; uses its own cursor."""
+        try:
+            yield from audit_queries.log_lines(self._conn, _ns(since), _ns(until))
+        except sqlite3.Error as error:
+            raise explain(self.path, error) from error
+
+    def client_phone(self, conversation_id: str) -> str | None:
+        return self._query(lambda c: audit_queries.client_phone(c, conversation_id))
+
+    def turn_of(self, conversation_id: str, turn_index: int) -> tuple[str | None, float | None] | None:
+        return self._query(lambda c: audit_queries.turn_of(c, conversation_id, turn_index))
 
     def counts(self) -> dict[str, int]:
         """Rows per table (spans, logs, funnel, metrics)."""

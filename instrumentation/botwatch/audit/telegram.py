@@ -1,0 +1,66 @@
+"""Send a file to the owner's Telegram chat through the Bot API ``sendDocument``.
+
+Configured like the alerts' receiver: the Bot API base URL (a self-hosted
+Bot API server or, in tests, a local fake), a token file, a chat id.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from botwatch.audit.errors import SourceError, UsageError
+
+ENV_API_URL = "BOTWATCH_TELEGRAM_API_URL"
+ENV_TOKEN_FILE = "BOTWATCH_TELEGRAM_TOKEN_FILE"
+ENV_CHAT_ID = "BOTWATCH_TELEGRAM_CHAT_ID"
+DEFAULT_API_URL = "https://api.telegram.org"
+
+
+@dataclass(frozen=True)
+class TelegramTarget:
+    api_url: str
+    token: str
+    chat_id: str
+
+    @classmethod
+    def from_env(cls) -> TelegramTarget:
+        token_file = os.environ.get(ENV_TOKEN_FILE, "").strip()
+        chat_id = os.environ.get(ENV_CHAT_ID, "").strip()
+        if not token_file or not chat_id:
+            raise UsageError(f"--telegram needs {ENV_TOKEN_FILE} (a file with the bot token) and {ENV_CHAT_ID}")
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as error:
+            raise UsageError(f"cannot read the bot token from {token_file} ({error.strerror})") from error
+        if not token:
+            raise UsageError(f"the token file {token_file} is empty; put the @BotFather token in it")
+        return cls((os.environ.get(ENV_API_URL) or DEFAULT_API_URL).rstrip("/"), token, chat_id)
+
+
+def send_document(target: TelegramTarget, name: str, content: bytes, caption: str) -> None:
+    url = f"{target.api_url}/bot{target.token}/sendDocument"
+    where = target.api_url  # never print the URL with the token in it
+    try:
+        response = requests.post(
+            url,
+            data={"chat_id": target.chat_id, "caption": caption[:1024]},
+            files={"document": (name, content, "text/html")},
+            timeout=60,
+        )
+    except requests.RequestException as error:
+        raise SourceError(f"Telegram Bot API at {where} is not reachable ({type(error).__name__})") from error
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or body.get("ok") is not True:
+        description = body.get("description") if isinstance(body, dict) else None
+        raise SourceError(
+            f"Telegram Bot API at {where} refused the report (HTTP {response.status_code}"
+            + (f": {description}" if description else "")
+            + ")"
+        )

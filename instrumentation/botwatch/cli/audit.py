@@ -1,0 +1,177 @@
+"""``botwatch audit sample | weekly | label``: the owner's review loop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import botwatch
+from botwatch import semconv
+from botwatch.audit.errors import NotFound, UsageError
+from botwatch.audit.label import Review, record_review
+from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.audit.sample import reservoir
+from botwatch.audit.source import SourceOptions
+from botwatch.cli.common import EXIT_OK, parse_duration
+from botwatch.cli.sessions import format_sessions
+from botwatch.journal import journal_path
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="review loop: sample conversations, list unsure intents, label a turn right or wrong",
+        description="The owner's review of the bot: what to read, and the verdicts, recorded as telemetry.",
+    )
+    commands = parser.add_subparsers(title="audit commands", metavar="COMMAND")
+    parser.set_defaults(run=lambda _args: _help(parser))
+
+    sample = commands.add_parser("sample", help="random conversations for the monthly review")
+    sample.add_argument("--n", type=int, default=10, help="how many (10)")
+    sample.add_argument("--since", type=parse_duration, default=timedelta(days=30), help="period (30d)")
+    sample.add_argument("--seed", type=int, default=None, help="the same seed picks the same conversations")
+    sample.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_source_options(sample)
+    sample.set_defaults(run=run_sample)
+
+    weekly = commands.add_parser(
+        "weekly", help=f"turns whose intent was below {semconv.LOW_CONFIDENCE:g} confidence in the last week"
+    )
+    weekly.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period (7d)")
+    weekly.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_source_options(weekly)
+    weekly.set_defaults(run=run_weekly)
+
+    label = commands.add_parser(
+        "label",
+        help="record a review of one turn: the recognised intent was correct, or wrong (and what it really was)",
+        description=(
+            "Records the review in the conversation's trace (a review span with a review.labeled event), as a "
+            "log record and on the botwatch.reviews counter. Telemetry goes where botwatch.init() sends it: "
+            "OTEL_EXPORTER_OTLP_ENDPOINT (the collector) or else the journal. Use the bot's BOTWATCH_SECRET so "
+            "the review lands in the same trace."
+        ),
+    )
+    label.add_argument("conversation_id")
+    label.add_argument("--turn", type=int, required=True, help="turn number (as replay shows it)")
+    verdict = label.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--correct", action="store_true", help="the bot recognised the intent right")
+    verdict.add_argument("--wrong", metavar="TRUE_INTENT", help="the bot was wrong; the client really meant this")
+    label.add_argument("--service-name", default="botwatch-audit", help="service.name of the review telemetry")
+    label.add_argument("--since", type=parse_duration, default=timedelta(days=30), help="stack: lookback (30d)")
+    add_source_options(label)
+    label.set_defaults(run=run_label)
+
+
+@audit_errors
+def run_sample(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise UsageError("--n must be at least 1")
+    until = datetime.now(UTC)
+    source = source_from(args)
+    try:
+        picked = reservoir(source.conversation_ids(until - args.since, until), args.n, args.seed)
+        summaries = [s for s in (source.session(cid) for cid in picked) if s is not None]
+    finally:
+        source.close()
+    if not summaries:
+        raise NotFound(f"no conversations in the last {human(args.since)} ({source.description})")
+    summaries.sort(key=lambda s: s.started_ns)
+    if args.json:
+        for s in summaries:
+            print(json.dumps({"conversation_id": s.conversation_id, "started_ns": s.started_ns, "channel": s.channel}))
+    else:
+        print(format_sessions(summaries))
+        print(f"\n{len(summaries)} conversations · read one: botwatch replay {summaries[0].conversation_id}")
+    return EXIT_OK
+
+
+@audit_errors
+def run_weekly(args: argparse.Namespace) -> int:
+    until = datetime.now(UTC)
+    source = source_from(args)
+    try:
+        turns = source.low_confidence_turns(until - args.since, until)
+    finally:
+        source.close()
+    if args.json:
+        for t in turns:
+            print(json.dumps(t.__dict__, ensure_ascii=False))
+        return EXIT_OK
+    if not turns:
+        print(f"No intents below {semconv.LOW_CONFIDENCE:g} confidence in the last {human(args.since)}.")
+        return EXIT_OK
+    by_intent: dict[str, list[float]] = defaultdict(list)
+    for t in turns:
+        by_intent[t.intent or "?"].append(t.confidence)
+    print(f"Intents below {semconv.LOW_CONFIDENCE:g} confidence, last {human(args.since)}: {len(turns)} turns\n")
+    width = max(len(i) for i in by_intent)
+    for intent, values in sorted(by_intent.items(), key=lambda kv: -len(kv[1])):
+        print(
+            f"  {intent:<{width}}  {len(values):>5} turns  mean {sum(values) / len(values):.2f}  min {min(values):.2f}"
+        )
+    print()
+    for t in turns:
+        moment = datetime.fromtimestamp(t.time_ns // 1000 / 1e6, UTC)
+        text = f"  «{t.text}»" if t.text else ""
+        print(
+            f"  {moment:%Y-%m-%d %H:%M}  {t.conversation_id}  turn {t.turn_index}  {t.intent} {t.confidence:.2f}{text}"
+        )
+    first = turns[0]
+    print(
+        f"\nLabel one: botwatch audit label {first.conversation_id} --turn {first.turn_index} --correct "
+        f"(or --wrong <true intent>)"
+    )
+    return EXIT_OK
+
+
+@audit_errors
+def run_label(args: argparse.Namespace) -> int:
+    options = SourceOptions.resolve(args.source)
+    source = source_from(args, lookback=args.since)
+    try:
+        session = source.session(args.conversation_id)
+        if session is None:
+            raise NotFound(f"no conversation {args.conversation_id!r} ({source.description})")
+        turn = source.turn_of(args.conversation_id, args.turn)
+        if turn is None:
+            raise NotFound(
+                f"conversation {args.conversation_id!r} has no turn {args.turn} (it has {session.turns} turns)"
+            )
+    finally:
+        source.close()
+    intent = turn[0]
+    if args.wrong is not None and not args.wrong.strip():
+        raise UsageError("--wrong needs the intent the client really meant")
+    review = Review(
+        args.conversation_id,
+        session.channel or "unknown",
+        args.turn,
+        intent,
+        correct=args.correct,
+        true_intent=intent if args.correct else args.wrong.strip(),
+    )
+    init_options: dict[str, object] = {}
+    if options.kind == "journal":
+        init_options["journal"] = journal_path(args.journal)
+    try:
+        telemetry = botwatch.init(service_name=args.service_name, **init_options)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    try:
+        trace_id = record_review(review)
+    finally:
+        botwatch.shutdown()
+    print(
+        f"review recorded: {args.conversation_id} turn {args.turn} {intent or '?'} → {review.verdict}"
+        + ("" if args.correct else f" (really {review.true_intent})")
+        + f" · trace {trace_id} · to {telemetry.destination}"
+    )
+    return EXIT_OK
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2

@@ -1,0 +1,107 @@
+"""``botwatch export``: every event of a period as CSV or JSON lines, streamed, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from botwatch.audit.errors import NotFound, UsageError
+from botwatch.audit.export import WRITERS, EventRows
+from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.cli.common import EXIT_OK, parse_duration
+
+_BAR = 28
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="all events of a period as CSV or JSON lines (the webhook gateway's event shape)",
+        description=(
+            "One row per event (a client message with the bot's turn, an outbound message, a funnel stage) in "
+            "the webhook gateway's event shape, phones masked. Streamed: memory stays small for any period."
+        ),
+    )
+    parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
+    parser.add_argument("--format", choices=sorted(WRITERS), default="csv", help="csv or jsonl (csv)")
+    parser.add_argument("--out", type=Path, default=None, help="output file (default: standard output)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_source_options(parser)
+    parser.set_defaults(run=run)
+
+
+class ExportProgress:
+    """A progress line on stderr: rewritten in place on a terminal, every few seconds in a log."""
+
+    def __init__(self, stream: TextIO, total: int | None, enabled: bool) -> None:
+        self.stream, self.total, self.enabled = stream, total, enabled
+        self.tty = stream.isatty()
+        self.started = self._last = time.monotonic()
+
+    def update(self, records: int, rows: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not final and now - self._last < (0.2 if self.tty else 5.0)):
+            return
+        self._last = now
+        rate = records / max(now - self.started, 1e-9)
+        if self.total:
+            share = min(records / self.total, 1.0)
+            filled = int(share * _BAR)
+            eta = (self.total - records) / rate if rate else 0.0
+            head = f"[{'#' * filled}{'.' * (_BAR - filled)}] {records:,}/{self.total:,} records"
+            tail = f" · ETA {eta:.0f} s" if not final else f" · {now - self.started:.1f} s"
+        else:
+            head, tail = f"{records:,} records", "" if not final else f" · {now - self.started:.1f} s"
+        line = f"{head} · {rows:,} rows · {rate:,.0f}/s{tail}".replace(",", " ")
+        self.stream.write(("\r\x1b[2K" + line + ("\n" if final else "")) if self.tty else line + "\n")
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    """The file written whole or not at all (a .part beside it, renamed at the end)."""
+    if path is None:
+        yield sys.stdout
+        return
+    partial = path.with_name(path.name + ".part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from error
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+@audit_errors
+def run(args: argparse.Namespace) -> int:
+    until = datetime.now(UTC)
+    since = until - args.since
+    source = source_from(args)
+    try:
+        progress = ExportProgress(sys.stderr, source.count_log_lines(since, until), not args.quiet)
+        rows = 0
+        with _output(args.out) as out:
+            writer = WRITERS[args.format](out)
+            events = EventRows(source.log_lines(since, until), source.client_phone)
+            for row in events:
+                writer.write(row)
+                rows += 1
+                if rows % 2048 == 0:
+                    progress.update(events.records_read, rows)
+            progress.update(events.records_read, rows, final=True)
+    finally:
+        source.close()
+    if rows == 0:
+        raise NotFound(f"nothing recorded in the last {human(args.since)} ({source.description}); the export is empty")
+    return EXIT_OK

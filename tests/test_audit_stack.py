@@ -1,0 +1,415 @@
+"""Audit on the stack: the real collector and Prometheus, Loki/Tempo answered from what the collector delivered.
+
+Loki's ``query_range`` and Tempo's ``/api/traces/<id>`` and ``/api/search``
+are served by a small local server filled from ``otlp_capture`` (the bytes
+the collector sent to Loki's and Tempo's OTLP endpoints), in the response
+shapes those APIs document: Loki streams with structured metadata merged
+into the labels (dots → underscores), Tempo traces as OTLP/JSON ``batches``
+(base64 ids) and search results with ``spanSets``.  Prometheus is real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from google.protobuf import json_format
+from harness.capture import LOKI_LOGS_PATH, TEMPO_TRACES_PATH, attributes_of, value_of
+
+import botwatch
+from botwatch import semconv
+from botwatch.cli import main
+from botwatch.demo.faults import parse_faults
+from botwatch.demo.runner import run_demo
+
+pytestmark = pytest.mark.stack
+SERVICE = "audit-salon-bot"
+CONVERSATIONS = 40
+
+
+def _meta(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class FakeLokiTempo:
+    """Loki query_range and Tempo trace-by-id / search over the capture; ``garbage`` answers nonsense."""
+
+    def __init__(self, capture) -> None:
+        self.capture = capture
+        self.garbage = False
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlparse(self.path)
+                params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if fake.garbage:
+                    return self._send(200, b"<html>proxy error</html>", "text/html")
+                if url.path == "/loki/api/v1/query_range":
+                    return self._json(fake.query_range(params))
+                if url.path == "/api/search":
+                    return self._json(fake.search(params))
+                if url.path.startswith("/api/traces/"):
+                    trace = fake.trace(url.path.rsplit("/", 1)[1])
+                    return self._json(trace) if trace else self._send(404, b"trace not found", "text/plain")
+                self._send(404, b"404 page not found", "text/plain")
+
+            def _json(self, body: Any) -> None:
+                self._send(200, json.dumps(body).encode(), "application/json")
+
+            def _send(self, status: int, data: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    # -- Loki -------------------------------------------------------------------------------------
+    def log_entries(self) -> list[tuple[int, str, dict[str, str]]]:
+        out = []
+        for request in self.capture.requests(LOKI_LOGS_PATH):
+            for rl in request.resource_logs:
+                resource = attributes_of(rl.resource.attributes)
+                for sl in rl.scope_logs:
+                    for record in sl.log_records:
+                        labels = {"service_name": str(resource.get("service.name", ""))}
+                        for key, value in attributes_of(record.attributes).items():
+                            labels[key.replace(".", "_")] = _meta(value)
+                        if record.trace_id:
+                            labels["trace_id"] = record.trace_id.hex()
+                            labels["span_id"] = record.span_id.hex()
+                        labels["severity_text"] = record.severity_text
+                        body = value_of(record.body)
+                        out.append((record.time_unix_nano, "" if body is None else str(body), labels))
+        return out
+
+    def query_range(self, params: dict[str, str]) -> dict[str, Any]:
+        query = params["query"]
+        selector = re.match(r'^\{service_name(=~|=)"((?:[^"\\]|\\.)*)"\}', query)
+        assert selector, query
+        filters = re.findall(r'\|\s*(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"', query[selector.end() :])
+        start, end, limit = int(params["start"]), int(params["end"]), int(params.get("limit", 100))
+        chosen = []
+        for t, line, labels in self.log_entries():
+            service_ok = (
+                re.fullmatch(selector.group(2), labels["service_name"])
+                if selector.group(1) == "=~"
+                else labels["service_name"] == selector.group(2)
+            )
+            if service_ok and start <= t < end and all(labels.get(k) == v for k, v in filters):
+                chosen.append((t, line, labels))
+        chosen.sort(key=lambda e: e[0])
+        streams: dict[tuple, list] = defaultdict(list)
+        for t, line, labels in chosen[:limit]:
+            streams[tuple(sorted(labels.items()))].append([str(t), line])
+        result = [{"stream": dict(k), "values": v} for k, v in streams.items()]
+        return {"status": "success", "data": {"resultType": "streams", "result": result, "stats": {}}}
+
+    # -- Tempo ------------------------------------------------------------------------------------
+    def spans(self) -> dict[str, list[tuple[Any, str, Any]]]:
+        traces: dict[str, list] = defaultdict(list)
+        for request in self.capture.requests(TEMPO_TRACES_PATH):
+            for rs in request.resource_spans:
+                for ss in rs.scope_spans:
+                    for span in ss.spans:
+                        traces[span.trace_id.hex()].append((rs.resource, ss.scope.name, span))
+        return traces
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        spans = self.spans().get(trace_id.lower())
+        if not spans:
+            return None
+        batches = []
+        for resource, scope, span in spans:
+            batches.append(
+                {
+                    "resource": json_format.MessageToDict(resource),
+                    "scopeSpans": [{"scope": {"name": scope}, "spans": [json_format.MessageToDict(span)]}],
+                }
+            )
+        return {"batches": batches}
+
+    def search(self, params: dict[str, str]) -> dict[str, Any]:
+        query, _, select = params["q"].partition("| select(")
+        selected = [s.strip().removeprefix("span.") for s in select.rstrip(") ").split(",") if s.strip()]
+        spansets = [[c.strip() for c in body.split("&&")] for body in re.findall(r"\{([^}]*)\}", query)]
+        start, end = int(params["start"]) * 10**9, int(params["end"]) * 10**9
+        found = []
+        for trace_id, spans in self.spans().items():
+            begin = min(s.start_time_unix_nano for _, _, s in spans)
+            if not start <= begin <= end:
+                continue
+            matched = []
+            for conditions in spansets:
+                hits = [(r, s) for r, _, s in spans if all(_holds(c, r, s) for c in conditions)]
+                if not hits:
+                    break
+                matched += hits
+            else:
+                root = next((s for _, _, s in spans if not s.parent_span_id), spans[0][2])
+                found.append(
+                    {
+                        "traceID": trace_id,
+                        "rootServiceName": SERVICE,
+                        "rootTraceName": root.name,
+                        "startTimeUnixNano": str(begin),
+                        "durationMs": 1,
+                        "spanSets": [
+                            {
+                                "spans": [
+                                    {
+                                        "spanID": s.span_id.hex(),
+                                        "startTimeUnixNano": str(s.start_time_unix_nano),
+                                        "durationNanos": str(s.end_time_unix_nano - s.start_time_unix_nano),
+                                        "attributes": [
+                                            {"key": k, "value": _otlp_value(v)}
+                                            for k, v in attributes_of(s.attributes).items()
+                                            if k in selected
+                                        ],
+                                    }
+                                    for _, s in matched[: int(params.get("spss", 3))]
+                                ],
+                                "matched": len(matched),
+                            }
+                        ],
+                    }
+                )
+        found.sort(key=lambda t: int(t["startTimeUnixNano"]), reverse=True)
+        return {"traces": found[: int(params.get("limit", 20))], "metrics": {"inspectedTraces": len(found)}}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _otlp_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": str(value)}
+
+
+def _holds(condition: str, resource: Any, span: Any) -> bool:
+    lhs, op, rhs = re.match(r"^(\S+)\s*(=|!=|<=|>=|<|>)\s*(.+)$", condition).groups()
+    if lhs == "name":
+        actual: Any = span.name
+    elif lhs.startswith("resource."):
+        actual = attributes_of(resource.attributes).get(lhs.removeprefix("resource."))
+    else:
+        actual = attributes_of(span.attributes).get(lhs.removeprefix("span."))
+    if actual is None:
+        return False
+    expected: Any = json.loads(rhs)
+    ops = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, ">": lambda a, b: a > b}
+    ops |= {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
+    try:
+        return bool(ops[op](actual, expected))
+    except TypeError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def delivered(collector, promql, otlp_capture, tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+    mp.setenv("BOTWATCH_SECRET", "audit-stack-secret")
+    botwatch.init(service_name=SERVICE, endpoint=collector.otlp_http_url)
+    try:
+        result = run_demo(CONVERSATIONS, None, parse_faults("low_confidence=0.3,crm_errors=0.4,slow_llm=0.3"), 23)
+        botwatch.flush()
+    finally:
+        botwatch.shutdown()
+        mp.undo()
+    promql.wait_for(f'sum(botwatch_conversations_total{{job="{SERVICE}"}}) >= {CONVERSATIONS}', timeout=30)
+    otlp_capture.wait_for(
+        lambda: (
+            sum(
+                1
+                for s in otlp_capture.spans()
+                if s["name"] == "conversation" and s["resource"].get("service.name") == SERVICE
+            )
+            >= CONVERSATIONS
+        ),
+        what="all conversation spans",
+    )
+    otlp_capture.wait_for(
+        lambda: any(
+            r["resource"].get("service.name") == SERVICE
+            and r["attributes"].get(semconv.EVENT_NAME) == semconv.EVENT_BOT_REPLIED
+            for r in otlp_capture.log_records()
+        ),
+        what="log records",
+    )
+    time.sleep(1.5)  # the last batches
+    return result
+
+
+@pytest.fixture(scope="module")
+def fake(delivered, otlp_capture):
+    server = FakeLokiTempo(otlp_capture)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stack(fake, prometheus, capsys, monkeypatch):
+    monkeypatch.setenv("BOTWATCH_SOURCE", "stack")
+    monkeypatch.setenv("BOTWATCH_LOKI_URL", fake.url)
+    monkeypatch.setenv("BOTWATCH_TEMPO_URL", fake.url)
+    monkeypatch.setenv("BOTWATCH_PROMETHEUS_URL", prometheus.url)
+    monkeypatch.setenv("BOTWATCH_AUDIT_SERVICE", SERVICE)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out = capsys.readouterr()
+        assert "Traceback" not in out.err
+        return code, out.out, out.err
+
+    return run
+
+
+def captured_conversations(otlp_capture, condition) -> set[str]:
+    return {
+        s["attributes"][semconv.GEN_AI_CONVERSATION_ID]
+        for s in otlp_capture.spans()
+        if s["resource"].get("service.name") == SERVICE and condition(s)
+    }
+
+
+def test_sessions_filters_on_tempo(stack, otlp_capture):
+    code, out, err = stack("sessions", "--json", "--limit", "200", "--since", "8d")
+    assert code == 0, err
+    everything = [json.loads(line) for line in out.splitlines()]
+    assert len(everything) == CONVERSATIONS
+    starts = [s["started_ns"] for s in everything]
+    assert starts == sorted(starts, reverse=True)
+    low = captured_conversations(
+        otlp_capture,
+        lambda s: s["name"] == "turn" and s["attributes"].get(semconv.INTENT_CONFIDENCE, 1) < semconv.LOW_CONFIDENCE,
+    )
+    crm = captured_conversations(otlp_capture, lambda s: s["attributes"].get(semconv.CRM_OUTCOME) == "error")
+    assert low and crm
+    for flag, expected in (("--low-confidence", low), ("--crm-failed", crm)):
+        code, out, _ = stack("sessions", "--json", "--limit", "200", "--since", "8d", flag)
+        got = [json.loads(line) for line in out.splitlines()]
+        assert {s["conversation_id"] for s in got} == expected
+        assert all(s["turns"] >= 1 for s in got)
+    code, out, _ = stack("sessions", "--limit", "3", "--since", "8d")
+    assert code == 0 and "page 1 · next" in out
+
+
+def test_replay_export_sample_weekly_on_the_stack(stack, otlp_capture, tmp_path):
+    crm = sorted(captured_conversations(otlp_capture, lambda s: s["attributes"].get(semconv.CRM_OUTCOME) == "error"))
+    code, out, err = stack("replay", crm[0])
+    assert code == 0, err
+    assert f"Conversation {crm[0]}" in out and "client  «" in out and "bot     «" in out and "crm" in out
+    events = tmp_path / "events.jsonl"
+    code, _, err = stack("export", "--since", "8d", "--format", "jsonl", "--out", str(events))
+    assert code == 0, err
+    rows = [json.loads(line) for line in events.read_text().splitlines()]
+    turns = [s for s in otlp_capture.spans() if s["name"] == "turn" and s["resource"].get("service.name") == SERVICE]
+    assert len([r for r in rows if "turn_index" in r and "funnel_stage" not in r]) == len(turns)
+    assert any(r.get("crm_error") for r in rows) and all(r["session_id"].startswith("demo-23-") for r in rows)
+    code, out, _ = stack("audit", "sample", "--n", "4", "--seed", "2", "--since", "8d", "--json")
+    assert code == 0 and len(out.splitlines()) == 4
+    code, out, _ = stack("audit", "weekly", "--since", "8d", "--json")
+    weekly = [json.loads(line) for line in out.splitlines()]
+    assert weekly and all(t["confidence"] < semconv.LOW_CONFIDENCE and t["text"] for t in weekly)
+
+
+def test_kpi_from_prometheus_matches_the_simulator(stack, delivered, prometheus):
+    from datetime import UTC, datetime, timedelta
+
+    from botwatch.audit.prometheus import Prometheus
+
+    kpi = Prometheus(prometheus.url, SERVICE).kpi(timedelta(days=7), datetime.now(UTC))
+    tally = delivered.tally
+    assert kpi.conversations == CONVERSATIONS
+    assert kpi.turns == tally.turns
+    assert kpi.lead_create_failures == tally.lead_failures
+    assert kpi.turn_p95_s is not None and kpi.llm_calls > 0
+
+
+def test_report_on_the_stack(stack, tmp_path):
+    out = tmp_path / "report.html"
+    code, _, err = stack("report", "--out", str(out))
+    assert code == 0, err
+    page = out.read_text()
+    assert f"of {CONVERSATIONS} conversations" in page and page.count("<img") == 6
+
+
+def test_label_reaches_prometheus_and_the_false_positive_panel(stack, collector, promql, otlp_capture, monkeypatch):
+    code, out, _ = stack("audit", "weekly", "--since", "8d", "--json")
+    turn = json.loads(out.splitlines()[0])
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.otlp_http_url)
+    monkeypatch.setenv("BOTWATCH_SECRET", "audit-stack-secret")
+    code, out, err = stack(
+        "audit", "label", turn["conversation_id"], "--turn", str(turn["turn_index"]), "--wrong", "complaint"
+    )
+    assert code == 0, err
+    intent = turn["intent"]
+    series = promql.wait_for(
+        f'botwatch_reviews_total{{botwatch_review_verdict="wrong",job="botwatch-audit",botwatch_intent="{intent}"}}',
+        timeout=30,
+    )
+    assert series[0]["metric"]["botwatch_review_true_intent"] == "complaint"
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from grafanalib._gen import DashboardEncoder
+
+    from dashboards import overview
+
+    board = json.loads(json.dumps(overview.build().to_json_data(), cls=DashboardEncoder))
+    panel = next(p for p in board["panels"] if "false positives" in p.get("title", ""))
+    expr = panel["targets"][0]["expr"].replace("$job", "botwatch-audit").replace("$__range", "1h")
+    expr = re.sub(r"\$\w+", ".*", expr)
+    result = promql.wait_for(expr, timeout=30)
+    assert any(r["metric"].get("botwatch_intent") == intent and float(r["value"][1]) >= 0 for r in result)
+    # The review is in the conversation's trace, with its span event and log record.
+    otlp_capture.wait_for(lambda: any(s["name"] == semconv.SPAN_REVIEW for s in otlp_capture.spans()), what="review")
+    reviews = [s for s in otlp_capture.spans() if s["name"] == semconv.SPAN_REVIEW]
+    convo = next(
+        s
+        for s in otlp_capture.spans()
+        if s["name"] == "conversation" and s["attributes"][semconv.GEN_AI_CONVERSATION_ID] == turn["conversation_id"]
+    )
+    assert reviews[-1]["trace_id"] == convo["trace_id"] and reviews[-1]["events"][0][0] == semconv.EVENT_REVIEW
+
+
+def test_down_or_garbage_sources_are_exit_3(stack, fake, monkeypatch):
+    fake.garbage = True
+    try:
+        code, _, err = stack("sessions", "--since", "8d")
+        assert code == 3 and "Tempo at" in err and "not JSON" in err
+        code, _, err = stack("export", "--since", "8d", "--quiet")
+        assert code == 3 and "Loki at" in err
+    finally:
+        fake.garbage = False
+    monkeypatch.setenv("BOTWATCH_TEMPO_URL", "http://127.0.0.1:9")
+    code, _, err = stack("replay", "demo-23-1")
+    assert code == 3 and "Tempo at http://127.0.0.1:9 is not reachable" in err
+    monkeypatch.setenv("BOTWATCH_PROMETHEUS_URL", "http://127.0.0.1:9")
+    code, _, err = stack("report", "--out", "/tmp/never.html")
+    assert code == 3 and "Prometheus at http://127.0.0.1:9 is not reachable" in err
+    monkeypatch.setenv("BOTWATCH_TEMPO_URL", fake.url)
+    code, _, err = stack("replay", "no-such-conversation")
+    assert code == 1 and "no conversation 'no-such-conversation'" in err
