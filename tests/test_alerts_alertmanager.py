@@ -64,7 +64,7 @@ class FakeTelegram:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []  # accepted sendMessage parameters
         self.attempts: list[tuple[int, dict[str, Any]]] = []  # (status, parameters) of every call
-        self.failures: deque[int] = deque()
+        self.failures: deque[tuple[int, str]] = deque()  # (status, text the failed message must contain)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -73,9 +73,14 @@ class FakeTelegram:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def fail_next(self, *statuses: int) -> None:
+    def fail_next(self, *statuses: int, containing: str = "") -> None:
+        """Answer the next messages containing ``containing`` with these statuses.
+
+        Targeted, so a notification of another test's group (a repeat or a
+        resolved message) arriving at the same moment cannot take the failure.
+        """
         with self.lock:
-            self.failures.extend(statuses)
+            self.failures.extend((status, containing) for status in statuses)
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -94,8 +99,8 @@ class FakeTelegram:
         if match["token"] != TOKEN:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         with self.lock:
-            if self.failures:
-                status = self.failures.popleft()
+            if self.failures and self.failures[0][1] in str(params.get("text", "")):
+                status, _ = self.failures.popleft()
                 self.attempts.append((status, params))
                 return status, ERRORS[status]
             self.attempts.append((200, params))
@@ -296,7 +301,7 @@ def test_alert_reaches_telegram_as_html_then_resolves(alertmanager: Alertmanager
 @pytest.mark.parametrize("status", [429, 500])
 def test_message_arrives_after_telegram_error(status: int, alertmanager: Alertmanager, telegram: FakeTelegram) -> None:
     job = f"bot-after-{status}"
-    telegram.fail_next(status)
+    telegram.fail_next(status, containing=f"<code>{job}</code>")
     alertmanager.post(
         alert(
             "BotwatchLeadCreationFailing",
