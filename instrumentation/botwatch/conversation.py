@@ -301,11 +301,11 @@ class Turn(_SpanBlock):
             semconv.INTENT: telemetry.intents(self._intent),
             semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
         }
-        # The turn's context goes with the samples, so their exemplars carry this trace id.
+        # The turn's context goes with the latency sample, so its exemplar carries this trace id.
         telemetry.deferred.submit(telemetry.instruments.turn_duration.record, duration, labels, self._context)
         if self._confidence is not None:
             instrument = telemetry.instruments.intent_confidence
-            telemetry.deferred.submit(instrument.record, self._confidence, labels, self._context)
+            telemetry.deferred.submit(instrument.record, self._confidence, labels)
         self._close(exc, end)
         conv.active_turn = self._previous_turn
         current_scope.reset(self._scope_token)
@@ -365,8 +365,9 @@ def _record_llm(
     if input_tokens is not None:
         input_labels = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
         output_labels = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
-        instruments.token_usage.record(input_tokens, input_labels, context)
-        instruments.token_usage.record(output_tokens or 0, output_labels, context)
+        # No context: token counts need no exemplar, and offering one costs every record.
+        instruments.token_usage.record(input_tokens, input_labels)
+        instruments.token_usage.record(output_tokens or 0, output_labels)
     if cost:
         cost_labels = {key: labels[key] for key in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)}
         instruments.llm_cost.add(cost, cost_labels)
