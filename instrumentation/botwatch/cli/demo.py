@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_tally(result))
         return EXIT_OK
     covered_days = (time.time_ns() - (result.earliest_ns or time.time_ns())) / 86400e9
-    window = timedelta(days=max(1, math.ceil(covered_days + 1 / 1440)))  # whole days that hold the whole run
+    window = timedelta(days=max(1, math.ceil(covered_days)))  # whole days that hold the whole run
     with open_journal(None) as journal:
         print()
         print(format_kpi_table(journal.kpi(window)))
@@ -128,10 +128,10 @@ def summary(result: DemoResult) -> str:
     if result.earliest_ns and result.latest_ns:
         first = datetime.fromtimestamp(result.earliest_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
         last = datetime.fromtimestamp(result.latest_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
-        span = f", conversation time {first} → {last} UTC"
+        span = f"\n  conversations dated {first} → {last} UTC"
     return (
         f"Done in {result.elapsed_s:.1f} s: {tally.conversations} conversations, {tally.turns} turns, "
-        f"{tally.llm_calls} LLM calls, {tally.crm_calls} CRM calls{span}."
+        f"{tally.llm_calls} LLM calls, {tally.crm_calls} CRM calls.{span}"
     )
 
 
