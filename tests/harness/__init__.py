@@ -11,8 +11,14 @@ Session-scoped pytest fixtures (registered from ``tests/conftest.py`` through
 - ``collector``: ``collector/dist/otelcol-botwatch`` with ``collector/config.yaml``,
   its environment pointing at the three above.
 
+and, when built (never required, not even in CI), ``loki``: the real Loki with
+``deploy/loki.yaml``.
+
 A missing binary skips the test with the command that builds it; with
-``CI=true`` it fails instead.
+``CI=true`` it fails instead.  The launchers, process management, ports and
+binary lookup live in the package (``botwatch.stack``, also behind
+``botwatch stack up``); the modules here re-export them with test defaults.
+The OTLP capture, the load generator and the fixtures are test-only.
 """
 
 from harness.alertmanager import Alertmanager

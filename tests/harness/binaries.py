@@ -1,15 +1,31 @@
-"""Where the stack's binaries are, and what to do when one is missing."""
+"""Where the stack's binaries are, and what a test does when one is missing.
+
+The lookup is botwatch.stack.binaries (shared with ``botwatch stack``); what is
+test-only is the reaction: skip locally, fail with ``CI=true``.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from botwatch.stack import binaries as _lookup
+from botwatch.stack.binaries import HOW_TO_GET, REPO, cache_dir
+
+__all__ = [
+    "REPO",
+    "alertmanager_binary",
+    "cache_dir",
+    "collector_binary",
+    "in_ci",
+    "loki_binary",
+    "missing",
+    "prometheus_binary",
+]
 
 
 def in_ci() -> bool:
@@ -23,48 +39,28 @@ def missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("BOTWATCH_CACHE") or Path.home() / ".cache" / "botwatch")
-
-
-def _first_executable(override: str, *candidates: str | Path | None) -> Path | None:
-    """The binary named by the environment variable ``override`` if set (and only it), else the first candidate."""
-    if os.environ.get(override):
-        candidates = (os.environ[override],)
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    return None
+def _required(find: Callable[[], Path | None], what: str, component: str) -> Path:
+    found = find()
+    if found is None:
+        missing(f"{what} not found: {HOW_TO_GET[component]}")
+    return found
 
 
 def collector_binary() -> Path:
-    found = _first_executable(
-        "BOTWATCH_OTELCOL_BIN",
-        REPO / "collector" / "dist" / "otelcol-botwatch",
-    )
-    if found is None:
-        missing("collector/dist/otelcol-botwatch (or $BOTWATCH_OTELCOL_BIN) not built: run collector/build.sh")
-    return found
+    return _required(_lookup.collector_binary, "collector/dist/otelcol-botwatch", "collector")
 
 
 def prometheus_binary() -> Path:
-    found = _first_executable(
-        "BOTWATCH_PROMETHEUS_BIN",
-        shutil.which("prometheus"),
-        "/usr/bin/prometheus",
-    )
-    if found is None:
-        missing("prometheus not found: apt-get install prometheus (or set BOTWATCH_PROMETHEUS_BIN)")
-    return found
+    return _required(_lookup.prometheus_binary, "prometheus", "prometheus")
 
 
 def alertmanager_binary() -> Path:
-    found = _first_executable(
-        "BOTWATCH_ALERTMANAGER_BIN",
-        cache_dir() / "bin" / "alertmanager",
-        shutil.which("alertmanager"),
-    )
+    return _required(_lookup.alertmanager_binary, str(cache_dir() / "bin" / "alertmanager"), "alertmanager")
+
+
+def loki_binary() -> Path:
+    """Loki is optional even in CI (not built there yet): always a skip when missing."""
+    found = _lookup.loki_binary()
     if found is None:
-        where = cache_dir() / "bin" / "alertmanager"
-        missing(f"{where} (or $BOTWATCH_ALERTMANAGER_BIN) not found: run alerts/build-alertmanager.sh")
+        pytest.skip(f"loki-{_lookup.loki_version()} not built: {HOW_TO_GET['loki']}")
     return found

@@ -1,53 +1,24 @@
-"""The built collector (collector/dist/otelcol-botwatch) with collector/config.yaml.
+"""The built collector with collector/config.yaml (botwatch.stack.collector), set up for tests.
 
 Nothing in the config is rewritten: the harness sets the same environment
-variables compose and native runs set (endpoints, ports, storage directory).
+variables compose and native runs set (endpoints, ports, storage directory),
+plus a fixed redaction key, a 1 s remote-write flush and a 256 MiB memory limit.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+from botwatch.stack import collector as _stack
+from botwatch.stack.collector import CONFIG, CollectorPorts, validate
 
-from harness.binaries import REPO
-from harness.ports import free_ports, port_open
-from harness.processes import ManagedProcess, http_ok
+__all__ = ["CONFIG", "TEST_REDACTION_KEY", "Collector", "CollectorPorts", "validate"]
 
-CONFIG = REPO / "collector" / "config.yaml"
 TEST_REDACTION_KEY = "botwatch-test-redaction-key-0123456789abcdef"
 
 
-@dataclass(frozen=True)
-class CollectorPorts:
-    otlp_grpc: int
-    otlp_http: int
-    health: int
-    telemetry: int
-
-    @classmethod
-    def allocate(cls) -> CollectorPorts:
-        return cls(*free_ports(4))
-
-
-def validate(
-    binary: Path, config: Path = CONFIG, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``otelcol-botwatch validate``; ``env`` replaces the whole environment (``{}``: defaults only)."""
-    return subprocess.run(
-        [str(binary), "validate", f"--config={config}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ) if env is None else env,
-    )
-
-
-class Collector:
+class Collector(_stack.Collector):
     def __init__(
         self,
         binary: Path,
@@ -59,94 +30,21 @@ class Collector:
         config: Path = CONFIG,
         memory_limit_mib: int = 256,
         extra_env: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.binary = binary
-        self.config = config
-        self.ports = ports or CollectorPorts.allocate()
-        self.storage_dir = workdir / "storage"
-        self.memory_limit_mib = memory_limit_mib
-        self.env = {
-            **os.environ,
-            "OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.ports.otlp_grpc}",
-            "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{self.ports.otlp_http}",
-            "COLLECTOR_HEALTH_ENDPOINT": f"127.0.0.1:{self.ports.health}",
-            "COLLECTOR_TELEMETRY_HOST": "127.0.0.1",
-            "COLLECTOR_TELEMETRY_PORT": str(self.ports.telemetry),
-            "COLLECTOR_STORAGE_DIR": str(self.storage_dir),
-            "COLLECTOR_MEMORY_LIMIT_MIB": str(memory_limit_mib),
-            "COLLECTOR_MEMORY_SPIKE_MIB": str(max(memory_limit_mib // 4, 16)),
-            "TEMPO_OTLP_ENDPOINT": traces_url,
-            "LOKI_OTLP_ENDPOINT": logs_url,
-            "PROMETHEUS_REMOTE_WRITE_ENDPOINT": remote_write_url,
-            "COLLECTOR_REMOTE_WRITE_FLUSH_INTERVAL": "1s",
-            "BOTWATCH_REDACTION_KEY": TEST_REDACTION_KEY,
-            **(extra_env or {}),
-        }
-        self.process = ManagedProcess(
-            "otelcol-botwatch",
-            [binary, f"--config={config}"],
-            log_path=workdir / "otelcol.log",
-            env=self.env,
-        )
-
-    # -- addresses -----------------------------------------------------------
-    @property
-    def otlp_http_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.otlp_http}"
-
-    @property
-    def otlp_grpc_endpoint(self) -> str:
-        return f"127.0.0.1:{self.ports.otlp_grpc}"
-
-    @property
-    def health_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.health}/"
-
-    @property
-    def telemetry_target(self) -> str:
-        return f"127.0.0.1:{self.ports.telemetry}"
-
-    # -- lifecycle -----------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> None:
-        self.process.start()
-        self.process.wait_until(
-            lambda: http_ok(self.health_url) and port_open(self.ports.otlp_http) and port_open(self.ports.otlp_grpc),
-            timeout,
-            what="healthy",
-        )
-
-    def stop(self) -> int | None:
-        return self.process.stop()
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def restart(self, timeout: float = 30.0) -> None:
-        self.stop()
-        self.start(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.process.running
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self.process.log_tail(lines)
-
-    # -- the collector's own telemetry ------------------------------------------
-    def self_metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
-        """Samples of the collector's Prometheus endpoint: name -> [(labels, value)]."""
-        with urllib.request.urlopen(f"http://{self.telemetry_target}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        samples: dict[str, list[tuple[dict[str, str], float]]] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
-        return samples
-
-    def self_metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels``."""
-        return sum(
-            value
-            for sample_labels, value in self.self_metrics().get(name, [])
-            if all(sample_labels.get(k) == v for k, v in labels.items())
+        super().__init__(
+            binary,
+            workdir,
+            traces_url=traces_url,
+            logs_url=logs_url,
+            remote_write_url=remote_write_url,
+            ports=ports,
+            config=config,
+            memory_limit_mib=memory_limit_mib,
+            extra_env={
+                "COLLECTOR_REMOTE_WRITE_FLUSH_INTERVAL": "1s",
+                "BOTWATCH_REDACTION_KEY": TEST_REDACTION_KEY,
+                **(extra_env or {}),
+            },
+            **kwargs,
         )

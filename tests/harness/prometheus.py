@@ -1,9 +1,10 @@
 """Prometheus with the repo's deploy/prometheus.yml and alerts/rules, plus a query helper.
 
-Prometheus expands no environment variables, so the harness writes a copy of
-deploy/prometheus.yml changing only what a user running it elsewhere would
-change: scrape targets, the Alertmanager address, the rule-file path and
-shorter scrape/evaluation intervals.  Job names and everything else stay.
+The launcher and the config copy are botwatch.stack.prometheus (shared with
+``botwatch stack``): a copy of deploy/prometheus.yml changing only what a user
+running it elsewhere would change: scrape targets, the Alertmanager address,
+the rule-file path and shorter scrape/evaluation intervals (1 s here).
+:class:`PrometheusClient`, the query helper, is test-only.
 """
 
 from __future__ import annotations
@@ -14,39 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
-from harness.binaries import REPO
-from harness.processes import ManagedProcess, http_ok
+from botwatch.stack import prometheus as _stack
+from botwatch.stack.prometheus import CONFIG, RULES_GLOB, render_config
 
-CONFIG = REPO / "deploy" / "prometheus.yml"
-RULES_GLOB = REPO / "alerts" / "rules" / "*.yml"
+__all__ = ["CONFIG", "RULES_GLOB", "Prometheus", "PrometheusClient", "render_config"]
 
 Result = list[dict[str, Any]]
-
-
-def render_config(
-    source: Path,
-    targets: dict[str, list[str]],
-    alertmanagers: list[str],
-    interval: str = "1s",
-    rule_files: list[str] | None = None,
-) -> dict[str, Any]:
-    """deploy/prometheus.yml with test targets; jobs not in ``targets`` are dropped."""
-    config: dict[str, Any] = yaml.safe_load(source.read_text())
-    config.setdefault("global", {}).update(scrape_interval=interval, evaluation_interval=interval)
-    config["rule_files"] = rule_files if rule_files is not None else [str(RULES_GLOB)]
-    if alertmanagers:
-        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
-    else:
-        config.pop("alerting", None)
-    jobs = []
-    for job in config.get("scrape_configs", []):
-        if job["job_name"] in targets:
-            job["static_configs"] = [{"targets": targets[job["job_name"]]}]
-            jobs.append(job)
-    config["scrape_configs"] = jobs
-    return config
 
 
 class PrometheusClient:
@@ -126,7 +101,9 @@ class PrometheusClient:
         return list(self._get("/api/v1/targets")["activeTargets"])
 
 
-class Prometheus:
+class Prometheus(_stack.Prometheus):
+    """The stack's Prometheus, owned by the test run, with a :class:`PrometheusClient` as ``client``."""
+
     def __init__(
         self,
         binary: Path,
@@ -138,43 +115,8 @@ class Prometheus:
         config: Path = CONFIG,
         rule_files: list[str] | None = None,
     ) -> None:
-        self.port = port
-        self.config_path = workdir / "prometheus.yml"
-        workdir.mkdir(parents=True, exist_ok=True)
-        rendered = render_config(
-            config, {"prometheus": [f"127.0.0.1:{port}"], **targets}, alertmanagers or [], interval, rule_files
-        )
-        self.config_path.write_text(yaml.safe_dump(rendered, sort_keys=False))
-        self.process = ManagedProcess(
-            "prometheus",
-            [
-                binary,
-                f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-remote-write-receiver",
-                "--web.enable-lifecycle",
-                "--enable-feature=exemplar-storage",
-                "--log.level=warn",
-            ],
-            log_path=workdir / "prometheus.log",
-        )
+        super().__init__(binary, workdir, port, targets, alertmanagers, interval, config, rule_files)
         self.client = PrometheusClient(self.url)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def remote_write_url(self) -> str:
-        return f"{self.url}/api/v1/write"
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.process.start()
-        self.process.wait_until(lambda: http_ok(f"{self.url}/-/ready"), timeout, what="ready")
-
-    def stop(self) -> int | None:
-        return self.process.stop()
 
     def reload(self) -> None:
         requests.post(f"{self.url}/-/reload", timeout=10).raise_for_status()

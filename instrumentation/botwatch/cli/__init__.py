@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from botwatch.cli import audit, demo, export, gateway, kpi, replay, report, sessions
+from botwatch.cli import audit, demo, export, gateway, kpi, replay, report, sessions, stack
 from botwatch.cli.common import EXIT_DATA, EXIT_USAGE, fail
 from botwatch.journal import JournalError
 
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Observability and audit for AI chat bots: traces, KPIs, replays, alerts.",
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module in (demo, kpi, replay, sessions, export, audit, report, gateway):
+    for module in (demo, kpi, replay, sessions, export, audit, report, gateway, stack):
         module.register(subparsers)
     return parser
 

@@ -1,0 +1,383 @@
+"""``botwatch stack``: the backends run natively, detached, from one directory.
+
+Layout of the stack directory (default ~/.local/share/botwatch/stack):
+
+    stack.json          what runs: components, ports, URLs, what is missing
+    run/<name>.pid      pid and start time of each process (each leads its own group)
+    <name>/             the component's rendered config, data and <name>.log
+
+Whatever is installed or built runs: collector, Prometheus, Alertmanager,
+Loki.  Tempo and Grafana have no native build here; without Tempo (or Loki)
+the collector writes traces (logs) to a JSON-lines file instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botwatch.stack import binaries
+from botwatch.stack.alertmanager import Alertmanager
+from botwatch.stack.collector import Collector, CollectorPorts
+from botwatch.stack.loki import Loki
+from botwatch.stack.pidfiles import PidRecord
+from botwatch.stack.ports import port_open
+from botwatch.stack.processes import ManagedProcess, ProcessFailed, http_ok
+from botwatch.stack.prometheus import Prometheus
+
+DEFAULT_DIR = Path.home() / ".local" / "share" / "botwatch" / "stack"
+STATE_FILE = "stack.json"
+METRICS_RETENTION = "365d"
+NOWHERE = "http://127.0.0.1:1"  # an endpoint for an exporter no pipeline uses
+FILE_EXPORTER = "yaml:service::pipelines::{signal}::exporters: [file]"
+ORDER = ("alertmanager", "prometheus", "loki", "collector")  # start order; stopped in reverse
+
+
+@dataclass(frozen=True)
+class Ports:
+    otlp_grpc: int = 4317
+    otlp_http: int = 4318
+    collector_health: int = 13133
+    collector_telemetry: int = 8888
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    loki: int = 3100
+    loki_grpc: int = 9096
+    loki_memberlist: int = 7946
+
+
+@dataclass(frozen=True)
+class Telegram:
+    token_file: Path | None = None
+    chat_id: str | None = None
+    api_url: str | None = None  # None: the public Bot API, as alerts/alertmanager.yml says
+
+
+@dataclass
+class Options:
+    directory: Path = DEFAULT_DIR
+    ports: Ports = field(default_factory=Ports)
+    telegram: Telegram = field(default_factory=Telegram)
+    rule_files: list[str] | None = None  # None: alerts/rules/*.yml
+    alertmanager_config: Path | None = None  # None: alerts/alertmanager.yml
+    evaluation_interval: str | None = None  # None: deploy/prometheus.yml's
+    start_timeout: float = 60.0
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Component:
+    """One line of ``botwatch stack status``: saved in stack.json by ``up``."""
+
+    name: str
+    state: str  # "started" or "missing"
+    urls: dict[str, str] = field(default_factory=dict)
+    health_url: str = ""
+    log: str = ""
+    note: str = ""
+    pid: int | None = None
+
+
+# -- state ----------------------------------------------------------------------
+def _state_path(directory: Path) -> Path:
+    return directory / STATE_FILE
+
+
+def load_state(directory: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(_state_path(directory).read_text())
+    except (OSError, ValueError):
+        return None
+    return state
+
+
+def _save_state(directory: Path, components: list[Component], started_at: float) -> None:
+    state = {"directory": str(directory), "started_at": started_at, "components": [asdict(c) for c in components]}
+    path = _state_path(directory)
+    path.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def pid_records(directory: Path) -> list[PidRecord]:
+    records = [PidRecord.read(p) for p in sorted((directory / "run").glob("*.pid"))]
+    return [r for r in records if r is not None]
+
+
+def running_records(directory: Path) -> list[PidRecord]:
+    return [r for r in pid_records(directory) if r.is_ours()]
+
+
+# -- up -------------------------------------------------------------------------
+def _redaction_key(directory: Path) -> str:
+    if os.environ.get("BOTWATCH_REDACTION_KEY"):
+        return os.environ["BOTWATCH_REDACTION_KEY"]
+    path = directory / "collector" / "redaction.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _check_ports_free(ports: dict[str, int]) -> None:
+    taken = [f"{port} ({what})" for what, port in ports.items() if port_open(port)]
+    if taken:
+        raise StackError(
+            "ports in use: " + ", ".join(taken) + " — another stack or service runs there; "
+            "stop it, or choose other ports (botwatch stack up --help)"
+        )
+
+
+class _Starter:
+    """Starts components one by one, recording each (pid file, stack.json) before waiting for it."""
+
+    def __init__(self, directory: Path, timeout: float, progress: Callable[[str], None]) -> None:
+        self.directory = directory
+        self.timeout = timeout
+        self.progress = progress
+        self.started_at = time.time()
+        self.components: list[Component] = []
+        self.processes: list[ManagedProcess] = []
+
+    def launch(self, server: Any, component: Component) -> None:
+        self.progress(f"starting {component.name} ...")
+        process: ManagedProcess = server.process
+        process.start()
+        assert process.pid is not None
+        PidRecord.of(component.name, process.pid).write(self.directory / "run")
+        component.pid, component.log = process.pid, str(process.log_path)
+        self.processes.append(process)
+        self.add(component)
+        process.wait_until(lambda: http_ok(component.health_url), self.timeout, what="healthy")
+
+    def add(self, component: Component) -> None:
+        self.components.append(component)
+        _save_state(self.directory, self.components, self.started_at)
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        for record in pid_records(self.directory):
+            record.stop()
+            (self.directory / "run" / f"{record.name}.pid").unlink(missing_ok=True)
+
+
+def _find_binaries() -> dict[str, Path | None]:
+    return {
+        "collector": binaries.collector_binary(),
+        "prometheus": binaries.prometheus_binary(),
+        "alertmanager": binaries.alertmanager_binary(),
+        "loki": binaries.loki_binary() if binaries.CONFIG_LOKI.is_file() else None,
+        "tempo": binaries.tempo_binary(),
+        "grafana": binaries.grafana_binary(),
+    }
+
+
+def _ports_needed(found: dict[str, Path | None], ports: Ports) -> dict[str, int]:
+    wanted = {
+        "collector": {
+            "OTLP gRPC": ports.otlp_grpc,
+            "OTLP HTTP": ports.otlp_http,
+            "collector health": ports.collector_health,
+            "collector telemetry": ports.collector_telemetry,
+        },
+        "prometheus": {"Prometheus": ports.prometheus},
+        "alertmanager": {"Alertmanager": ports.alertmanager},
+        "loki": {"Loki": ports.loki, "Loki gRPC": ports.loki_grpc, "Loki memberlist": ports.loki_memberlist},
+    }
+    return {what: port for name, group in wanted.items() if found[name] for what, port in group.items()}
+
+
+def _not_run_natively(found: Path | None, name: str) -> str:
+    if found is None:
+        return binaries.HOW_TO_GET[name]
+    return f"found {found}, but the native launcher does not run {name.title()}; use docker compose"
+
+
+def _start_alertmanager(starter: _Starter, binary: Path | None, options: Options) -> list[str]:
+    """Start Alertmanager if built; return the targets Prometheus should alert."""
+    if binary is None:
+        note = binaries.HOW_TO_GET["alertmanager"] + "; alerts are evaluated by Prometheus but not delivered"
+        starter.add(Component("alertmanager", "missing", note=note))
+        return []
+    tg = options.telegram
+    am = Alertmanager(
+        binary,
+        starter.directory / "alertmanager",
+        options.ports.alertmanager,
+        telegram_api_url=tg.api_url,
+        token_file=tg.token_file,
+        chat_id=tg.chat_id,
+        config=options.alertmanager_config or binaries.CONFIG_ALERTMANAGER,
+        detached=True,
+    )
+    note = (
+        f"Telegram: chat {tg.chat_id}, token from {tg.token_file}"
+        if tg.token_file
+        else "Telegram: not configured (alerts are kept, not sent): --telegram-token-file and --telegram-chat-id"
+    )
+    starter.launch(am, Component("alertmanager", "started", {"UI": am.url}, f"{am.url}/-/ready", note=note))
+    return [am.target]
+
+
+def _start_prometheus(starter: _Starter, binary: Path, options: Options, alertmanagers: list[str]) -> Prometheus:
+    prometheus = Prometheus(
+        binary,
+        starter.directory / "prometheus",
+        options.ports.prometheus,
+        targets={
+            "otelcol": [f"127.0.0.1:{options.ports.collector_telemetry}"],
+            **({"alertmanager": alertmanagers} if alertmanagers else {}),
+        },
+        alertmanagers=alertmanagers,
+        interval=options.evaluation_interval,
+        rule_files=options.rule_files,
+        extra_args=[f"--storage.tsdb.retention.time={METRICS_RETENTION}"],
+        detached=True,
+    )
+    urls = {"UI": prometheus.url, "remote write": prometheus.remote_write_url}
+    starter.launch(prometheus, Component("prometheus", "started", urls, f"{prometheus.url}/-/ready"))
+    return prometheus
+
+
+def _start_loki(starter: _Starter, binary: Path | None, options: Options, dump: Path) -> str | None:
+    """Start Loki if built and configured; return its URL."""
+    if binary is None:
+        how = (
+            binaries.HOW_TO_GET["loki"]
+            if binaries.loki_binary() is None
+            else f"built, but its config {binaries.CONFIG_LOKI} is missing"
+        )
+        starter.add(Component("loki", "missing", note=f"{how}; logs go to {dump}"))
+        return None
+    ports = options.ports
+    loki = Loki(
+        binary,
+        starter.directory / "loki",
+        ports.loki,
+        ports.loki_grpc,
+        ports.loki_memberlist,
+        config=binaries.CONFIG_LOKI,
+        detached=True,
+    )
+    starter.launch(loki, Component("loki", "started", {"API": loki.url}, f"{loki.url}/ready"))
+    return loki.url
+
+
+def _start_collector(
+    starter: _Starter, binary: Path, options: Options, remote_write_url: str, loki_url: str | None
+) -> None:
+    ports = options.ports
+    overrides = [FILE_EXPORTER.format(signal="traces")]  # no native Tempo
+    if loki_url is None:
+        overrides.append(FILE_EXPORTER.format(signal="logs"))
+    collector = Collector(
+        binary,
+        starter.directory / "collector",
+        traces_url=NOWHERE,  # not in any pipeline: traces go to the file exporter
+        logs_url=loki_url or NOWHERE,
+        remote_write_url=remote_write_url,
+        ports=CollectorPorts(ports.otlp_grpc, ports.otlp_http, ports.collector_health, ports.collector_telemetry),
+        extra_env={"BOTWATCH_REDACTION_KEY": _redaction_key(starter.directory)},
+        overrides=overrides,
+        detached=True,
+    )
+    urls = {
+        "OTLP gRPC": collector.otlp_grpc_endpoint,
+        "OTLP HTTP": collector.otlp_http_url,
+        "health": collector.health_url,
+        "metrics": f"http://{collector.telemetry_target}/metrics",
+    }
+    starter.launch(collector, Component("collector", "started", urls, collector.health_url))
+
+
+def up(options: Options, progress: Callable[[str], None] = print) -> list[Component]:
+    """Start what is installed, detached; on any failure stop what was started and raise StackError."""
+    directory = options.directory.resolve()
+    if running_records(directory):
+        raise StackError(f"a stack is already running from {directory}: botwatch stack down --dir {directory}")
+    found = _find_binaries()
+    for required in ("collector", "prometheus"):
+        if found[required] is None:
+            raise StackError(f"{required} not found: {binaries.HOW_TO_GET[required]}")
+    _check_ports_free(_ports_needed(found, options.ports))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in (directory / "run").glob("*.pid"):
+        stale.unlink()
+    dump = directory / "collector" / "storage" / "dump" / "telemetry.jsonl"
+    dump.parent.mkdir(parents=True, exist_ok=True)  # the collector's file exporter does not create it
+
+    starter = _Starter(directory, options.start_timeout, progress)
+    try:
+        alertmanagers = _start_alertmanager(starter, found["alertmanager"], options)
+        assert found["prometheus"] is not None and found["collector"] is not None
+        prometheus = _start_prometheus(starter, found["prometheus"], options, alertmanagers)
+        loki_url = _start_loki(starter, found["loki"], options, dump)
+        starter.add(
+            Component("tempo", "missing", note=f"{_not_run_natively(found['tempo'], 'tempo')}; traces go to {dump}")
+        )
+        _start_collector(starter, found["collector"], options, prometheus.remote_write_url, loki_url)
+        starter.add(Component("grafana", "missing", note=_not_run_natively(found["grafana"], "grafana")))
+    except (ProcessFailed, OSError, RuntimeError) as error:
+        starter.stop_all()
+        raise StackError(str(error)) from error
+    return starter.components
+
+
+# -- down -----------------------------------------------------------------------
+def down(directory: Path, progress: Callable[[str], None] = print, timeout: float = 15.0) -> list[str]:
+    """Stop every recorded process group; return the names that would not stop."""
+    directory = directory.resolve()
+    records = {r.name: r for r in pid_records(directory)}
+    names = [n for n in reversed(ORDER) if n in records] + [n for n in records if n not in ORDER]
+    stuck = []
+    for name in names:
+        record = records[name]
+        if record.is_ours():
+            progress(f"stopping {name} (pid {record.pid}) ...")
+        if record.stop(timeout):
+            (directory / "run" / f"{name}.pid").unlink(missing_ok=True)
+        else:
+            stuck.append(name)
+    return stuck
+
+
+# -- status ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Health:
+    component: Component
+    status: str  # healthy, unhealthy, stopped, missing
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("healthy", "missing")
+
+
+def status(directory: Path) -> tuple[dict[str, Any] | None, list[Health]]:
+    directory = directory.resolve()
+    state = load_state(directory)
+    if state is None:
+        return None, []
+    records = {r.name: r for r in pid_records(directory)}
+    result = []
+    for raw in state["components"]:
+        component = Component(**raw)
+        if component.state == "missing":
+            result.append(Health(component, "missing"))
+            continue
+        record = records.get(component.name)
+        if record is None or not record.is_ours():
+            result.append(Health(component, "stopped"))
+        elif http_ok(component.health_url, timeout=2.0):
+            result.append(Health(component, "healthy"))
+        else:
+            result.append(Health(component, "unhealthy"))
+    return state, result

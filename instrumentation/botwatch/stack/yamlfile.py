@@ -1,0 +1,24 @@
+"""PyYAML, imported only by the commands that render configs (it is not a core dependency)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _yaml() -> Any:
+    try:
+        import yaml
+    except ImportError as error:  # pragma: no cover - depends on the installation
+        raise RuntimeError("botwatch stack needs PyYAML to render configs: pip install pyyaml") from error
+    return yaml
+
+
+def load(path: Path) -> Any:
+    return _yaml().safe_load(path.read_text())
+
+
+def dump(document: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_yaml().safe_dump(document, sort_keys=False, allow_unicode=True))
+    return path
