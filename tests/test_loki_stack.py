@@ -1,0 +1,76 @@
+"""Our collector delivers log records to the real Loki, and LogQL finds them with their trace.
+
+Loki is the pinned release built by scripts/build-loki.sh, run with
+deploy/loki.yaml (``harness.fixtures.loki``); the test skips when it is not
+built, also in CI, which does not build it yet.  A log record sent over OTLP to
+the collector (``collector/config.yaml``, exporter ``otlp_http/loki``) must come
+back from ``{service_name="..."}`` with its body, and with the trace and span
+ids as structured metadata (what Grafana's "logs to trace" link reads).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from harness import Collector, OtlpCapture
+from harness.load import log_request
+from harness.loki import Loki
+
+pytestmark = [pytest.mark.stack]
+
+
+def query_range(loki: Loki, logql: str, since_s: float = 600) -> list[dict[str, Any]]:
+    now = time.time_ns()
+    response = requests.get(
+        f"{loki.url}/loki/api/v1/query_range",
+        params={"query": logql, "start": now - int(since_s * 1e9), "end": now + int(60e9), "limit": 100},
+        timeout=10,
+    )
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+def test_collector_delivers_a_log_record_with_its_trace_id_to_loki(
+    loki: Loki, otlp_capture: OtlpCapture, collector_factory: Callable[..., Collector]
+) -> None:
+    collector = collector_factory(
+        traces_url=otlp_capture.url,
+        logs_url=loki.url,
+        remote_write_url=f"{otlp_capture.url}/api/v1/write",  # no metrics are sent here
+    )
+    service = f"loki-test-{uuid.uuid4().hex[:8]}"
+    trace_id = uuid.uuid4().bytes
+    request = log_request(service, [7], trace_id)
+    response = requests.post(
+        f"{collector.otlp_http_url}/v1/logs",
+        data=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+    deadline = time.monotonic() + 30
+    streams: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not streams:
+        streams = query_range(loki, f'{{service_name="{service}"}}')
+        if not streams:
+            time.sleep(0.5)
+    assert streams, f"nothing in Loki for service_name={service} after 30s; collector log:\n{collector.log_tail(20)}"
+    [stream] = streams
+    [(_, line)] = stream["values"]
+    assert line == "load record 7"
+    # structured metadata is returned merged into the stream labels
+    assert stream["stream"]["trace_id"] == trace_id.hex()
+    assert stream["stream"]["span_id"] == (7).to_bytes(8, "big").hex()
+    assert stream["stream"]["service_name"] == service
+
+    # and LogQL can filter on the metadata: the trace's logs, from Grafana's trace view
+    by_trace = query_range(loki, f'{{service_name="{service}"}} | trace_id="{trace_id.hex()}"')
+    assert [v[1] for s in by_trace for v in s["values"]] == ["load record 7"]
