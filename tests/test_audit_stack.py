@@ -390,7 +390,8 @@ def test_label_reaches_prometheus_and_the_false_positive_panel(stack, collector,
     convo = next(
         s
         for s in otlp_capture.spans()
-        if s["name"] == "conversation" and s["attributes"][semconv.GEN_AI_CONVERSATION_ID] == turn["conversation_id"]
+        if s["name"] == "conversation"
+        and s["attributes"].get(semconv.GEN_AI_CONVERSATION_ID) == turn["conversation_id"]
     )
     assert reviews[-1]["trace_id"] == convo["trace_id"] and reviews[-1]["events"][0][0] == semconv.EVENT_REVIEW
 
