@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from harness.capture import attributes_of as attributes  # one decoder for both capture servers
+from harness.capture import value_of
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -23,28 +25,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 _KINDS: dict[str, tuple[type[Any], type[Any]]] = {
     "/v1/traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),
     "/v1/logs": (ExportLogsServiceRequest, ExportLogsServiceResponse),
     "/v1/metrics": (ExportMetricsServiceRequest, ExportMetricsServiceResponse),
 }
-
-
-def value_of(any_value: AnyValue) -> Any:
-    kind = any_value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [value_of(v) for v in any_value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: value_of(kv.value) for kv in any_value.kvlist_value.values}
-    return getattr(any_value, kind)
-
-
-def attributes(items: Any) -> dict[str, Any]:
-    return {kv.key: value_of(kv.value) for kv in items}
 
 
 class OTLPReceiver:
