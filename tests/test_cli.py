@@ -71,8 +71,9 @@ def test_same_seed_same_journal_kpis(clean_env, tmp_path):
 )
 def test_fault_switch_moves_exactly_its_kpi(clean_env, tmp_path, faults, key, low, high):
     healthy, faulty = tmp_path / "healthy.sqlite", tmp_path / "faulty.sqlite"
-    assert botwatch_cmd("demo", "-n", "400", "--journal", str(healthy), env=clean_env).returncode == 0
-    out = botwatch_cmd("demo", "-n", "400", "--faults", faults, "--journal", str(faulty), env=clean_env)
+    same = ("-n", "400", "--seed", "42")
+    assert botwatch_cmd("demo", *same, "--journal", str(healthy), env=clean_env).returncode == 0
+    out = botwatch_cmd("demo", *same, "--faults", faults, "--journal", str(faulty), env=clean_env)
     assert out.returncode == 0, out.stderr
     base, hurt = kpi_json(healthy), kpi_json(faulty)
     assert low <= float(hurt[key]) <= high, (key, hurt[key])
@@ -88,6 +89,14 @@ def test_crm_errors_fail_leads(clean_env, tmp_path):
     assert botwatch_cmd("demo", "-n", "200", "--faults", "crm_errors=0.5", "--journal", str(journal)).returncode == 0
     kpi = kpi_json(journal)
     assert 0.35 <= float(kpi["lead_failure_rate"]) <= 0.65, kpi["lead_failure_rate"]
+
+
+def test_demo_without_seed_adds_new_conversations(clean_env, tmp_path):
+    """Running the demo twice must not record the same conversations twice."""
+    journal = tmp_path / "twice.sqlite"
+    for _ in range(2):
+        assert botwatch_cmd("demo", "-n", "30", "--journal", str(journal), env=clean_env).returncode == 0
+    assert kpi_json(journal)["conversations"] == 60
 
 
 def test_errors_are_messages_with_exit_codes_not_tracebacks(clean_env, tmp_path, capsys):

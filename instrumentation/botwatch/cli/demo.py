@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -48,7 +49,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "as fast as possible, back-dated over the last 7 days)",
     )
     parser.add_argument("--faults", default="", help="fault injection, see below (none)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives the same run (42)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed; the same seed gives the same run (default: a new one each run, printed, so "
+        "running the demo again adds new conversations instead of repeating the same ones)",
+    )
     parser.add_argument("--service-name", default="botwatch-demo", help="service.name of the simulated bots")
     add_journal_option(parser)
     parser.set_defaults(run=run)
@@ -98,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
         os.environ["BOTWATCH_JOURNAL"] = str(args.journal)
     telemetry = botwatch.init(service_name=args.service_name)
     live = "live, real time" if args.rate else "back-dated over the last 7 days"
-    print(f"botwatch demo: {args.conversations} conversations, seed {args.seed}, {live}")
+    seed = args.seed if args.seed is not None else secrets.randbelow(100_000)
+    print(f"botwatch demo: {args.conversations} conversations, seed {seed} (repeat with --seed {seed}), {live}")
     print(f"  faults: {describe(faults)}")
     print(f"  telemetry → {telemetry.destination}")
-    result = run_demo(args.conversations, args.rate, faults, args.seed, ProgressLine(sys.stdout, args.conversations))
+    result = run_demo(args.conversations, args.rate, faults, seed, ProgressLine(sys.stdout, args.conversations))
     botwatch.shutdown()
     print(summary(result))
     if telemetry.settings.otlp_endpoint:
