@@ -224,7 +224,10 @@ async def test_known_phone_gets_a_timeline_comment_not_a_second_lead(bw, receive
 async def test_query_limit_exceeded_backs_off_and_the_span_succeeds_with_its_attempts(bw, receiver, portal):
     portal.throttle = 3
     sleeps = Sleeps()
-    client = fast_client(portal.url, sleeps=sleeps, backoff=0.5)
+    # A fast portal rate: after a pause the token bucket refills during the backoff itself,
+    # so every recorded wait of 0.2 s or more is a backoff (at 2/s a short, jittered
+    # backoff could leave a 0.2 s rate wait behind it).
+    client = fast_client(portal.url, sleeps=sleeps, backoff=0.5, rate=1000.0)
     result, _ = await _create(client, phone=None)
     await client.aclose()
     assert result.created
