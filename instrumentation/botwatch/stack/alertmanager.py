@@ -14,7 +14,7 @@ from typing import Any
 
 from botwatch.stack import yamlfile
 from botwatch.stack.binaries import REPO
-from botwatch.stack.processes import ManagedProcess, http_ok
+from botwatch.stack.processes import LocalService, ManagedProcess
 
 CONFIG = REPO / "alerts" / "alertmanager.yml"
 
@@ -43,7 +43,7 @@ def render_config(
     return config
 
 
-class Alertmanager:
+class Alertmanager(LocalService):
     def __init__(
         self,
         binary: Path,
@@ -73,19 +73,5 @@ class Alertmanager:
         )
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def ready(self) -> bool:
-        return http_ok(f"{self.url}/-/ready")
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.process.start()
-        self.process.wait_until(self.ready, timeout, what="ready")
-
-    def stop(self) -> int | None:
-        return self.process.stop()

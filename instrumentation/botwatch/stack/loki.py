@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from botwatch.stack.binaries import REPO
-from botwatch.stack.processes import ManagedProcess, http_ok
+from botwatch.stack.processes import LocalService, ManagedProcess
 
 CONFIG = REPO / "deploy" / "loki.yaml"
 
 
-class Loki:
+class Loki(LocalService):
+    ready_path = "/ready"
+    start_timeout = 60.0
+
     def __init__(
         self,
         binary: Path,
@@ -56,17 +59,3 @@ class Loki:
             cwd=workdir,  # anything still relative lands here
             detached=detached,
         )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ready(self) -> bool:
-        return http_ok(f"{self.url}/ready")
-
-    def start(self, timeout: float = 60.0) -> None:
-        self.process.start()
-        self.process.wait_until(self.ready, timeout, what="ready")
-
-    def stop(self) -> int | None:
-        return self.process.stop()

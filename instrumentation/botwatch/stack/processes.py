@@ -161,3 +161,26 @@ def _stop_owned() -> None:
     for process in list(_owned):
         with contextlib.suppress(Exception):
             process.stop(timeout=5)
+
+
+class LocalService:
+    """A backend on 127.0.0.1:``port`` that says it is ready at an HTTP path."""
+
+    ready_path = "/-/ready"
+    start_timeout = 30.0
+    port: int
+    process: ManagedProcess
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        return http_ok(f"{self.url}{self.ready_path}")
+
+    def start(self, timeout: float | None = None) -> None:
+        self.process.start()
+        self.process.wait_until(self.ready, timeout or self.start_timeout, what="ready")
+
+    def stop(self) -> int | None:
+        return self.process.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 from botwatch.stack import yamlfile
 from botwatch.stack.binaries import REPO
-from botwatch.stack.processes import ManagedProcess, http_ok
+from botwatch.stack.processes import LocalService, ManagedProcess
 
 CONFIG = REPO / "deploy" / "prometheus.yml"
 RULES_GLOB = REPO / "alerts" / "rules" / "*.yml"
@@ -46,7 +46,7 @@ def render_config(
     return config
 
 
-class Prometheus:
+class Prometheus(LocalService):
     def __init__(
         self,
         binary: Path,
@@ -84,22 +84,8 @@ class Prometheus:
         )
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def remote_write_url(self) -> str:
         return f"{self.url}/api/v1/write"
-
-    def ready(self) -> bool:
-        return http_ok(f"{self.url}/-/ready")
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.process.start()
-        self.process.wait_until(self.ready, timeout, what="ready")
-
-    def stop(self) -> int | None:
-        return self.process.stop()
 
     def reload(self) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/-/reload", method="POST"), timeout=10).close()
