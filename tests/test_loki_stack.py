@@ -74,3 +74,45 @@ def test_collector_delivers_a_log_record_with_its_trace_id_to_loki(
     # and LogQL can filter on the metadata: the trace's logs, from Grafana's trace view
     by_trace = query_range(loki, f'{{service_name="{service}"}} | trace_id="{trace_id.hex()}"')
     assert [v[1] for s in by_trace for v in s["values"]] == ["load record 7"]
+
+
+def test_audit_reads_an_sdk_conversation_back_from_real_loki(
+    loki: Loki, otlp_capture: OtlpCapture, collector_factory: Callable[..., Collector], tmp_path, monkeypatch
+) -> None:
+    """The audit's LogQL (stream selector + conversation-id filter) and its parsing, on the real Loki."""
+    import botwatch
+    from botwatch import semconv
+    from botwatch.audit.loki import Loki as LokiClient
+    from botwatch.audit.loki import logql_filter, stream_selector
+
+    collector = collector_factory(
+        traces_url=otlp_capture.url, logs_url=loki.url, remote_write_url=f"{otlp_capture.url}/api/v1/write"
+    )
+    monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
+    service = f"audit-loki-{uuid.uuid4().hex[:8]}"
+    botwatch.init(service_name=service, endpoint=collector.otlp_http_url)
+    try:
+        with botwatch.conversation("sess_loki_audit", channel="whatsapp") as conv:
+            with conv.turn("Хочу записаться, мой номер 8 912 345-67-89") as turn:
+                turn.intent("booking", 0.9)
+                turn.reply("Записал на 15:00")
+        botwatch.flush()
+    finally:
+        botwatch.shutdown()
+
+    client = LokiClient(loki.url)
+    query = f"{stream_selector(service)} {logql_filter(semconv.GEN_AI_CONVERSATION_ID, 'sess_loki_audit')}"
+    end = time.time_ns() + 60 * 10**9
+    deadline = time.monotonic() + 30
+    lines: list[Any] = []
+    while time.monotonic() < deadline and len(lines) < 3:
+        lines = list(client.lines(query, end - 3600 * 10**9, end))
+        time.sleep(0.5)
+    client.close()
+    events = {line.labels.get(semconv.prometheus_label(semconv.EVENT_NAME)): line for line in lines}
+    assert {"funnel.conversation_started", "message.received", "bot.replied"} <= set(events), lines
+    received = events["message.received"]
+    assert received.line.startswith("Хочу записаться, мой номер +7 *** ***-67-89")
+    assert "912 345-67-89" not in received.line
+    assert received.labels["trace_id"] == conv.trace_id
+    assert events["bot.replied"].labels[semconv.prometheus_label(semconv.INTENT)] == "booking"
