@@ -116,3 +116,41 @@ def test_audit_reads_an_sdk_conversation_back_from_real_loki(
     assert "912 345-67-89" not in received.line
     assert received.labels["trace_id"] == conv.trace_id
     assert events["bot.replied"].labels[semconv.prometheus_label(semconv.INTENT)] == "booking"
+
+
+def test_every_dashboard_logql_query_runs_on_real_loki(
+    loki: Loki, otlp_capture: OtlpCapture, collector_factory: Callable[..., Collector], tmp_path, monkeypatch
+) -> None:
+    """The simulator (CRM errors on) through our collector into Loki; every LogQL panel query answers with lines."""
+    from test_dashboards_stack import ALL, RANGE_VARS, substitute, targets
+
+    import botwatch
+    from botwatch.demo.faults import parse_faults
+    from botwatch.demo.runner import run_demo
+
+    collector = collector_factory(
+        traces_url=otlp_capture.url, logs_url=loki.url, remote_write_url=f"{otlp_capture.url}/api/v1/write"
+    )
+    monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
+    service = f"dash-loki-{uuid.uuid4().hex[:8]}"
+    botwatch.init(service_name=service, endpoint=collector.otlp_http_url)
+    try:
+        result = run_demo(30, 60.0, parse_faults("crm_errors=1"), 5)  # live: every record within Loki's 168h
+        botwatch.flush()
+    finally:
+        botwatch.shutdown()
+    assert result.tally.lead_failures > 0
+    deadline = time.monotonic() + 30
+    failed: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not failed:
+        time.sleep(0.5)
+        failed = query_range(loki, f'{{service_name="{service}"}} | botwatch_crm_outcome="error"', since_s=7 * 86400)
+    everything = query_range(loki, f'{{service_name="{service}"}}', since_s=7 * 86400)
+    assert failed, f"no failed CRM action reached Loki; {len(everything)} streams; {collector.log_tail(15)}"
+    conversation = failed[0]["stream"]["gen_ai_conversation_id"]
+    values = {"$job": service, "$channel": ALL, "$variant": ALL, "$model": ALL, "$conversation": conversation}
+    checked = targets("loki")
+    assert len(checked) >= 2
+    for uid, title, target in checked:
+        query = substitute(target["expr"], {**RANGE_VARS, **values})
+        assert query_range(loki, query, since_s=7 * 86400), f"{uid} / {title}: no lines for {query}"
