@@ -3,11 +3,12 @@
 The simulator (faults on) runs once through our collector into Prometheus
 (remote write) and the OTLP capture standing where Tempo and Loki stand.
 PromQL: every query of every panel, variables substituted, is executed by
-that Prometheus and must return data.  LogQL / TraceQL: Loki and Tempo are
-not part of the test stack yet, so each query is checked against the exact
-label and attribute names the collector sent to their OTLP endpoints, and
-evaluated (a small evaluator for the subset the dashboards use) over those
-records: it must match at least one.
+that Prometheus and must return data.  LogQL / TraceQL: here each query is
+checked against the exact label and attribute names the collector sent to
+the Loki and Tempo OTLP endpoints, and evaluated (a small evaluator for the
+subset the dashboards use) over those records: it must match at least one.
+The LogQL queries also run on the real Loki in tests/test_loki_stack.py;
+Tempo cannot be built here.
 """
 
 from __future__ import annotations
