@@ -51,7 +51,7 @@ def emit_event(
     timestamp: int | None = None,
     level: int = logging.INFO,
 ) -> None:
-    """One SDK event as an OTel log record, built off the hot path; ``body`` must already be redacted."""
+    """One SDK event as an OTel log record, built off the hot path (masked by the exporter wrappers)."""
     number, text = severity(level)
     attributes[semconv.EVENT_NAME] = event
     telemetry.deferred.submit(
@@ -97,7 +97,7 @@ def _emit_line(
         timestamp=int(when * 1e9),
         severity_number=number,
         severity_text=text,
-        body=telemetry.redactor.text(message) if telemetry.settings.capture_content else "",
+        body=message if telemetry.settings.capture_content else "",  # masked by the exporter wrappers
         attributes=attributes,
         event_name=event if isinstance(event, str) else None,
     )

@@ -109,7 +109,7 @@ def recorded(event: Event, where: Placement, received_ns: int) -> Iterator[Turn 
                 if event.confidence is not None:
                     turn.intent(event.intent, confidence=event.confidence)
                 else:
-                    turn.span.set_attribute(semconv.INTENT, conv.telemetry.redactor.text(event.intent))
+                    turn.span.set_attribute(semconv.INTENT, event.intent)
             if event.model:
                 turn.model = event.model
             clock.pinned = end
