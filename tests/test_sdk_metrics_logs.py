@@ -217,3 +217,37 @@ def test_bad_env_value_is_a_clear_error(value, monkeypatch):
     monkeypatch.setenv("BOTWATCH_CAPTURE_CONTENT", value)
     with pytest.raises(ValueError, match="BOTWATCH_CAPTURE_CONTENT"):
         botwatch.init(service_name="t", endpoint="http://127.0.0.1:9")
+
+
+def test_counter_increments_are_summed_per_series_before_the_sdk(bw, receiver):
+    """Deferred.count sums increments per series; every one is counted, series stay apart."""
+    with botwatch.conversation("sess_sum", channel="whatsapp") as conv:
+        for n in range(150):
+            with conv.turn(None) as turn, turn.crm("lead.create") as action:
+                if n % 3 == 0:
+                    action.fail("QUERY_LIMIT_EXCEEDED")
+    calls = []
+    counter = bw.instruments.reviews
+    real_add = counter.add
+
+    def spy(amount, attributes=None):
+        calls.append((amount, dict(attributes or {})))
+        real_add(amount, attributes)
+
+    counter.add = spy  # type: ignore[method-assign]
+    try:
+        labels = {semconv.INTENT: "booking", semconv.REVIEW_VERDICT: "correct"}
+        for _ in range(40):
+            bw.deferred.count(counter, 1, labels)
+        bw.deferred.count(counter, 2, {**labels, semconv.REVIEW_VERDICT: "wrong"})
+        botwatch.flush()
+    finally:
+        del counter.add
+    # 41 increments reached the SDK as two adds, one per series.
+    assert sorted(calls, key=lambda c: c[0]) == [
+        (2, {**labels, semconv.REVIEW_VERDICT: "wrong"}),
+        (40, labels),
+    ]
+    points = _metric(receiver, "botwatch.crm.actions").sum.data_points
+    by_outcome = {{kv.key: kv.value.string_value for kv in p.attributes}[semconv.CRM_OUTCOME]: p.as_int for p in points}
+    assert by_outcome == {semconv.CRM_OUTCOME_SUCCESS: 100, semconv.CRM_OUTCOME_ERROR: 50}

@@ -202,7 +202,7 @@ class Conversation(_Block):
                 start_time=now,
             )
         self.context = set_span_in_context(root, _EMPTY_CONTEXT)
-        telemetry.deferred.submit(telemetry.instruments.conversations.add, 1, self.labels)
+        telemetry.deferred.count(telemetry.instruments.conversations, 1, self.labels)
         self._record_funnel(semconv.CONVERSATION_STARTED, root, now)
         root.end(end_time=now)
 
@@ -237,9 +237,7 @@ class Conversation(_Block):
     def _record_funnel(self, stage: str, span: Span, now: int) -> None:
         telemetry = self.telemetry
         span.add_event(stage, {semconv.FUNNEL_STAGE: stage}, timestamp=now)
-        telemetry.deferred.submit(
-            telemetry.instruments.funnel_events.add, 1, {**self.labels, semconv.FUNNEL_STAGE: stage}
-        )
+        telemetry.deferred.count(telemetry.instruments.funnel_events, 1, {**self.labels, semconv.FUNNEL_STAGE: stage})
         attributes = {**self.common, semconv.FUNNEL_STAGE: stage}
         emit_event(
             telemetry,
@@ -319,7 +317,7 @@ class Turn(_SpanBlock):
             event,
             body,
             attributes,
-            context=set_span_in_context(self._span),
+            context=self._context,
             timestamp=when,
             level=level,
         )
@@ -486,7 +484,7 @@ class CRMAction(_SpanBlock):
             semconv.CRM_OUTCOME: outcome,
             semconv.ERROR_TYPE: telemetry.errors(error) if error else "",
         }
-        telemetry.deferred.submit(telemetry.instruments.crm_actions.add, 1, labels)
+        telemetry.deferred.count(telemetry.instruments.crm_actions, 1, labels)
         log_attributes = {
             semconv.CRM_SYSTEM: self.system,
             semconv.CRM_ACTION: self.action,
@@ -530,7 +528,7 @@ class Outbound(_SpanBlock):
             semconv.EVENT_MESSAGE_SENT,
             self._text,
             attributes,
-            context=set_span_in_context(self._span),
+            context=self._context,
             timestamp=end,
             level=logging.WARNING if error else logging.INFO,
         )

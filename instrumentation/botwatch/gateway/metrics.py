@@ -25,7 +25,7 @@ class GatewayMetrics:
         """``outcomes``: (outcome, reason code) -> number of events."""
         for (outcome, reason), count in outcomes.items():
             labels = {semconv.TENANT: tenant, semconv.GATEWAY_OUTCOME: outcome, semconv.GATEWAY_REASON: reason}
-            self._deferred.submit(self._events.add, count, labels)
+            self._deferred.count(self._events, count, labels)
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = {
