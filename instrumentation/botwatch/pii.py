@@ -17,6 +17,7 @@ import functools
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # A Russian number: +7 / 7 / 8 prefix, then 10 digits, or a bare mobile
@@ -32,12 +33,17 @@ _INTL_PHONE = r"\+\s?\d(?:" + _SEP + r"\d){9,14}(?!\d)"
 # or our own hash "ph_..."), not a phone number.
 _PHONE_RE = re.compile(r"(?<![0-9A-Za-z_])(?:" + _RU_PHONE + "|" + _INTL_PHONE + "|" + _RU_MOBILE + ")")
 _EMAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,24}\b")
-_HAS_DIGIT_OR_AT = re.compile(r"[\d@]")
+# A cheap superset of both: an "@", or ten digits with at most four other characters
+# between neighbours (the widest gap a phone above allows is "7 (" + ")" + separators).
+_SUSPECT = re.compile(r"@|\d(?:\D{0,4}\d){9}")
+
+
+_NOT_DIGIT = re.compile(r"\D")
 
 
 def phone_digits(phone: str) -> str:
     """Digits of a phone number in one canonical form (Russian 8/9 prefixes to 7...)."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
+    digits = _NOT_DIGIT.sub("", phone)
     if len(digits) == 11 and digits[0] == "8":
         digits = "7" + digits[1:]
     elif len(digits) == 10 and digits[0] == "9":
@@ -92,7 +98,7 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with every phone and e-mail replaced; cheap when there is none."""
-        if not _HAS_DIGIT_OR_AT.search(value):
+        if not _SUSPECT.search(value):
             return value
         if len(value) <= 64:
             cached = self._cache.get(value)
@@ -105,4 +111,15 @@ class Redactor:
         return result
 
     def contains_pii(self, value: str) -> bool:
-        return bool(_HAS_DIGIT_OR_AT.search(value)) and bool(_EMAIL_RE.search(value) or _PHONE_RE.search(value))
+        return bool(_SUSPECT.search(value)) and bool(_EMAIL_RE.search(value) or _PHONE_RE.search(value))
+
+    @staticmethod
+    def suspect(value: object) -> bool:
+        """Whether ``value`` (a string, or a list or mapping of them) may hold a phone or e-mail."""
+        if isinstance(value, str):
+            return _SUSPECT.search(value) is not None
+        if isinstance(value, (list, tuple)):
+            return any(Redactor.suspect(v) for v in value)
+        if isinstance(value, Mapping):
+            return any(Redactor.suspect(v) for v in value.values())
+        return False

@@ -36,7 +36,22 @@ def redact_attributes(redactor: Redactor, attributes: Attributes) -> dict[str, A
     return {key: _value(redactor, value) for key, value in attributes.items()}
 
 
+def _clean(redactor: Redactor, span: ReadableSpan) -> bool:
+    """True when no string of the span can hold a phone or e-mail (most spans): it passes as it is."""
+    suspect = redactor.suspect
+    if suspect(span.name) or suspect(span.status.description):
+        return False
+    if span.attributes and any(suspect(v) for v in span.attributes.values()):
+        return False
+    for event in span.events:
+        if suspect(event.name) or (event.attributes and any(suspect(v) for v in event.attributes.values())):
+            return False
+    return True
+
+
 def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
+    if _clean(redactor, span):
+        return span
     status = span.status
     if status.description:
         status = Status(status.status_code, redactor.text(status.description))
@@ -74,12 +89,13 @@ class RedactingSpanExporter(SpanExporter):
 
 def redact_log(redactor: Redactor, record: ReadableLogRecord) -> ReadableLogRecord:
     log = record.log_record
-    log.body = _value(redactor, log.body)
+    suspect = redactor.suspect
+    if suspect(log.body):
+        log.body = _value(redactor, log.body)
     if log.attributes:
         for key, value in list(log.attributes.items()):
-            clean = _value(redactor, value)
-            if clean is not value:
-                log.attributes[key] = clean  # type: ignore[index]
+            if suspect(value):
+                log.attributes[key] = _value(redactor, value)  # type: ignore[index]
     return record
 
 
