@@ -37,6 +37,7 @@ class OTLPReceiver:
     def __init__(self) -> None:
         self.requests: dict[str, list[Any]] = {path: [] for path in _KINDS}
         self.raw: list[bytes] = []
+        self.hold: threading.Event | None = None  # set to a cleared Event to stall every request until it is set
         self._lock = threading.Lock()
         receiver = self
 
@@ -44,6 +45,8 @@ class OTLPReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
+                if receiver.hold is not None:
+                    receiver.hold.wait(60)
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 kinds = _KINDS.get(self.path)
@@ -86,6 +89,14 @@ class OTLPReceiver:
             for items in self.requests.values():
                 items.clear()
             self.raw.clear()
+
+    def count(self, path: str) -> int:
+        """How many spans (``/v1/traces``) or log records (``/v1/logs``) arrived."""
+        with self._lock:
+            requests = list(self.requests[path])
+        if path == "/v1/traces":
+            return sum(len(ss.spans) for r in requests for rs in r.resource_spans for ss in rs.scope_spans)
+        return sum(len(sl.log_records) for r in requests for rl in r.resource_logs for sl in rl.scope_logs)
 
     # -- decoded views -----------------------------------------------------
     def spans(self) -> list[dict[str, Any]]:
