@@ -5,8 +5,10 @@ Also holds the helpers the other ``test_gateway_*`` modules import.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from otlp_receiver import OTLPReceiver
 
 import botwatch
 from botwatch import semconv
@@ -407,3 +410,43 @@ async def test_ten_thousand_junk_intents_keep_metric_series_bounded(bw, receiver
     assert semconv.OTHER in intents and len(intents) <= 51
     gateway = {tuple(sorted(labels(p).items())) for p in metric_points(receiver, semconv.GATEWAY_EVENTS.name)}
     assert len(gateway) == 1
+
+
+# -- back-pressure: a collector that cannot keep up ------------------------------------
+async def test_export_backlog_slows_senders_and_refuses_before_claiming(tmp_path, monkeypatch):
+    """The SDK queue would drop what the gateway acknowledged; the gateway waits, then answers 503."""
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "48")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "30")
+    collector = OTLPReceiver()
+    collector.hold = threading.Event()  # a collector that cannot keep up: every request waits
+    telemetry = botwatch.init(service_name="gateway", endpoint=collector.url, secret="test-secret")
+    try:
+        first = [example_event(event_id=f"bp1_{n}", session_id=f"sess_bp_{n}") for n in range(12)]
+        second = [example_event(event_id=f"bp2_{n}", session_id=f"sess_bp_{n}") for n in range(12)]
+        app = create_app(config(export_wait=0.5))
+        async with client_of(app) as client:
+            accepted = await post_plain(client, first)  # 12 roots + 24 spans
+            assert accepted.status_code == 200 and accepted.json()["accepted"] == 12
+            await asyncio.sleep(0.3)  # the exporter took its first 8 and hangs on the collector
+            assert telemetry.backlog() == (36 - 8) / 48  # over half full; 24 more spans would overflow it
+            started = time.monotonic()
+            refused = await post_plain(client, second)
+            waited = time.monotonic() - started
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"] == "export_backlog"
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert waited >= 0.5  # it waited for the export before giving up
+            collector.hold.set()  # the collector catches up
+            retried = await post_plain(client, second)
+        # Refused before its ids were claimed: the retry is accepted, not a duplicate.
+        assert retried.status_code == 200 and retried.json()["accepted"] == 12
+        botwatch.flush()
+        # Nothing the gateway acknowledged was dropped: 12 roots, 24 turns, 24 CRM spans.
+        assert collector.count("/v1/traces") == 12 + 2 * 24
+    finally:
+        collector.hold.set()
+        botwatch.shutdown()
+        collector.close()

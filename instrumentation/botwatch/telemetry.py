@@ -41,6 +41,7 @@ class Telemetry:
     def __init__(self, settings: Settings, target: Destination | None) -> None:
         self.settings = settings
         self.redactor = Redactor(settings.secret)
+        self._queues: list[tuple[Any, int]] = []
         attrs: dict[str, Any] = {SERVICE_NAME: settings.service_name} if settings.service_name else {}
         self.resource = Resource.create(attrs)
 
@@ -68,6 +69,7 @@ class Telemetry:
             logs = BatchLogRecordProcessor(RedactingLogExporter(target.logs(self.meter_provider), self.redactor))
             count_drops(spans, "traces", self.meter_provider)
             count_drops(logs, "logs", self.meter_provider)
+            self._queues = [q for q in (_queue_of(spans), _queue_of(logs)) if q is not None]
             self.tracer_provider.add_span_processor(spans)
             self.logger_provider.add_log_record_processor(logs)
         self.destination = target.description if target else "nowhere (botwatch.init() was not called)"
@@ -119,6 +121,17 @@ class Telemetry:
                 self._started.popitem(last=False)
             return True
 
+    def backlog(self) -> float:
+        """How full the fullest export queue is (0..1): spans, log records, deferred measurements.
+
+        A service that feeds many events into the SDK (the webhook gateway) waits
+        while this is high instead of filling the queues until they drop.
+        """
+        fullest = self.deferred.fill()
+        for queue, capacity in self._queues:
+            fullest = max(fullest, len(queue) / capacity)
+        return fullest
+
     # -- lifecycle -----------------------------------------------------------
     def add_hook(self, undo: Any) -> None:
         self._hooks.append(undo)
@@ -146,6 +159,15 @@ class Telemetry:
         if self.prometheus_server is not None:
             self.prometheus_server.shutdown()
             self.prometheus_server.server_close()
+
+
+def _queue_of(processor: Any) -> tuple[Any, int] | None:
+    """The queue of a Batch{Span,LogRecord}Processor and its capacity (None if the SDK changed)."""
+    batch = getattr(processor, "_batch_processor", None)
+    queue, capacity = getattr(batch, "_queue", None), getattr(batch, "_max_queue_size", None)
+    if queue is None or not isinstance(capacity, int) or capacity <= 0:
+        return None
+    return queue, capacity
 
 
 _state_lock = threading.Lock()

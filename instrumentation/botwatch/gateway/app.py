@@ -9,6 +9,7 @@ and reason codes, never a body, a phone, a name or a token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -153,6 +154,7 @@ class Gateway:
         if wait > 0:
             self.metrics.events(tenant.id, Counter({(semconv.GATEWAY_REJECTED, "rate_limited"): len(raws)}))
             raise Refused(429, "rate_limited", "too many events for this token; retry later", retry_after=wait)
+        await self._wait_for_export(tenant, len(raws))
         results = await self._process(tenant, raws)
         outcomes: Counter[tuple[str, str]] = Counter((str(r.status), r.reason or "") for r in results)
         self.metrics.events(tenant.id, outcomes)
@@ -171,6 +173,28 @@ class Gateway:
             response.rejected,
         )
         return Response(response.model_dump_json(exclude_none=True), status, media_type="application/json")
+
+    async def _wait_for_export(self, tenant: Tenant, events: int) -> None:
+        """Back-pressure: record nothing more while the export queues are behind.
+
+        Past the high-water mark the SDK's queues would soon drop what the
+        gateway acknowledged; waiting here (the event loop is free, so the
+        export threads run) slows the senders down to what the collector link
+        carries, and a request that waited too long is refused with 503 before
+        any of its event ids is claimed, so its retry is not a duplicate.
+        """
+        telemetry = current()
+        high = self.config.export_backlog
+        if telemetry.backlog() < high:
+            return
+        deadline = time.monotonic() + self.config.export_wait
+        while telemetry.backlog() >= high:
+            if time.monotonic() >= deadline:
+                self.metrics.events(tenant.id, Counter({(semconv.GATEWAY_REJECTED, "export_backlog"): events}))
+                raise Refused(
+                    503, "export_backlog", "the gateway's export to the collector is behind; retry", retry_after=1
+                )
+            await asyncio.sleep(0.005)
 
     async def _process(self, tenant: Tenant, raws: list[Any]) -> list[EventResult]:
         config = self.config
@@ -199,7 +223,9 @@ class Gateway:
             numbers = await self.store.count_events([tenant.prefix + e.session_id for _, e, _ in new]) if new else []
         except StoreUnavailable as exc:
             _log.warning("idempotency store unavailable (%s)", exc)
-            raise Refused(503, "store_unavailable", "the gateway cannot check event ids now; retry") from None
+            raise Refused(
+                503, "store_unavailable", "the gateway cannot check event ids now; retry", retry_after=1
+            ) from None
         secret = telemetry.settings.secret
         for (index, event), ok in zip(valid, fresh, strict=True):
             if not ok:

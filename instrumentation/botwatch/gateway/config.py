@@ -73,6 +73,10 @@ class GatewayConfig:
     grafana_url: str | None = None
     tempo_datasource: str = "tempo"
     max_lead_jobs: int = 1000
+    # Back-pressure: while an export queue (spans, log records) is fuller than this,
+    # a request waits before it records; after export_wait seconds it gets 503.
+    export_backlog: float = 0.5
+    export_wait: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.tenants:
@@ -80,6 +84,8 @@ class GatewayConfig:
         ids = [t.id for t in self.tenants]
         if len(set(ids)) != len(ids):
             raise ConfigError("tenant ids must be unique")
+        if not 0 < self.export_backlog <= 1:
+            raise ConfigError("export_backlog must be in (0, 1]")
         tokens = [t.token for t in self.tenants]
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two tenants share a token")

@@ -114,7 +114,10 @@ def openapi_document() -> dict[str, Any]:
                         "413": _error("Body or batch too large."),
                         "422": _results("Every event of the request was rejected; see the reasons."),
                         "429": _error("Rate limit of the token exceeded.", retry_after=True),
-                        "503": _error("The idempotency store is unreachable; retry."),
+                        "503": _error(
+                            "The idempotency store is unreachable, or the export to the collector is behind; retry.",
+                            retry_after=True,
+                        ),
                     },
                 }
             },
