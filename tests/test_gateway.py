@@ -75,7 +75,14 @@ def signed_headers(body: bytes, *, token: str = SIGNED_TOKEN, secret: bytes = SI
 
 @asynccontextmanager
 async def client_of(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
+    """A client of the app in process; each answer is returned once its accepted events are recorded."""
+
+    async def recorded(response: httpx.Response) -> None:
+        assert await app.gateway.recorder.join(timeout=30), "the recorder did not finish"
+
+    transport = httpx.ASGITransport(app=app)
+    hooks = {"response": [recorded]}
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway", event_hooks=hooks) as client:
         yield client
     await app.gateway.close()
 
@@ -358,6 +365,7 @@ async def test_health_and_readiness(bw):
         app.gateway.closing = True
         draining = await client.get("/health/ready")
     assert live.status_code == 200 and ready.status_code == 200
+    assert ready.json()["pending_events"] == 0 and 0 <= ready.json()["export_backlog"] < 0.5
     assert draining.status_code == 503 and draining.json()["checks"]["accepting"] is False
 
 
@@ -413,40 +421,125 @@ async def test_ten_thousand_junk_intents_keep_metric_series_bounded(bw, receiver
 
 
 # -- back-pressure: a collector that cannot keep up ------------------------------------
-async def test_export_backlog_slows_senders_and_refuses_before_claiming(tmp_path, monkeypatch):
-    """The SDK queue would drop what the gateway acknowledged; the gateway waits, then answers 503."""
+@pytest.fixture
+def stalled(tmp_path, monkeypatch):
+    """botwatch exporting to a collector that holds every request until ``collector.hold`` is set.
+
+    The span queue holds 48 and the exporter takes 8 at a time, so a few events fill it.
+    """
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "48")
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "30")
     collector = OTLPReceiver()
-    collector.hold = threading.Event()  # a collector that cannot keep up: every request waits
+    collector.hold = threading.Event()
     telemetry = botwatch.init(service_name="gateway", endpoint=collector.url, secret="test-secret")
-    try:
-        first = [example_event(event_id=f"bp1_{n}", session_id=f"sess_bp_{n}") for n in range(12)]
-        second = [example_event(event_id=f"bp2_{n}", session_id=f"sess_bp_{n}") for n in range(12)]
-        app = create_app(config(export_wait=0.5))
-        async with client_of(app) as client:
-            accepted = await post_plain(client, first)  # 12 roots + 24 spans
-            assert accepted.status_code == 200 and accepted.json()["accepted"] == 12
-            await asyncio.sleep(0.3)  # the exporter took its first 8 and hangs on the collector
-            assert telemetry.backlog() == (36 - 8) / 48  # over half full; 24 more spans would overflow it
-            started = time.monotonic()
-            refused = await post_plain(client, second)
-            waited = time.monotonic() - started
-            assert refused.status_code == 503, refused.text
-            assert refused.json()["error"] == "export_backlog"
-            assert int(refused.headers["Retry-After"]) >= 1
-            assert waited >= 0.5  # it waited for the export before giving up
-            collector.hold.set()  # the collector catches up
-            retried = await post_plain(client, second)
-        # Refused before its ids were claimed: the retry is accepted, not a duplicate.
-        assert retried.status_code == 200 and retried.json()["accepted"] == 12
-        botwatch.flush()
-        # Nothing the gateway acknowledged was dropped: 12 roots, 24 turns, 24 CRM spans.
-        assert collector.count("/v1/traces") == 12 + 2 * 24
-    finally:
+    yield collector, telemetry
+    collector.hold.set()
+    botwatch.shutdown()
+    collector.close()
+
+
+async def test_export_backlog_slows_senders_and_refuses_before_claiming(stalled):
+    """The SDK queue would drop what the gateway acknowledged; the gateway waits, then answers 503."""
+    collector, telemetry = stalled
+    first = [example_event(event_id=f"bp1_{n}", session_id=f"sess_bp_{n}") for n in range(12)]
+    second = [example_event(event_id=f"bp2_{n}", session_id=f"sess_bp_{n}") for n in range(12)]
+    app = create_app(config(export_wait=0.5))
+    async with client_of(app) as client:
+        accepted = await post_plain(client, first)  # 12 roots + 24 spans
+        assert accepted.status_code == 200 and accepted.json()["accepted"] == 12
+        await asyncio.sleep(0.3)  # the exporter took its first 8 and hangs on the collector
+        assert telemetry.backlog() == (36 - 8) / 48  # over half full; 24 more spans would overflow it
+        started = time.monotonic()
+        refused = await post_plain(client, second)
+        waited = time.monotonic() - started
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"] == "export_backlog"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert waited >= 0.5  # it waited for the export before giving up
+        collector.hold.set()  # the collector catches up
+        retried = await post_plain(client, second)
+    # Refused before its ids were claimed: the retry is accepted, not a duplicate.
+    assert retried.status_code == 200 and retried.json()["accepted"] == 12
+    botwatch.flush()
+    # Nothing the gateway acknowledged was dropped: 12 roots, 24 turns, 24 CRM spans.
+    assert collector.count("/v1/traces") == 12 + 2 * 24
+
+
+# -- the recorder: answers do not wait for recording, nothing is lost --------------------
+async def test_answer_comes_before_recording_and_shutdown_records_the_rest(bw, receiver):
+    app = create_app(config())
+    batch = [example_event(event_id=f"rec_{n}", session_id=f"sess_rec_{n % 5}") for n in range(40)]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        answer = await post_plain(client, batch)
+        assert answer.status_code == 200 and answer.json()["accepted"] == 40
+        assert app.gateway.recorder.pending > 0  # answered while its events still wait to be recorded
+    await app.gateway.close()  # what the lifespan does at shutdown
+    assert app.gateway.recorder.pending == 0
+    botwatch.flush()
+    turns = [s for s in receiver.spans() if s["name"] == semconv.SPAN_TURN]
+    assert sorted(s["attributes"][semconv.GATEWAY_EVENT_ID] for s in turns) == sorted(e["event_id"] for e in batch)
+    roots = [s for s in receiver.spans() if s["name"] == semconv.SPAN_CONVERSATION]
+    assert len(roots) == 5
+
+
+async def test_too_many_unrecorded_events_hold_the_next_request_back(bw, receiver):
+    app = create_app(config(max_pending_events=10))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        first = await post_plain(client, [example_event(event_id=f"hold_{n}") for n in range(30)])
+        assert app.gateway.recorder.pending >= 10
+        second = await post_plain(client, example_event(event_id="hold_last"))
+        # It waited until the recorder was under the limit, then was accepted.
+        assert app.gateway.recorder.pending < 10
+    await app.gateway.close()
+    assert first.status_code == second.status_code == 200
+
+
+async def test_an_event_that_fails_to_record_is_forgotten_so_its_redelivery_counts(bw, receiver, monkeypatch):
+    import botwatch.gateway.app as gateway_app
+
+    real = gateway_app.recorded
+
+    def failing(event, where, received_ns):
+        if event.event_id == "breaks":
+            raise RuntimeError("a bug while recording")
+        return real(event, where, received_ns)
+
+    app = create_app(config())
+    async with client_of(app) as client:
+        monkeypatch.setattr(gateway_app, "recorded", failing)
+        await post_plain(client, [example_event(event_id="breaks"), example_event(event_id="fine")])
+        monkeypatch.setattr(gateway_app, "recorded", real)
+        again = await post_plain(client, example_event(event_id="breaks"))
+    assert again.json()["results"][0]["status"] == "accepted"  # not a duplicate: its id was released
+    botwatch.flush()
+    recorded_ids = [s["attributes"][semconv.GATEWAY_EVENT_ID] for s in receiver.spans() if s["name"] == "turn"]
+    assert sorted(recorded_ids) == ["breaks", "fine"]
+    failed = [
+        p
+        for p in metric_points(receiver, "botwatch.gateway.events")
+        if {kv.key: kv.value.string_value for kv in p.attributes}.get(semconv.GATEWAY_REASON) == "record_failed"
+    ]
+    assert failed and failed[-1].as_int == 1
+
+
+async def test_recorder_pauses_before_an_export_queue_overflows(stalled):
+    """Accepted events wait for a stalled export rather than be dropped by a full SDK queue."""
+    collector, _ = stalled
+    app = create_app(config(export_backlog=1.0))  # requests are not held back: only the recorder guards
+    batch = [example_event(event_id=f"ceil_{n}", session_id=f"sess_ceil_{n}") for n in range(30)]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        answer = await post_plain(client, batch)  # 30 roots + 60 spans: almost twice the queue
+        assert answer.json()["accepted"] == 30
+        await asyncio.sleep(0.5)
+        assert app.gateway.recorder.pending > 0  # paused at 90% full, not dropping
         collector.hold.set()
-        botwatch.shutdown()
-        collector.close()
+        assert await app.gateway.recorder.join(timeout=30)
+    await app.gateway.close()
+    botwatch.flush()
+    assert collector.count("/v1/traces") == 90

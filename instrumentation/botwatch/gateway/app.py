@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from botwatch import ids, semconv
+from botwatch import semconv
 from botwatch.crm.bitrix24 import Bitrix24
 from botwatch.gateway import auth
 from botwatch.gateway.config import GatewayConfig, Tenant
@@ -35,6 +36,7 @@ from botwatch.gateway.limits import RateLimiter
 from botwatch.gateway.metrics import GatewayMetrics
 from botwatch.gateway.openapi import openapi_document
 from botwatch.gateway.record import Placement, needs_lead, recorded
+from botwatch.gateway.recorder import Recorder
 from botwatch.telemetry import current
 
 _log = logging.getLogger("botwatch.gateway")
@@ -45,6 +47,17 @@ ROUTES = frozenset({EVENTS_PATH, "/health/live", "/health/ready", "/openapi.json
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An accepted event waiting for the recorder."""
+
+    event: Event
+    where: Placement
+    received_ns: int
+    key: str  # its id in the idempotency store
+    lead_refused: bool = False  # a lead the gateway should have created but had no room for
 
 
 class Refused(Exception):
@@ -77,6 +90,7 @@ class Gateway:
             if t.bitrix24 and t.bitrix24.create_leads
         }
         self.jobs = LeadJobs(config.max_lead_jobs, config.grafana_url, config.tempo_datasource)
+        self.recorder: Recorder[Accepted] = Recorder(self._record_accepted, lambda: current().backlog())
         self.closing = False
         self._metrics: GatewayMetrics | None = None
         self._metrics_owner: object = None
@@ -91,6 +105,8 @@ class Gateway:
 
     async def close(self, timeout: float = 30.0) -> None:
         self.closing = True
+        if not await self.recorder.join(timeout):
+            _log.error("shutdown: %d accepted events were not recorded in %.0f s", self.recorder.pending, timeout)
         await self.jobs.drain(timeout)
         for client in self.crm.values():
             await client.aclose()
@@ -184,11 +200,15 @@ class Gateway:
         any of its event ids is claimed, so its retry is not a duplicate.
         """
         telemetry = current()
-        high = self.config.export_backlog
-        if telemetry.backlog() < high:
+        high, most = self.config.export_backlog, self.config.max_pending_events
+
+        def behind() -> bool:
+            return self.recorder.pending >= most or telemetry.backlog() >= high
+
+        if not behind():
             return
         deadline = time.monotonic() + self.config.export_wait
-        while telemetry.backlog() >= high:
+        while behind():
             if time.monotonic() >= deadline:
                 self.metrics.events(tenant.id, Counter({(semconv.GATEWAY_REJECTED, "export_backlog"): events}))
                 raise Refused(
@@ -226,42 +246,50 @@ class Gateway:
             raise Refused(
                 503, "store_unavailable", "the gateway cannot check event ids now; retry", retry_after=1
             ) from None
-        secret = telemetry.settings.secret
         for (index, event), ok in zip(valid, fresh, strict=True):
             if not ok:
-                trace = format(ids.trace_id_for(secret, tenant.prefix + event.session_id), "032x")
+                trace = format(telemetry.root_context(tenant.prefix + event.session_id)[0], "032x")
                 results[index] = EventResult(index=index, event_id=event.event_id, status="duplicate", trace_id=trace)
+        queued: list[Accepted] = []
         for (index, event, key), number in zip(new, numbers, strict=True):
             where = Placement(tenant.id, tenant.prefix + event.session_id, number)
-            results[index] = await self._record(tenant, index, event, where, received_ns, key)
+            results[index] = self._place(tenant, index, event, where, received_ns, key, queued)
+        self.recorder.submit(queued)
         return [r for r in results if r is not None]
 
-    async def _record(
-        self, tenant: Tenant, index: int, event: Event, where: Placement, received_ns: int, key: str
+    def _place(
+        self,
+        tenant: Tenant,
+        index: int,
+        event: Event,
+        where: Placement,
+        received_ns: int,
+        key: str,
+        queued: list[Accepted],
     ) -> EventResult:
-        trace = format(ids.trace_id_for(current().settings.secret, where.conversation_id), "032x")
+        """The event's answer; its recording goes to the recorder (or a lead job)."""
+        trace = format(current().root_context(where.conversation_id)[0], "032x")
         accepted = EventResult(index=index, event_id=event.event_id, status="accepted", trace_id=trace)
         crm = self.crm.get(tenant.id)
-        try:
-            if crm is not None and needs_lead(event):
-                if self.jobs.has_room() and not self.closing:
-                    self.jobs.submit(crm, event, where, received_ns)
-                    accepted.lead = "pending"
-                    return accepted
-                with recorded(event, where, received_ns) as turn:
-                    if turn is not None:
-                        with turn.crm(semconv.CRM_ACTION_LEAD_CREATE, system=semconv.CRM_SYSTEM_BITRIX24) as action:
-                            action.fail("gateway_overloaded")
-                return accepted
-            with recorded(event, where, received_ns):
-                pass
+        if crm is not None and needs_lead(event) and self.jobs.has_room() and not self.closing:
+            self.jobs.submit(crm, event, where, received_ns)
+            accepted.lead = "pending"
             return accepted
-        except Exception as exc:  # noqa: BLE001 - one event's failure must not fail its batch
-            await self.store.release_events([key])
-            if isinstance(exc, ValueError):
-                return _rejected(index, {"event_id": event.event_id}, Reason.INVALID, str(exc)[:300])
-            _log.error("recording an event of tenant %s failed: %s", tenant.id, type(exc).__name__)
-            return _rejected(index, {"event_id": event.event_id}, Reason.INVALID, "the event could not be recorded")
+        queued.append(Accepted(event, where, received_ns, key, crm is not None and needs_lead(event)))
+        return accepted
+
+    async def _record_accepted(self, item: Accepted) -> None:
+        try:
+            with recorded(item.event, item.where, item.received_ns) as turn:
+                if item.lead_refused and turn is not None:
+                    # The tenant wants leads, but the lead jobs are full (or the gateway is stopping).
+                    with turn.crm(semconv.CRM_ACTION_LEAD_CREATE, system=semconv.CRM_SYSTEM_BITRIX24) as action:
+                        action.fail("gateway_overloaded")
+        except Exception as exc:  # noqa: BLE001 - one event's failure must not stop the others
+            # Acknowledged but not recorded: forget its id, so a redelivery is recorded.
+            await self.store.release_events([item.key])
+            self.metrics.events(item.where.tenant, Counter({(semconv.GATEWAY_REJECTED, "record_failed"): 1}))
+            _log.error("recording an event of tenant %s failed: %s", item.where.tenant, type(exc).__name__)
 
     # -- the rest ------------------------------------------------------------
     async def live(self, request: Request) -> Response:
@@ -270,7 +298,14 @@ class Gateway:
     async def ready(self, request: Request) -> Response:
         checks = {"store": await self.store.ping(), "accepting": not self.closing}
         ok = all(checks.values())
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
+        body = {
+            "status": "ready" if ok else "not_ready",
+            "checks": checks,
+            # How far behind recording and export are (the back-pressure inputs).
+            "pending_events": self.recorder.pending,
+            "export_backlog": round(current().backlog(), 3),
+        }
+        return JSONResponse(body, 200 if ok else 503)
 
     async def openapi(self, request: Request) -> Response:
         return Response(openapi_bytes(), media_type="application/json")

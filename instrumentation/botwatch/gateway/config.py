@@ -77,6 +77,7 @@ class GatewayConfig:
     # a request waits before it records; after export_wait seconds it gets 503.
     export_backlog: float = 0.5
     export_wait: float = 5.0
+    max_pending_events: int = 2000  # accepted, not yet recorded (the recorder is behind)
 
     def __post_init__(self) -> None:
         if not self.tenants:

@@ -35,8 +35,8 @@ def _results(description: str) -> dict[str, Any]:
     }
 
 
-def _health(description: str, codes: tuple[int, ...]) -> dict[str, Any]:
-    schema = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
+def _health(description: str, codes: tuple[int, ...], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"status": {"type": "string"}, **(extra or {})}, "required": ["status"]}
     return {
         "get": {
             "summary": description,
@@ -122,7 +122,18 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/health/live": _health("Live: the process answers", (200,)),
-            "/health/ready": _health("Ready: the idempotency store answers and the gateway accepts events", (200, 503)),
+            "/health/ready": _health(
+                "Ready: the idempotency store answers and the gateway accepts events",
+                (200, 503),
+                {
+                    "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                    "pending_events": {"type": "integer", "description": "Accepted events not yet recorded."},
+                    "export_backlog": {
+                        "type": "number",
+                        "description": "How full the fullest export queue is, 0..1; requests wait past 0.5.",
+                    },
+                },
+            ),
             "/openapi.json": {
                 "get": {
                     "summary": "This document",
