@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -11,10 +12,36 @@ from pathlib import Path
 from botwatch.cli.common import EXIT_OK, EXIT_USAGE, fail
 
 DEFAULT_SERVICE_NAME = "botwatch-gateway"
+# Room for bursts of a few thousand events; past half of it the gateway holds requests
+# back (gateway.export_backlog) rather than queue seconds of telemetry in memory.
 QUEUE_DEFAULTS = {
-    "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
-    "OTEL_BLRP_MAX_QUEUE_SIZE": "65536",
+    "OTEL_BSP_MAX_QUEUE_SIZE": "8192",
+    "OTEL_BLRP_MAX_QUEUE_SIZE": "8192",
 }
+# The gateway is a long-running service of our own, so it tunes its garbage collector
+# the way such Python services do: the objects of start-up are frozen out of every
+# collection, and the young generation is larger.  Each event allocates hundreds of
+# objects, so the default (700) meant a collection every couple of events and a full
+# one, scanning the export queues, every few seconds.  BOTWATCH_GATEWAY_GC=default
+# keeps Python's defaults; "a,b,c" sets other thresholds.
+GC_THRESHOLDS = (20_000, 20, 50)
+
+
+def tune_gc(setting: str) -> tuple[int, int, int] | None:
+    """Apply BOTWATCH_GATEWAY_GC; the thresholds set, or None for Python's defaults."""
+    if setting == "default":
+        return None
+    thresholds = GC_THRESHOLDS
+    if setting not in ("", "tuned"):
+        try:
+            first, second, third = (int(part) for part in setting.split(","))
+        except ValueError:
+            raise ValueError(f"BOTWATCH_GATEWAY_GC={setting!r}: use default, tuned or three integers a,b,c") from None
+        thresholds = (first, second, third)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*thresholds)
+    return thresholds
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,7 +112,9 @@ def app_factory() -> object:
     for name, value in QUEUE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     botwatch.init(service_name=os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME)
-    return create_app(config)
+    app = create_app(config)
+    tune_gc(os.environ.get("BOTWATCH_GATEWAY_GC", "tuned"))
+    return app
 
 
 def main() -> int:
