@@ -1,14 +1,23 @@
 """Webhook gateway throughput and latency against a bare endpoint of the same framework, same run.
 
-Starts, on 127.0.0.1 only: an OTLP sink (accepts and discards, standing for
-the collector), the gateway (``python -m botwatch.cli.gateway``, uvicorn, one
-worker, signed tenant, in-memory idempotency) and a bare Starlette endpoint
-on the same uvicorn that reads the body and answers ``{}``.  A small asyncio
-HTTP/1.1 client with keep-alive connections posts pre-built, pre-signed
-requests (every event id unique, so none is a cheap duplicate), single events
-and batches, and prints events/s, p50/p99 latency and the gateway/bare ratios.
+Starts, on 127.0.0.1 only: an OTLP sink standing for the collector (it
+decodes what arrives and counts spans and log records), the gateway
+(``python -m botwatch.cli.gateway``, uvicorn, signed tenant) as one replica
+with in-memory idempotency or N replicas sharing a real ``redis-server`` (each
+its own process and port, the client spreading its connections over them as
+a load balancer would), and a bare Starlette endpoint on the same uvicorn
+that reads the body and answers ``{}``.  A small asyncio HTTP/1.1 client with
+keep-alive connections posts pre-built, pre-signed requests (every event id
+unique, so none is a cheap duplicate), single events and batches, and prints
+events/s, p50/p99 latency, the gateway's CPU per event and the gateway/bare
+ratios.  The gateway answers once an event is checked and its id claimed, and
+records it right after; events/s counts only events recorded by the end of
+a phase (the replicas' ``/health/ready`` report how many still wait).  Then
+it checks that every span and log record of the accepted events reached the
+sink: throughput bought by dropping telemetry would not count (the gateway
+waits while its export queues are half full instead).
 
-    python benchmarks/gateway.py [--single 2000] [--batches 200] [--batch-size 50] [--concurrency 2]
+    python benchmarks/gateway.py [--replicas 2] [--single 2000] [--batches 200] [--batch-size 50]
 
 Targets (issue 7): >= 2000 events/s batched, p99 < 50 ms, on the 2-core machine.
 """
@@ -27,6 +36,7 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,17 +48,40 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SINK = textwrap.dedent(
     """
-    import sys
+    import json, sys, threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    counts = {"spans": 0, "logs": 0}
+    lock = threading.Lock()
 
     class Sink(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == "/v1/traces":
+                r = ExportTraceServiceRequest.FromString(body)
+                n, kind = sum(len(s.spans) for rs in r.resource_spans for s in rs.scope_spans), "spans"
+            elif self.path == "/v1/logs":
+                r = ExportLogsServiceRequest.FromString(body)
+                n, kind = sum(len(s.log_records) for rl in r.resource_logs for s in rl.scope_logs), "logs"
+            else:
+                n, kind = 0, None
+            if kind:
+                with lock:
+                    counts[kind] += n
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        def do_GET(self):
+            with lock:
+                payload = json.dumps(counts).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
         def log_message(self, *args):
             pass
 
@@ -134,13 +167,13 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return int(status_line.split()[1])
 
 
-async def load(port: int, requests: list[bytes], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
-    """Closed loop: ``concurrency`` keep-alive connections; (seconds, latencies, status counts)."""
+async def load(ports: list[int], requests: list[bytes], concurrency: int) -> tuple[float, list[float], dict[int, int]]:
+    """Closed loop: ``concurrency`` keep-alive connections spread over ``ports``; (seconds, latencies, statuses)."""
     queue = list(reversed(requests))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while queue:
             payload = queue.pop()
@@ -152,28 +185,169 @@ async def load(port: int, requests: list[bytes], concurrency: int) -> tuple[floa
         writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(concurrency)))
     return time.perf_counter() - started, latencies, statuses
+
+
+async def load_paced(
+    ports: list[int], requests: list[bytes], per_second: float, per_port: int = 2
+) -> tuple[float, list[float], dict[int, int]]:
+    """Open loop: a request every 1/per_second s whether or not earlier ones are done.
+
+    Latency runs from when a request was due, so a request that waited for a
+    free connection counts its wait (no coordinated omission).
+    """
+    pools: list[asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = []
+    for port in ports:
+        pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        for _ in range(per_port):
+            pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+        pools.append(pool)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def one(index: int, payload: bytes, due: float) -> None:
+        pool = pools[index % len(pools)]
+        reader, writer = await pool.get()
+        writer.write(payload)
+        status = await _read_response(reader)
+        latencies.append(time.perf_counter() - due)
+        statuses[status] = statuses.get(status, 0) + 1
+        pool.put_nowait((reader, writer))
+
+    started = time.perf_counter()
+    tasks = []
+    for index, payload in enumerate(requests):
+        due = started + index / per_second
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, payload, due)))
+    await asyncio.gather(*tasks)
+    seconds = time.perf_counter() - started
+    for pool in pools:
+        while not pool.empty():
+            pool.get_nowait()[1].close()
+    return seconds, latencies, statuses
 
 
 def p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else values[0]
 
 
-def phase(name: str, port: int, bodies: list[bytes], events_per_request: int, concurrency: int) -> dict[str, float]:
-    requests = [request_bytes(port, b) for b in bodies]
-    seconds, latencies, statuses = asyncio.run(load(port, requests, concurrency))
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (Linux /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    return (total - idle) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
+
+
+def phase(
+    name: str,
+    ports: list[int],
+    bodies: list[bytes],
+    events_per_request: int,
+    concurrency: int,
+    pids: list[int],
+    events_per_second: float | None = None,
+    settle: Callable[[], None] = lambda: None,
+    pending: Callable[[], int] = lambda: 0,
+) -> dict[str, float]:
+    """Closed loop over ``concurrency`` connections, or open loop at ``events_per_second``.
+
+    ``settle`` waits until the phase's telemetry is exported, so the next phase
+    does not pay for it; its CPU counts in this phase's CPU per event.
+    """
+    requests = [request_bytes(ports[0], b) for b in bodies]
+    cpu_before = cpu_seconds(pids)
+    busy_before, total_before = machine_busy()
+    if events_per_second:
+        paced = load_paced(ports, requests, events_per_second / events_per_request)
+        seconds, latencies, statuses = asyncio.run(paced)
+    else:
+        seconds, latencies, statuses = asyncio.run(load(ports, requests, concurrency))
+    events = len(requests) * events_per_request
+    unrecorded = pending()  # answered, still queued for the SDK: not counted as done
+    busy, total = machine_busy()
+    machine = (busy - busy_before) / max(total - total_before, 1e-9)
+    settle()
+    cpu = cpu_seconds(pids) - cpu_before
     bad = {s: n for s, n in statuses.items() if s != 200}
     result = {
-        "events_per_s": len(requests) * events_per_request / seconds,
+        "events_per_s": (events - unrecorded) / seconds,
         "p50_ms": p(latencies, 0.5) * 1000,
         "p99_ms": p(latencies, 0.99) * 1000,
+        "cpu_us": cpu / events * 1e6,
+        "refused": sum(bad.values()),
+        "machine": machine,
     }
     print(
-        f"  {name:<26} {result['events_per_s']:>9.0f} events/s   p50 {result['p50_ms']:6.2f} ms   "
-        f"p99 {result['p99_ms']:6.2f} ms" + (f"   non-200: {bad}" if bad else "")
+        f"  {name:<28} {result['events_per_s']:>9.0f} events/s   p50 {result['p50_ms']:6.2f} ms   "
+        f"p99 {result['p99_ms']:6.2f} ms   CPU {result['cpu_us']:5.0f} µs/event   machine {machine:4.0%} busy"
+        + (f"   non-200: {bad}" if bad else ""),
+        flush=True,
     )
     return result
+
+
+def delivered(sink_port: int, spans: int, logs: int, timeout: float = 60.0) -> tuple[int, int]:
+    """Wait until the sink has every span and log record expected (or the timeout); what it has."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{sink_port}/", timeout=5).read())
+        if (counts["spans"] >= spans and counts["logs"] >= logs) or time.monotonic() > deadline:
+            return counts["spans"], counts["logs"]
+        time.sleep(0.5)
+
+
+class Bench:
+    """Runs the phases of one target; after each gateway phase, waits until its telemetry is exported."""
+
+    def __init__(self, sink_port: int, concurrency: int, pids: dict[str, list[int]]) -> None:
+        self.sink_port, self.concurrency, self.pids = sink_port, concurrency, pids
+        self.sent: dict[str, int] = {}
+        self.shortfall: list[str] = []
+
+    def run(
+        self, target: str, ports: list[int], name: str, bodies: list[bytes], size: int, rate: float | None = None
+    ) -> dict[str, float]:
+        self.sent[target] = sent = self.sent.get(target, 0) + len(bodies) * size
+        if target != "gateway":
+            return phase(f"{target} {name}", ports, bodies, size, self.concurrency, self.pids[target], rate)
+
+        def pending() -> int:
+            total = 0
+            for port in ports:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as answer:
+                    total += int(json.loads(answer.read())["pending_events"])
+            return total
+
+        settle = lambda: self.settle(sent)  # noqa: E731
+        return phase(
+            f"{target} {name}", ports, bodies, size, self.concurrency, self.pids[target], rate, settle, pending
+        )
+
+    def settle(self, events: int) -> None:
+        """Every accepted event: a turn and a CRM span, and bot.replied, crm.action and
+        funnel.lead_created records; every conversation (4 events): a root and its start record."""
+        conversations = (events + 3) // 4
+        want_spans, want_logs = 2 * events + conversations, 3 * events + conversations
+        spans, logs = delivered(self.sink_port, want_spans, want_logs)
+        if spans < want_spans or logs < want_logs:
+            self.shortfall.append(f"{spans}/{want_spans} spans, {logs}/{want_logs} log records")
 
 
 def main() -> int:
@@ -181,11 +355,14 @@ def main() -> int:
     parser.add_argument("--single", type=int, default=2000, help="single-event requests per target (2000)")
     parser.add_argument("--batches", type=int, default=200, help="batched requests per target (200)")
     parser.add_argument("--batch-size", type=int, default=50, help="events per batch (50)")
-    parser.add_argument("--concurrency", type=int, default=2, help="keep-alive connections (2)")
-    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes; > 1 uses Redis (1)")
+    parser.add_argument("--replicas", type=int, default=2, help="gateway processes; > 1 share a redis-server (2)")
+    parser.add_argument("--concurrency", type=int, default=0, help="keep-alive connections (one per replica)")
+    parser.add_argument("--rate", type=float, default=2000, help="events/s of the paced batched phase (2000)")
     args = parser.parse_args()
+    concurrency = args.concurrency or args.replicas
 
-    sink_port, gateway_port, bare_port = free_port(), free_port(), free_port()
+    sink_port, bare_port = free_port(), free_port()
+    gateway_ports = [free_port() for _ in range(args.replicas)]
     workdir = Path(tempfile.mkdtemp(prefix="botwatch-bench-"))
     tenants = workdir / "tenants.toml"
     tenants.write_text(
@@ -200,9 +377,9 @@ def main() -> int:
         "OTEL_SERVICE_NAME": "bench-gateway",
     }
     python = sys.executable
-    gateway = [python, "-m", "botwatch.cli.gateway", "--port", str(gateway_port), "--tenants", str(tenants)]
     processes = [subprocess.Popen([python, "-c", SINK, str(sink_port)])]
-    if args.workers > 1:
+    store: list[str] = []
+    if args.replicas > 1:
         redis_port = free_port()
         processes.append(
             subprocess.Popen(
@@ -210,45 +387,66 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
             )
         )
-        gateway += ["--workers", str(args.workers), "--redis", f"redis://127.0.0.1:{redis_port}/0"]
-    processes += [
-        subprocess.Popen(gateway, env=env, stderr=subprocess.DEVNULL),
-        subprocess.Popen([python, "-c", BARE, str(bare_port)]),
+        store = ["--redis", f"redis://127.0.0.1:{redis_port}/0"]
+    gateways = [
+        subprocess.Popen(
+            [python, "-m", "botwatch.cli.gateway", "--port", str(port), "--tenants", str(tenants), *store],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in gateway_ports
     ]
+    processes += [*gateways, subprocess.Popen([python, "-c", BARE, str(bare_port)])]
+    pids = {"bare": [processes[-1].pid], "gateway": [g.pid for g in gateways]}
     try:
-        wait_ready(f"http://127.0.0.1:{gateway_port}/health/ready")
+        for port in gateway_ports:
+            wait_ready(f"http://127.0.0.1:{port}/health/ready")
         wait_ready(f"http://127.0.0.1:{bare_port}/health/live")
+        kind = f"{args.replicas} replicas sharing redis-server" if args.replicas > 1 else "1 replica, in-memory ids"
         print(
-            f"botwatch gateway benchmark: {os.cpu_count()} CPUs, concurrency {args.concurrency}, "
-            f"batch {args.batch_size} events, example event of issue 7 (turn, intent, reply, reported lead)"
+            f"botwatch gateway benchmark: {os.cpu_count()} CPUs, {kind}, {concurrency} connections, "
+            f"batch {args.batch_size} events, example event of issue 7 (turn, intent, reply, reported lead)",
+            flush=True,
         )
         results: dict[str, dict[str, float]] = {}
-        for target, port in (("bare", bare_port), ("gateway", gateway_port)):
+        bench = Bench(sink_port, concurrency, pids)
+        for target, ports in (("bare", [bare_port]), ("gateway", gateway_ports)):
             run = f"{target}{int(time.time())}"
-            n = 0
-            singles = []
-            for _ in range(args.single):
-                singles.append(json.dumps(event(n, run)).encode())
-                n += 1
+            singles = [json.dumps(event(n, run)).encode() for n in range(args.single)]
+            n = args.single
             batches = []
-            for _ in range(args.batches):
+            for _ in range(2 * args.batches):
                 batches.append(json.dumps([event(n + i, run) for i in range(args.batch_size)]).encode())
                 n += args.batch_size
-            phase(f"{target} warm-up", port, singles[:200], 1, args.concurrency)
-            results[f"{target} single"] = phase(f"{target} single", port, singles[200:], 1, args.concurrency)
-            results[f"{target} batched"] = phase(f"{target} batched", port, batches, args.batch_size, args.concurrency)
+            bench.run(target, ports, "warm-up", singles[:200], 1)
+            results[f"{target} single"] = bench.run(target, ports, "single", singles[200:], 1)
+            closed, opened = batches[: args.batches], batches[args.batches :]
+            results[f"{target} batched"] = bench.run(target, ports, "batched", closed, args.batch_size)
+            name = f"batched at {args.rate:.0f}/s"
+            results[f"{target} paced"] = bench.run(target, ports, name, opened, args.batch_size, args.rate)
         print("ratios gateway / bare (events/s; p99):")
-        for kind in ("single", "batched"):
+        for kind in ("single", "batched", "paced"):
             g, b = results[f"gateway {kind}"], results[f"bare {kind}"]
             print(
                 f"  {kind:<8} throughput {g['events_per_s'] / b['events_per_s']:.3f}x   "
                 f"p99 {g['p99_ms'] / b['p99_ms']:.1f}x"
             )
-        batched = results["gateway batched"]
-        ok = batched["events_per_s"] >= 2000 and batched["p99_ms"] < 50
+        refused = sum(r["refused"] for k, r in results.items() if k.startswith("gateway"))
+        complete = not bench.shortfall and not refused
         print(
-            f"target >= 2000 events/s batched with p99 < 50 ms: {'met' if ok else 'NOT met'} "
-            f"({batched['events_per_s']:.0f} events/s, p99 {batched['p99_ms']:.1f} ms)"
+            "every span and log record of the accepted events reached the sink"
+            if complete
+            else f"INCOMPLETE: {'; '.join(bench.shortfall)}; {refused} requests refused"
+        )
+        # Throughput is the closed loop's (as fast as the gateway answers); latency is taken at
+        # the target rate, open loop, since a closed loop at saturation measures its own queue.
+        batched, paced = results["gateway batched"], results["gateway paced"]
+        kept_up = paced["events_per_s"] >= 0.97 * args.rate
+        ok = batched["events_per_s"] >= 2000 and kept_up and paced["p99_ms"] < 50 and complete
+        print(
+            f"target >= 2000 events/s batched with p99 < 50 ms, nothing lost: {'met' if ok else 'NOT met'} "
+            f"(recorded {batched['events_per_s']:.0f} events/s flat out; at {paced['events_per_s']:.0f} events/s "
+            f"p50 {paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms)"
         )
         return 0
     finally:
