@@ -1,7 +1,8 @@
 """Webhook gateway throughput and latency against a bare endpoint of the same framework, same run.
 
 Starts, on 127.0.0.1 only: an OTLP sink standing for the collector (it
-decodes what arrives and counts spans and log records), the gateway
+keeps what arrives, and between phases decodes it and counts spans and log
+records), the gateway
 (``python -m botwatch.cli.gateway``, uvicorn, signed tenant) as one replica
 with in-memory idempotency or N replicas sharing a real ``redis-server`` (each
 its own process and port, the client spreading its connections over them as
@@ -53,30 +54,37 @@ SINK = textwrap.dedent(
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+    # Bodies are kept as they come and decoded when the counts are asked for, between
+    # phases: the sink stands for a collector on another machine and takes little CPU
+    # from the gateway while it is measured.
     counts = {"spans": 0, "logs": 0}
+    received = []
     lock = threading.Lock()
+
+    def count(path, body):
+        if path == "/v1/traces":
+            r = ExportTraceServiceRequest.FromString(body)
+            counts["spans"] += sum(len(s.spans) for rs in r.resource_spans for s in rs.scope_spans)
+        elif path == "/v1/logs":
+            r = ExportLogsServiceRequest.FromString(body)
+            counts["logs"] += sum(len(s.log_records) for rl in r.resource_logs for s in rl.scope_logs)
 
     class Sink(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path == "/v1/traces":
-                r = ExportTraceServiceRequest.FromString(body)
-                n, kind = sum(len(s.spans) for rs in r.resource_spans for s in rs.scope_spans), "spans"
-            elif self.path == "/v1/logs":
-                r = ExportLogsServiceRequest.FromString(body)
-                n, kind = sum(len(s.log_records) for rl in r.resource_logs for s in rl.scope_logs), "logs"
-            else:
-                n, kind = 0, None
-            if kind:
-                with lock:
-                    counts[kind] += n
+            with lock:
+                received.append((self.path, body))
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", "0")
             self.end_headers()
         def do_GET(self):
             with lock:
+                pending = received[:]
+                received.clear()
+                for path, body in pending:
+                    count(path, body)
                 payload = json.dumps(counts).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(payload)))
@@ -88,6 +96,7 @@ SINK = textwrap.dedent(
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
     """
 )
+
 
 BARE = textwrap.dedent(
     """
