@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from otlp_receiver import OTLPReceiver
-from test_integrations_aiogram import TOKEN, FakeBotAPI, update_json
+from telegram_api import TOKEN, BotAPI
+from test_integrations_aiogram import update_json
 
 import botwatch
 
@@ -34,7 +35,7 @@ CHATS = 100
 IN_FLIGHT = 50
 
 
-async def aiogram_bots(api: FakeBotAPI) -> tuple[Feed, Feed, Callable[[], Awaitable[None]]]:
+async def aiogram_bots(api: BotAPI) -> tuple[Feed, Feed, Callable[[], Awaitable[None]]]:
     from aiogram import Bot, Dispatcher, Router
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
@@ -73,7 +74,7 @@ async def aiogram_bots(api: FakeBotAPI) -> tuple[Feed, Feed, Callable[[], Awaita
     return feeder(plain_dp, plain_bot), feeder(traced_dp, traced_bot), close
 
 
-async def ptb_bots(api: FakeBotAPI) -> tuple[Feed, Feed, Callable[[], Awaitable[None]]]:
+async def ptb_bots(api: BotAPI) -> tuple[Feed, Feed, Callable[[], Awaitable[None]]]:
     from telegram import Update
     from telegram.ext import Application, ApplicationBuilder, MessageHandler, filters
 
@@ -142,7 +143,7 @@ async def measure(name: str, plain: Feed, traced: Feed, updates: int, rounds: in
 
 async def main(updates: int, rounds: int) -> None:
     receiver = OTLPReceiver()
-    api = FakeBotAPI()
+    api = BotAPI()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BOTWATCH_SECRET_FILE"] = str(Path(tmp) / "secret")
         os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)

@@ -1,4 +1,4 @@
-"""The real Alertmanager sends our Telegram message to a local Telegram Bot API.
+"""The real Alertmanager sends our Telegram message to a local Telegram Bot API (``telegram_api.BotAPI``).
 
 Alertmanager (the pinned build from alerts/build-alertmanager.sh) runs with a
 copy of alerts/alertmanager.yml in which only what a user edits is changed:
@@ -8,25 +8,21 @@ group timings. Alerts are posted to its API as Prometheus would.
 
 from __future__ import annotations
 
-import html
 import json
 import os
-import re
 import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 import urllib.request
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from telegram_api import BotAPI
 
 REPO = Path(__file__).resolve().parents[1]
 ALERTS = REPO / "alerts"
@@ -44,102 +40,6 @@ def _alertmanager_binary() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-# --- a local Telegram Bot API ---------------------------------------------------------
-ERRORS = {
-    429: {
-        "ok": False,
-        "error_code": 429,
-        "description": "Too Many Requests: retry after 1",
-        "parameters": {"retry_after": 1},
-    },
-    500: {"ok": False, "error_code": 500, "description": "Internal Server Error"},
-}
-
-
-class FakeTelegram:
-    """Answers POST /bot<token>/sendMessage as api.telegram.org does."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []  # accepted sendMessage parameters
-        self.attempts: list[tuple[int, dict[str, Any]]] = []  # (status, parameters) of every call
-        self.failures: deque[tuple[int, str]] = deque()  # (status, text the failed message must contain)
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def fail_next(self, *statuses: int, containing: str = "") -> None:
-        """Answer the next messages containing ``containing`` with these statuses.
-
-        Targeted, so a notification of another test's group (a repeat or a
-        resolved message) arriving at the same moment cannot take the failure.
-        """
-        with self.lock:
-            self.failures.extend((status, containing) for status in statuses)
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                for message in self.messages:
-                    if predicate(message["text"]):
-                        return message
-            time.sleep(0.1)
-        raise AssertionError(f"no matching Telegram message in {timeout}s; got {self.messages}")
-
-    def _answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        match = re.fullmatch(r"/bot(?P<token>[^/]+)/sendMessage", path)
-        if not match:
-            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
-        if match["token"] != TOKEN:
-            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-        with self.lock:
-            if self.failures and self.failures[0][1] in str(params.get("text", "")):
-                status, _ = self.failures.popleft()
-                self.attempts.append((status, params))
-                return status, ERRORS[status]
-            self.attempts.append((200, params))
-            self.messages.append(params)
-            message_id = len(self.messages)
-        text = html.unescape(re.sub(r"<[^>]+>", "", str(params.get("text", ""))))
-        return 200, {
-            "ok": True,
-            "result": {
-                "message_id": message_id,
-                "from": {"id": 123456789, "is_bot": True, "first_name": "botwatch", "username": "botwatch_test_bot"},
-                "chat": {"id": int(params["chat_id"]), "title": "Salon owner", "type": "supergroup"},
-                "date": int(time.time()),
-                "text": text,
-            },
-        }
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                if self.headers.get("Content-Type", "").startswith("application/json"):
-                    params = json.loads(body or "{}")
-                else:
-                    params = {k: v[0] for k, v in urllib.parse.parse_qs(body).items()}
-                status, answer = fake._answer(self.path, params)
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        return Handler
 
 
 # --- a real Alertmanager ----------------------------------------------------------------
@@ -233,14 +133,14 @@ def alert(name: str, severity: str, resolved: bool = False, **labels_and_annotat
 
 
 @pytest.fixture(scope="module")
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    yield fake
-    fake.server.shutdown()
+def telegram() -> Iterator[BotAPI]:
+    api = BotAPI(TOKEN)
+    yield api
+    api.close()
 
 
 @pytest.fixture(scope="module")
-def alertmanager(telegram: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
+def alertmanager(telegram: BotAPI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
     tmp = tmp_path_factory.mktemp("alertmanager")
     token_file = tmp / "telegram_bot_token"
     token_file.write_text(TOKEN + "\n")
@@ -262,7 +162,7 @@ SLA = {
 }
 
 
-def test_alert_reaches_telegram_as_html_then_resolves(alertmanager: Alertmanager, telegram: FakeTelegram) -> None:
+def test_alert_reaches_telegram_as_html_then_resolves(alertmanager: Alertmanager, telegram: BotAPI) -> None:
     alertmanager.post(
         alert("Watchdog", "none"),
         alert("BotwatchResponseSLABreach", "warning", **{**SLA, "a_value": "10%"}),
@@ -295,11 +195,11 @@ def test_alert_reaches_telegram_as_html_then_resolves(alertmanager: Alertmanager
     assert "Статус: resolved · critical" in resolved["text"]
 
     # Watchdog goes to the heartbeat receiver, never to the owner's phone.
-    assert not any("Watchdog" in m["text"] for m in telegram.messages)
+    assert not any("Watchdog" in m["text"] for m in telegram.sent())
 
 
 @pytest.mark.parametrize("status", [429, 500])
-def test_message_arrives_after_telegram_error(status: int, alertmanager: Alertmanager, telegram: FakeTelegram) -> None:
+def test_message_arrives_after_telegram_error(status: int, alertmanager: Alertmanager, telegram: BotAPI) -> None:
     job = f"bot-after-{status}"
     telegram.fail_next(status, containing=f"<code>{job}</code>")
     alertmanager.post(
@@ -315,11 +215,11 @@ def test_message_arrives_after_telegram_error(status: int, alertmanager: Alertma
     )
     message = telegram.wait_for(lambda text: f"<code>{job}</code>" in text)
     assert "CRM: <code>bitrix24</code>" in message["text"]
-    tries = [s for s, params in telegram.attempts if f"<code>{job}</code>" in str(params.get("text"))]
+    tries = [c.status for c in telegram.calls if f"<code>{job}</code>" in str(c.params.get("text"))]
     assert tries[0] == status and tries[-1] == 200, tries
 
 
-def test_missing_token_file_is_a_clear_error(tmp_path: Path, telegram: FakeTelegram) -> None:
+def test_missing_token_file_is_a_clear_error(tmp_path: Path, telegram: BotAPI) -> None:
     missing = tmp_path / "secrets" / "telegram_bot_token"
     config = _config(tmp_path, telegram.url, missing)
 

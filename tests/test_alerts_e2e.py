@@ -5,9 +5,8 @@ Everything is real and local (127.0.0.1 only): the botwatch SDK
 plays the demo simulator live (``run_demo`` at ``RATE`` conversations per
 second) → our built collector → remote write into Debian's Prometheus 2.42
 evaluating the alert rules → the pinned Alertmanager with the repo's
-``alertmanager.yml`` and Telegram template → ``FakeTelegram`` from
-``test_alerts_alertmanager.py``, which answers ``POST /bot<token>/sendMessage``
-as the Bot API does.  Stack processes come from the harness classes.
+``alertmanager.yml`` and Telegram template → ``telegram_api.BotAPI``, which
+answers ``POST /bot<token>/sendMessage`` as the Bot API does.  Stack processes come from the harness classes.
 
 One bot, one continuous run, fault windows on the simulator's own clock
 (``FAULTS_TEXT``: slow_llm, low_confidence and crm_errors each ``=1@45s-95s``):
@@ -69,7 +68,8 @@ from harness.capture import OtlpCapture
 from harness.collector import Collector, CollectorPorts
 from harness.ports import free_ports
 from harness.prometheus import Prometheus
-from test_alerts_alertmanager import TOKEN, FakeTelegram
+from telegram_api import BotAPI
+from test_alerts_alertmanager import TOKEN
 
 import botwatch
 from botwatch.demo.faults import parse_faults
@@ -174,23 +174,15 @@ def route_group_wait(config: dict[str, Any], severity: str) -> str:
 
 
 # --- the stack ---------------------------------------------------------------------------------------------------
-class TimedTelegram(FakeTelegram):
-    """The local Telegram Bot API of test_alerts_alertmanager.py, noting when each message was accepted."""
+class TimedTelegram(BotAPI):
+    """The local Telegram Bot API with the bot token of test_alerts_alertmanager.py."""
 
     def __init__(self) -> None:
-        self.arrivals: list[Message] = []
-        super().__init__()
-
-    def _answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        status, answer = super()._answer(path, params)
-        if status == 200:
-            with self.lock:
-                self.arrivals.append(Message(time.monotonic(), str(params.get("text", ""))))
-        return status, answer
+        super().__init__(TOKEN)
 
     def received(self) -> list[Message]:
-        with self.lock:
-            return list(self.arrivals)
+        """The accepted messages, each with when it was accepted."""
+        return [Message(call.at, str(call.params.get("text", ""))) for call in self.accepted()]
 
 
 _HEAD = re.compile(r"^(?:🔴|✅) <b>(?P<alertname>[^<]+)</b> — (?P<status>FIRING|RESOLVED)")
@@ -246,7 +238,7 @@ def alert_stack(workdir: Path, scale: float = SCALE) -> Iterator[AlertStack]:
     am_config = scaled_alertmanager_config(workdir / "scaled" / "alertmanager.yml", scale)
     with ExitStack() as stack:
         telegram = TimedTelegram()
-        stack.callback(telegram.server.shutdown)
+        stack.callback(telegram.close)
         capture = OtlpCapture()  # Tempo and Loki stand-in; this test reads only metrics
         stack.callback(capture.stop)
         alertmanager = Alertmanager(

@@ -1,126 +1,30 @@
 """aiogram 3 through the real Dispatcher, a local Telegram Bot API server and real OTLP export.
 
-``FakeBotAPI`` (a threaded HTTP server speaking the Bot API's wire format) and
-``update_json`` are shared with the python-telegram-bot tests and the benchmark.
+The Bot API is ``telegram_api.BotAPI``; ``update_json`` and the constants here
+are shared with the python-telegram-bot tests and the benchmark.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
+from telegram_api import TOKEN, BotAPI
 
 import botwatch
 from botwatch import ids, semconv
 
 SECRET = b"test-secret"
-TOKEN = "123456:TEST-token"
-BOT_ID = 123456
 SERVER, PRODUCER = 2, 4  # OTLP SpanKind values
 STATUS_ERROR = 2
 RAW_PHONE = "+7 912 345-67-89"
 HANDLER = semconv.HANDLER
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # 200 concurrent connections must not overflow the listen backlog
-
-
-class FakeBotAPI:
-    """The Telegram Bot API on 127.0.0.1: ``/bot<token>/<method>`` answers ``{"ok": true, "result": ...}``."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.delay = delay
-        self._lock = threading.Lock()
-        self._message_id = 1000
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in two writes; no 40 ms delayed-ACK stall
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                method = self.path.rsplit("/", 1)[-1]
-                params = _parse(self.headers.get("Content-Type", ""), body)
-                if api.delay:
-                    time.sleep(api.delay)
-                payload = json.dumps(api.answer(method, params)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            self.calls.append((method, params))
-            self._message_id += 1
-            message_id = self._message_id
-        if method == "getMe":
-            result: Any = {
-                "id": BOT_ID,
-                "is_bot": True,
-                "first_name": "Salon",
-                "username": "salon_test_bot",
-                "can_join_groups": True,
-                "can_read_all_group_messages": False,
-                "supports_inline_queries": False,
-            }
-        elif method.startswith("send") or method.startswith("edit"):
-            chat_id = int(params["chat_id"])
-            result = {
-                "message_id": message_id,
-                "date": int(time.time()),
-                "chat": {"id": chat_id, "type": "private", "first_name": "Client"},
-                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Salon", "username": "salon_test_bot"},
-                "text": params.get("text", ""),
-            }
-        else:
-            result = True
-        return {"ok": True, "result": result}
-
-    def sent(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [params for method, params in self.calls if method == "sendMessage"]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _parse(content_type: str, body: bytes) -> dict[str, Any]:
-    if content_type.startswith("application/json"):
-        return dict(json.loads(body or b"{}"))
-    if content_type.startswith("multipart/form-data"):
-        message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-        return {
-            part.get_param("name", header="content-disposition"): part.get_content() for part in message.iter_parts()
-        }
-    return dict(parse_qsl(body.decode()))
 
 
 def update_json(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
@@ -159,14 +63,14 @@ from botwatch.integrations.aiogram import instrument  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotAPI]:
-    server = FakeBotAPI()
+def api() -> Iterator[BotAPI]:
+    server = BotAPI()
     yield server
     server.close()
 
 
 @pytest.fixture
-async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
+async def bot(api: BotAPI) -> AsyncIterator[Bot]:
     session = AiohttpSession(api=TelegramAPIServer.from_base(api.url))
     bot = Bot(TOKEN, session=session)
     yield bot

@@ -8,14 +8,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from telegram_api import TOKEN, BotAPI
 from test_integrations_aiogram import (
     HANDLER,
     PRODUCER,
     RAW_PHONE,
     SERVER,
     STATUS_ERROR,
-    TOKEN,
-    FakeBotAPI,
     exported_bytes,
     trace_of,
     update_json,
@@ -43,14 +42,14 @@ Context = ContextTypes.DEFAULT_TYPE
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotAPI]:
-    server = FakeBotAPI()
+def api() -> Iterator[BotAPI]:
+    server = BotAPI()
     yield server
     server.close()
 
 
 @pytest.fixture
-async def app(api: FakeBotAPI) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def app(api: BotAPI) -> AsyncIterator[Application]:  # type: ignore[type-arg]
     application = ApplicationBuilder().token(TOKEN).base_url(f"{api.url}/bot").build()
     yield application
     if application._initialized:

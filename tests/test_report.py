@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from telegram_api import TOKEN, BotAPI
 
 from botwatch.cli import main
 from botwatch.journal import Journal, format_kpi_table
 from botwatch.journal.format import format_count, format_percent
-
-TOKEN = "123456:TEST-token"
 
 
 @pytest.fixture(scope="module")
@@ -113,52 +107,6 @@ def test_chromium_renders_the_report_with_charts_and_kpi_numbers(report, tmp_pat
     assert dom.count("<img") == 6
 
 
-class FakeBotApi:
-    """A local server speaking the Bot API's sendDocument."""
-
-    def __init__(self, answer_ok: bool = True) -> None:
-        self.received: list[dict] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                message = email.message_from_bytes(
-                    f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + body, policy=email.policy.HTTP
-                )
-                parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
-                fake.received.append(
-                    {
-                        "path": self.path,
-                        "chat_id": parts["chat_id"].get_content(),
-                        "caption": parts["caption"].get_content(),
-                        "filename": parts["document"].get_filename(),
-                        "document": parts["document"].get_payload(decode=True),
-                    }
-                )
-                if answer_ok:
-                    status, reply = 200, {"ok": True, "result": {"message_id": 7, "document": {"file_id": "x"}}}
-                else:
-                    status, reply = 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def telegram_env(tmp_path, monkeypatch):
     token = tmp_path / "token"
@@ -169,27 +117,30 @@ def telegram_env(tmp_path, monkeypatch):
 
 
 def test_report_is_sent_with_send_document(journal, tmp_path, telegram_env, capsys):
-    api = FakeBotApi()
+    api = BotAPI()
     telegram_env.setenv("BOTWATCH_TELEGRAM_API_URL", api.url)
     try:
         out = tmp_path / "weekly.html"
         assert main(["report", "--out", str(out), "--telegram", "--journal", str(journal)]) == 0
     finally:
         api.close()
-    [sent] = api.received
-    assert sent["path"] == f"/bot{TOKEN}/sendDocument"
-    assert sent["chat_id"] == "-1001234567890" and sent["filename"] == "weekly.html"
-    assert sent["document"] == out.read_bytes() and "botwatch report" in sent["caption"]
+    [call] = api.calls  # one sendDocument, with the token from the file (another would get 401)
+    assert call.method == "sendDocument" and call.status == 200
+    sent = call.params
+    assert sent["chat_id"] == "-1001234567890" and sent["document"].filename == "weekly.html"
+    assert sent["document"].content == out.read_bytes() and "botwatch report" in sent["caption"]
     assert TOKEN not in capsys.readouterr().out
 
 
 def test_telegram_refusal_and_missing_setup_are_clear(journal, tmp_path, telegram_env, capsys):
-    api = FakeBotApi(answer_ok=False)
+    api = BotAPI()
+    api.fail_next(400, method="sendDocument")  # "Bad Request: chat not found"
     telegram_env.setenv("BOTWATCH_TELEGRAM_API_URL", api.url)
     try:
         assert main(["report", "--out", str(tmp_path / "r.html"), "--telegram", "--journal", str(journal)]) == 3
     finally:
         api.close()
+    assert [(call.method, call.status) for call in api.calls] == [("sendDocument", 400)]
     err = capsys.readouterr().err
     assert "refused the report (HTTP 400: Bad Request: chat not found)" in err and TOKEN not in err
     telegram_env.setenv("BOTWATCH_TELEGRAM_API_URL", "http://127.0.0.1:9")  # nothing listens

@@ -4,8 +4,8 @@ Everything is real and local: the CLI starts the built collector, Debian's
 Prometheus and the pinned Alertmanager detached, in a temporary stack
 directory on free ports; ``botwatch demo --rate 8 --faults crm_errors=1``
 plays a bot whose Bitrix24 lead creations all fail, over OTLP to that
-collector; Alertmanager delivers to ``FakeTelegram`` (a local Bot API server,
-passed with ``--telegram-api-url``).
+collector; Alertmanager delivers to ``telegram_api.BotAPI`` (a local Bot API
+server, passed with ``--telegram-api-url``).
 
 To stay well under two minutes the stack is started, through its own options
 ``--rules``, ``--alertmanager-config`` and ``--evaluation-interval``, with the
@@ -31,7 +31,8 @@ import pytest
 from harness import binaries
 from harness.ports import free_ports, port_open
 from harness.processes import ManagedProcess
-from test_alerts_alertmanager import TOKEN, FakeTelegram
+from telegram_api import BotAPI
+from test_alerts_alertmanager import TOKEN
 from test_alerts_e2e import scaled_alertmanager_config, scaled_rules
 
 from botwatch.stack.pidfiles import group_members, is_alive, start_ticks
@@ -98,14 +99,14 @@ class Stack:
 
 
 @pytest.fixture
-def telegram() -> Iterator[FakeTelegram]:
-    fake = FakeTelegram()
-    yield fake
-    fake.server.shutdown()
+def telegram() -> Iterator[BotAPI]:
+    api = BotAPI(TOKEN)
+    yield api
+    api.close()
 
 
 @pytest.fixture
-def stack(tmp_path: Path, telegram: FakeTelegram) -> Iterator[Stack]:
+def stack(tmp_path: Path, telegram: BotAPI) -> Iterator[Stack]:
     for find in (binaries.collector_binary, binaries.prometheus_binary, binaries.alertmanager_binary):
         find()  # skip (fail in CI) with the build command when one is missing
     directory = tmp_path / "stack"
@@ -161,7 +162,7 @@ def run_demo(stack: Stack, workdir: Path) -> ManagedProcess:
     return demo
 
 
-def test_stack_up_demo_alert_status_down(stack: Stack, telegram: FakeTelegram, tmp_path: Path) -> None:
+def test_stack_up_demo_alert_status_down(stack: Stack, telegram: BotAPI, tmp_path: Path) -> None:
     # up: detached processes, each leading its own session, all healthy
     code, status = stack.status()
     assert code == 0, status
