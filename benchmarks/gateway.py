@@ -19,6 +19,7 @@ sink: throughput bought by dropping telemetry would not count (the gateway
 waits while its export queues are half full instead).
 
     python benchmarks/gateway.py [--replicas 2] [--single 2000] [--batches 200] [--batch-size 50]
+                                 [--rate 2000] [--paced-seconds 20]
 
 Targets (issue 7): >= 2000 events/s batched, p99 < 50 ms, on the 2-core machine.
 """
@@ -362,12 +363,15 @@ class Bench:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--single", type=int, default=2000, help="single-event requests per target (2000)")
-    parser.add_argument("--batches", type=int, default=200, help="batched requests per target (200)")
+    parser.add_argument("--batches", type=int, default=200, help="batched requests flat out per target (200)")
+    parser.add_argument("--paced-seconds", type=float, default=20, help="length of the paced phase (20 s)")
     parser.add_argument("--batch-size", type=int, default=50, help="events per batch (50)")
     parser.add_argument("--replicas", type=int, default=2, help="gateway processes; > 1 share a redis-server (2)")
     parser.add_argument("--concurrency", type=int, default=0, help="keep-alive connections (one per replica)")
     parser.add_argument("--rate", type=float, default=2000, help="events/s of the paced batched phase (2000)")
     args = parser.parse_args()
+    if args.single < 10 or args.batches < 1:
+        parser.error("--single must be at least 10 and --batches at least 1")
     concurrency = args.concurrency or args.replicas
 
     sink_port, bare_port = free_port(), free_port()
@@ -424,11 +428,13 @@ def main() -> int:
             singles = [json.dumps(event(n, run)).encode() for n in range(args.single)]
             n = args.single
             batches = []
-            for _ in range(2 * args.batches):
+            paced_requests = max(1, round(args.rate / args.batch_size * args.paced_seconds))
+            for _ in range(args.batches + paced_requests):
                 batches.append(json.dumps([event(n + i, run) for i in range(args.batch_size)]).encode())
                 n += args.batch_size
-            bench.run(target, ports, "warm-up", singles[:200], 1)
-            results[f"{target} single"] = bench.run(target, ports, "single", singles[200:], 1)
+            warm = min(200, args.single // 5)
+            bench.run(target, ports, "warm-up", singles[:warm], 1)
+            results[f"{target} single"] = bench.run(target, ports, "single", singles[warm:], 1)
             closed, opened = batches[: args.batches], batches[args.batches :]
             results[f"{target} batched"] = bench.run(target, ports, "batched", closed, args.batch_size)
             name = f"batched at {args.rate:.0f}/s"
