@@ -17,7 +17,7 @@ import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 # A Russian number: +7 / 7 / 8 prefix, then 10 digits, or a bare mobile
@@ -39,6 +39,7 @@ _SUSPECT = re.compile(r"@|\d(?:\D{0,4}\d){9}")
 
 
 _NOT_DIGIT = re.compile(r"\D")
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def phone_digits(phone: str) -> str:
@@ -112,6 +113,22 @@ class Redactor:
 
     def contains_pii(self, value: str) -> bool:
         return bool(_SUSPECT.search(value)) and bool(_EMAIL_RE.search(value) or _PHONE_RE.search(value))
+
+    @staticmethod
+    def any_suspect(values: Iterable[object]) -> bool:
+        """Whether any of ``values`` may hold a phone or e-mail: one regex pass over all their strings.
+
+        The strings are joined with NUL, which the check treats as a separator,
+        so a join can only add false alarms (then the caller looks value by value).
+        """
+        texts: list[str] = []
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                texts.append(value)  # type: ignore[arg-type]
+            elif kind not in _SCALARS and Redactor.suspect(value):
+                return True
+        return _SUSPECT.search("\x00".join(texts)) is not None
 
     @staticmethod
     def suspect(value: object) -> bool:

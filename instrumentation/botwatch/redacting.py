@@ -7,7 +7,7 @@ create itself (auto-instrumentation, the bot's own log lines).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -36,17 +36,20 @@ def redact_attributes(redactor: Redactor, attributes: Attributes) -> dict[str, A
     return {key: _value(redactor, value) for key, value in attributes.items()}
 
 
+def _strings_of(span: ReadableSpan) -> Iterator[object]:
+    yield span.name
+    yield span.status.description
+    if span.attributes:
+        yield from span.attributes.values()
+    for event in span.events:
+        yield event.name
+        if event.attributes:
+            yield from event.attributes.values()
+
+
 def _clean(redactor: Redactor, span: ReadableSpan) -> bool:
     """True when no string of the span can hold a phone or e-mail (most spans): it passes as it is."""
-    suspect = redactor.suspect
-    if suspect(span.name) or suspect(span.status.description):
-        return False
-    if span.attributes and any(suspect(v) for v in span.attributes.values()):
-        return False
-    for event in span.events:
-        if suspect(event.name) or (event.attributes and any(suspect(v) for v in event.attributes.values())):
-            return False
-    return True
+    return not redactor.any_suspect(_strings_of(span))
 
 
 def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
@@ -89,6 +92,9 @@ class RedactingSpanExporter(SpanExporter):
 
 def redact_log(redactor: Redactor, record: ReadableLogRecord) -> ReadableLogRecord:
     log = record.log_record
+    attributes = log.attributes
+    if not redactor.any_suspect([log.body, *attributes.values()] if attributes else [log.body]):
+        return record
     suspect = redactor.suspect
     if suspect(log.body):
         log.body = _value(redactor, log.body)
