@@ -527,7 +527,14 @@ async def test_an_event_that_fails_to_record_is_forgotten_so_its_redelivery_coun
     assert failed and failed[-1].as_int == 1
 
 
-async def test_recorder_pauses_before_an_export_queue_overflows(stalled):
+@pytest.fixture
+def small_log_queue(monkeypatch):
+    """With ``stalled`` (requested after it): the log record queue holds 48 too."""
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "48")
+    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "8")
+
+
+async def test_recorder_pauses_before_an_export_queue_overflows(small_log_queue, stalled):
     """Accepted events wait for a stalled export rather than be dropped by a full SDK queue."""
     collector, _ = stalled
     app = create_app(config(export_backlog=1.0))  # requests are not held back: only the recorder guards
@@ -543,3 +550,5 @@ async def test_recorder_pauses_before_an_export_queue_overflows(stalled):
     await app.gateway.close()
     botwatch.flush()
     assert collector.count("/v1/traces") == 90
+    # Log records wait in the deferred queue before the log queue; they count against it too.
+    assert collector.count("/v1/logs") == 30 * 3 + 30

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import urllib.request
 
 import pytest
@@ -251,3 +252,17 @@ def test_counter_increments_are_summed_per_series_before_the_sdk(bw, receiver):
     points = _metric(receiver, "botwatch.crm.actions").sum.data_points
     by_outcome = {{kv.key: kv.value.string_value for kv in p.attributes}[semconv.CRM_OUTCOME]: p.as_int for p in points}
     assert by_outcome == {semconv.CRM_OUTCOME_SUCCESS: 100, semconv.CRM_OUTCOME_ERROR: 50}
+
+
+def test_a_bad_deferred_item_does_not_stop_the_drain(bw, receiver):
+    """Odd labels and a failing call are contained; the background thread keeps recording."""
+    bw.deferred.count(bw.instruments.reviews, 1, None)  # no labels at all
+    bw.deferred.submit(lambda: 1 / 0)
+    bw.deferred.drain()
+    with botwatch.conversation("sess_after_bad", channel="telegram") as conv:
+        _turn(conv)
+    time.sleep(0.2)  # the background thread drains on its own
+    assert bw.deferred.pending == 0 and bw.deferred._thread.is_alive()
+    botwatch.flush()
+    assert _metric(receiver, "botwatch.turn.duration").histogram.data_points
+    assert [p.as_int for p in _metric(receiver, "botwatch.reviews").sum.data_points] == [1]

@@ -66,23 +66,29 @@ class Deferred:
             return
         self._queue.append((_count, (counter, amount, labels), None))
 
-    def fill(self) -> float:
-        """How full the queue is, 0..1."""
-        return len(self._queue) / self._capacity
+    @property
+    def pending(self) -> int:
+        """Items waiting to be recorded."""
+        return len(self._queue)
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
 
     def drain(self) -> None:
+        """Run what was queued when the drain started (so it ends, and counters land, under load too)."""
         with self._drain_lock:  # keeps the order of one producer's items
             queue = self._queue
             totals: dict[tuple[Any, tuple[tuple[str, Any], ...]], int | float] = {}
             done = 0
-            while queue:
+            for _ in range(len(queue)):
                 fn, args, kwargs = queue.popleft()
                 if fn is _count:
                     counter, amount, labels = args
                     try:
                         key = (counter, tuple(labels.items()))
                         totals[key] = totals.get(key, 0) + amount
-                    except TypeError:  # an unhashable label value: pass it on as it is
+                    except Exception:  # noqa: BLE001 - odd labels: the SDK gets them as they are
                         self._call(counter.add, (amount, labels), None)
                     continue
                 self._call(fn, args, kwargs)
@@ -104,8 +110,13 @@ class Deferred:
                 _log.exception("botwatch: recording telemetry failed (reported once)")
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.drain()
+        while not self._stop.is_set():
+            try:
+                self.drain()
+            except Exception:  # noqa: BLE001 - the thread must outlive any one bad item
+                _log.exception("botwatch: draining deferred telemetry failed")
+            if not self._queue:  # more came in meanwhile: go on at once
+                self._stop.wait(self._interval)
 
     def shutdown(self) -> None:
         self._stop.set()

@@ -41,7 +41,8 @@ class Telemetry:
     def __init__(self, settings: Settings, target: Destination | None) -> None:
         self.settings = settings
         self.redactor = Redactor(settings.secret)
-        self._queues: list[tuple[Any, int]] = []
+        self._span_queue: tuple[Any, int] | None = None
+        self._log_queue: tuple[Any, int] | None = None
         attrs: dict[str, Any] = {SERVICE_NAME: settings.service_name} if settings.service_name else {}
         self.resource = Resource.create(attrs)
 
@@ -69,7 +70,9 @@ class Telemetry:
             logs = BatchLogRecordProcessor(RedactingLogExporter(target.logs(self.meter_provider), self.redactor))
             count_drops(spans, "traces", self.meter_provider)
             count_drops(logs, "logs", self.meter_provider)
-            self._queues = [q for q in (_queue_of(spans), _queue_of(logs)) if q is not None]
+            self._span_queue, self._log_queue = _queue_of(spans), _queue_of(logs)
+            if self._span_queue is None or self._log_queue is None:
+                _log.warning("botwatch: cannot read the export queues of this opentelemetry-sdk; no back-pressure")
             self.tracer_provider.add_span_processor(spans)
             self.logger_provider.add_log_record_processor(logs)
         self.destination = target.description if target else "nowhere (botwatch.init() was not called)"
@@ -124,12 +127,19 @@ class Telemetry:
     def backlog(self) -> float:
         """How full the fullest export queue is (0..1): spans, log records, deferred measurements.
 
-        A service that feeds many events into the SDK (the webhook gateway) waits
-        while this is high instead of filling the queues until they drop.
+        Log records wait in the deferred queue before they reach the log queue,
+        so those count against the log queue too.  A service that feeds many
+        events into the SDK (the webhook gateway) waits while this is high
+        instead of filling the queues until they drop.
         """
-        fullest = self.deferred.fill()
-        for queue, capacity in self._queues:
+        deferred = self.deferred.pending
+        fullest = deferred / self.deferred.capacity
+        if self._span_queue is not None:
+            queue, capacity = self._span_queue
             fullest = max(fullest, len(queue) / capacity)
+        if self._log_queue is not None:
+            queue, capacity = self._log_queue
+            fullest = max(fullest, (len(queue) + deferred) / capacity)
         return fullest
 
     # -- lifecycle -----------------------------------------------------------

@@ -87,6 +87,8 @@ class GatewayConfig:
             raise ConfigError("tenant ids must be unique")
         if not 0 < self.export_backlog <= 1:
             raise ConfigError("export_backlog must be in (0, 1]")
+        if self.max_pending_events < 1 or self.export_wait <= 0:
+            raise ConfigError("max_pending_events must be at least 1 and export_wait positive")
         tokens = [t.token for t in self.tenants]
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two tenants share a token")

@@ -14,8 +14,8 @@ export queues behind it, ``close()`` records what is queued before the
 telemetry is flushed at shutdown, and a request waits (then gets 503) while
 too many events are queued (``max_pending_events``); the recorder itself
 pauses while an export queue is 90% full, so what was accepted is never
-dropped by a full SDK queue.  Events of one conversation are recorded in the
-order they arrived.
+dropped by a full SDK queue.  Events are recorded in the order their
+requests were accepted.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Recorder(Generic[T]):
         queue = self._queue
         try:
             while queue:
-                while self._backlog() >= CEILING:
+                while self._behind():
                     await asyncio.sleep(0.005)  # let the exporters catch up rather than overflow them
                 item = queue.popleft()
                 self._busy = True
@@ -77,6 +77,13 @@ class Recorder(Generic[T]):
         finally:
             if not queue:
                 self._idle.set()
+
+    def _behind(self) -> bool:
+        try:
+            return self._backlog() >= CEILING
+        except Exception:  # noqa: BLE001 - a broken gauge must not stop recording
+            _log.exception("reading the export backlog failed")
+            return False
 
     async def join(self, timeout: float | None = None) -> bool:
         """Wait until every submitted event is recorded; False if ``timeout`` came first."""
