@@ -113,6 +113,10 @@ class Telemetry:
         parent = NonRecordingSpan(SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags))
         return trace_id, span_id, set_span_in_context(parent)
 
+    def trace_id(self, conversation_id: str) -> str:
+        """The conversation's trace id, as hex (from the cached root context)."""
+        return format(self.root_context(conversation_id)[0], "032x")
+
     def claim_root(self, conversation_id: str) -> bool:
         """True the first time this process starts ``conversation_id``."""
         with self._lock:

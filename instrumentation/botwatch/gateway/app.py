@@ -248,7 +248,7 @@ class Gateway:
             ) from None
         for (index, event), ok in zip(valid, fresh, strict=True):
             if not ok:
-                trace = format(telemetry.root_context(tenant.prefix + event.session_id)[0], "032x")
+                trace = telemetry.trace_id(tenant.prefix + event.session_id)
                 results[index] = EventResult(index=index, event_id=event.event_id, status="duplicate", trace_id=trace)
         queued: list[Accepted] = []
         for (index, event, key), number in zip(new, numbers, strict=True):
@@ -268,14 +268,15 @@ class Gateway:
         queued: list[Accepted],
     ) -> EventResult:
         """The event's answer; its recording goes to the recorder (or a lead job)."""
-        trace = format(current().root_context(where.conversation_id)[0], "032x")
+        trace = current().trace_id(where.conversation_id)
         accepted = EventResult(index=index, event_id=event.event_id, status="accepted", trace_id=trace)
         crm = self.crm.get(tenant.id)
-        if crm is not None and needs_lead(event) and self.jobs.has_room() and not self.closing:
+        wants_lead = crm is not None and needs_lead(event)
+        if crm is not None and wants_lead and self.jobs.has_room() and not self.closing:
             self.jobs.submit(crm, event, where, received_ns)
             accepted.lead = "pending"
             return accepted
-        queued.append(Accepted(event, where, received_ns, key, crm is not None and needs_lead(event)))
+        queued.append(Accepted(event, where, received_ns, key, lead_refused=wants_lead))
         return accepted
 
     async def _record_accepted(self, item: Accepted) -> None:
