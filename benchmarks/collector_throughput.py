@@ -16,7 +16,6 @@ user+system time from /proc.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import threading
@@ -39,6 +38,7 @@ from harness import binaries  # noqa: E402
 from harness.collector import CONFIG, Collector  # noqa: E402
 
 from botwatch import semconv  # noqa: E402
+from botwatch.stack.pidfiles import cpu_seconds  # noqa: E402
 
 SPANS_PER_REQUEST = 500
 SENDERS = 3
@@ -112,11 +112,6 @@ def bot_like_request(batch: int, offset: int, raw_pii: bool) -> bytes:
             span.attributes.add(key=key).value.string_value = value
         span.attributes.add(key=semconv.INTENT_CONFIDENCE).value.double_value = 0.87
     return request.SerializeToString()
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(name: str, config: Path, bodies: list[bytes], workdir: Path, sink: Sink) -> dict[str, float]:

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from botwatch.gateway.auth import sign
+from botwatch.stack.pidfiles import cpu_seconds as process_cpu_seconds
+from botwatch.stack.ports import free_ports
 
 TOKEN = "bench-token-0123456789abcdef"
 SECRET = b"bench-signing-secret"
@@ -116,12 +117,6 @@ BARE = textwrap.dedent(
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, log_level="warning")
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(url: str, timeout: float = 20.0) -> None:
@@ -246,14 +241,7 @@ def p(values: list[float], q: float) -> float:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU of these processes so far (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(process_cpu_seconds(pid) for pid in pids)
 
 
 def machine_busy() -> tuple[float, float]:
@@ -366,8 +354,7 @@ def main() -> int:
         parser.error("--single must be at least 10 and --batches at least 1")
     concurrency = args.concurrency or args.replicas
 
-    sink_port, bare_port = free_port(), free_port()
-    gateway_ports = [free_port() for _ in range(args.replicas)]
+    sink_port, bare_port, redis_port, *gateway_ports = free_ports(3 + args.replicas)
     workdir = Path(tempfile.mkdtemp(prefix="botwatch-bench-"))
     tenants = workdir / "tenants.toml"
     tenants.write_text(
@@ -389,7 +376,6 @@ def main() -> int:
     processes = [subprocess.Popen([python, "-c", SINK, str(sink_port)])]
     store: list[str] = []
     if args.replicas > 1:
-        redis_port = free_port()
         processes.append(
             subprocess.Popen(
                 ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
