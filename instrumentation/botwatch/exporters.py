@@ -65,18 +65,18 @@ class OTLPDestination:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
 
             return Grpc(endpoint=self._url("traces"), meter_provider=meter_provider)
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from botwatch.otlp_http import WireSpanExporter
 
-        return OTLPSpanExporter(endpoint=self._url("traces"), meter_provider=meter_provider)
+        return WireSpanExporter(endpoint=self._url("traces"), meter_provider=meter_provider)
 
     def logs(self, meter_provider: MeterProvider) -> LogRecordExporter:
         if self._grpc:
             from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Grpc
 
             return Grpc(endpoint=self._url("logs"))
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from botwatch.otlp_http import WireLogExporter
 
-        return OTLPLogExporter(endpoint=self._url("logs"))
+        return WireLogExporter(endpoint=self._url("logs"))
 
 
 class JournalDestination:

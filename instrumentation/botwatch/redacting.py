@@ -2,7 +2,9 @@
 
 They run on the exporter's background thread, so the bot's hot path does
 not pay for them, and they cover spans and log records the SDK did not
-create itself (auto-instrumentation, the bot's own log lines).
+create itself (auto-instrumentation, the bot's own log lines).  An exporter
+that can mask while it encodes (OTLP/HTTP, :mod:`botwatch.otlp_http`) is
+armed to do so instead of being wrapped: see :func:`masking_spans`.
 """
 
 from __future__ import annotations
@@ -118,3 +120,18 @@ class RedactingLogExporter(LogRecordExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.inner.force_flush(timeout_millis)
+
+
+def _masks_itself(exporter: object, redactor: Redactor) -> bool:
+    mask_with = getattr(exporter, "mask_with", None)
+    return bool(mask_with(redactor.text)) if callable(mask_with) else False
+
+
+def masking_spans(exporter: SpanExporter, redactor: Redactor) -> SpanExporter:
+    """``exporter``, masking personal data: itself while it encodes when it can, else wrapped."""
+    return exporter if _masks_itself(exporter, redactor) else RedactingSpanExporter(exporter, redactor)
+
+
+def masking_logs(exporter: LogRecordExporter, redactor: Redactor) -> LogRecordExporter:
+    """Same as :func:`masking_spans`, for log records."""
+    return exporter if _masks_itself(exporter, redactor) else RedactingLogExporter(exporter, redactor)

@@ -27,7 +27,7 @@ from botwatch.exporters import Destination, destination
 from botwatch.instruments import Instruments
 from botwatch.labels import LabelGuard
 from botwatch.pii import Redactor
-from botwatch.redacting import RedactingLogExporter, RedactingSpanExporter
+from botwatch.redacting import masking_logs, masking_spans
 from botwatch.selfmetrics import count_drops
 
 _log = logging.getLogger("botwatch")
@@ -66,8 +66,8 @@ class Telemetry:
         )
         self.logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
         if target is not None:
-            spans = BatchSpanProcessor(RedactingSpanExporter(target.spans(self.meter_provider), self.redactor))
-            logs = BatchLogRecordProcessor(RedactingLogExporter(target.logs(self.meter_provider), self.redactor))
+            spans = BatchSpanProcessor(masking_spans(target.spans(self.meter_provider), self.redactor))
+            logs = BatchLogRecordProcessor(masking_logs(target.logs(self.meter_provider), self.redactor))
             count_drops(spans, "traces", self.meter_provider)
             count_drops(logs, "logs", self.meter_provider)
             self._span_queue, self._log_queue = _queue_of(spans), _queue_of(logs)
