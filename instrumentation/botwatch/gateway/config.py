@@ -77,7 +77,9 @@ class GatewayConfig:
     # a request waits before it records; after export_wait seconds it gets 503.
     export_backlog: float = 0.5
     export_wait: float = 5.0
-    max_pending_events: int = 2000  # accepted, not yet recorded (the recorder is behind)
+    # Accepted, not yet recorded (the recorder is behind): lost if the process dies, and what a
+    # saturated sender waits behind (500 is about 0.25 s of recording).
+    max_pending_events: int = 500
 
     def __post_init__(self) -> None:
         if not self.tenants:
