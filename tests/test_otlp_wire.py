@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 from typing import Any
@@ -141,6 +142,24 @@ def test_equal_resources_from_different_providers_are_one_group() -> None:
     assert WireEncoder().spans(spans) == encode_spans(spans).SerializeToString()
 
 
+def test_resources_equal_but_hashing_apart_stay_apart_as_in_the_sdk() -> None:
+    spans = []
+    for value in (1, True, 1.0):  # equal to each other, but the SDK's Resource hash tells them apart
+        provider, kept = span_provider(Resource.create({"n": value}))
+        with provider.get_tracer("botwatch").start_as_current_span("s"):
+            pass
+        spans += kept.get_finished_spans()
+    assert WireEncoder().spans(spans) == encode_spans(spans).SerializeToString()
+    assert len(ExportTraceServiceRequest.FromString(WireEncoder().spans(spans)).resource_spans) == 3
+
+
+def test_an_empty_key_inside_a_map_is_left_out_as_protobuf_does() -> None:
+    provider, kept = log_provider()
+    provider.get_logger("keys").emit(body={"": 1, "a": {"": "x"}}, attributes={"m": {"": None}})
+    logs = kept.get_finished_logs()
+    assert WireEncoder().logs(logs) == encode_logs(logs).SerializeToString()
+
+
 scalars = st.one_of(
     st.text(max_size=12),
     st.booleans(),
@@ -170,8 +189,21 @@ def test_generated_spans_match_the_sdk(specs: list[tuple[str, dict[str, Any], di
     assert SHARED.spans(spans) == encode_spans(spans).SerializeToString()
 
 
+any_values = st.recursive(
+    st.one_of(scalars, st.none(), st.binary(max_size=6), st.text(min_size=250, max_size=300)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=8,
+)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(values, attribute_maps), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(any_values, st.dictionaries(st.sampled_from(["a", "b"]), any_values, max_size=3)),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_generated_log_records_match_the_sdk(specs: list[tuple[Any, dict[str, Any]]]) -> None:
     provider, kept = log_provider()
     logger = provider.get_logger("fuzz")
@@ -179,6 +211,18 @@ def test_generated_log_records_match_the_sdk(specs: list[tuple[Any, dict[str, An
         logger.emit(body=body, attributes=attributes)
     logs = kept.get_finished_logs()
     assert SHARED.logs(logs) == encode_logs(logs).SerializeToString()
+
+
+def test_the_caches_emptied_mid_batch_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botwatch.otlp_wire as otlp_wire
+
+    monkeypatch.setattr(otlp_wire, "CACHE_LIMIT", 3)
+    spans, logs = every_kind_of_span(), every_kind_of_log()
+    encoder = WireEncoder(REDACTOR.text)
+    for _ in range(2):
+        assert encoder.spans(spans) == encode_spans([redact_span(REDACTOR, s) for s in spans]).SerializeToString()
+        assert encoder.logs(logs) == encode_logs(logs).SerializeToString()
+    assert encoder._remembered <= 3 and len(encoder._strings) <= 3
 
 
 def test_zero_and_negative_zero_and_bool_and_int_stay_apart_in_the_cache() -> None:
@@ -284,20 +328,81 @@ def test_a_batch_over_max_request_size_fails_alone(receiver: OTLPReceiver) -> No
 
 
 def test_an_sdk_without_the_expected_internals_falls_back_to_the_generic_masking(
-    receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture
+    receiver: OTLPReceiver, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import botwatch.otlp_http as otlp_http
 
+    receiver.clear()
     exporter = WireSpanExporter(endpoint=f"{receiver.url}/v1/traces")
-    del exporter._client
-    otlp_http._warned = False
+    monkeypatch.delattr(exporter, "_metrics")
+    monkeypatch.setattr(otlp_http, "_warned", False)
     with caplog.at_level(logging.WARNING, logger="botwatch"):
         wrapped = masking_spans(exporter, REDACTOR)
     assert isinstance(wrapped, RedactingSpanExporter) and wrapped.inner is exporter
     assert "its own encoder" in caplog.text
+    monkeypatch.undo()  # the SDK's own export needs its internals back; the wrapper still masks
+    provider, kept = span_provider()
+    with provider.get_tracer("fallback").start_as_current_span(f"call {PHONE}"):
+        pass
+    assert wrapped.export(kept.get_finished_spans()) == SpanExportResult.SUCCESS
+    receiver.wait_for(lambda: receiver.count("/v1/traces") >= 1)
+    [span] = receiver.spans()
+    assert "***" in span["name"] and "345-67-89" not in str(span)
 
     class Plain(SpanExporter):
         def export(self, spans: Any) -> SpanExportResult:
             return SpanExportResult.SUCCESS
 
     assert isinstance(masking_spans(Plain(), REDACTOR), RedactingSpanExporter)
+
+
+def test_both_masking_paths_reach_links_map_keys_and_log_names() -> None:
+    """The encoder and the generic wrappers (journal, gRPC, a future SDK) mask the same places."""
+    provider, kept = span_provider()
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True)
+    with provider.get_tracer("pii").start_as_current_span("s", links=[Link(remote, {"to": PHONE})]):
+        pass
+    spans = kept.get_finished_spans()
+    logs_provider, logs_kept = log_provider()
+    logger = logs_provider.get_logger("pii")
+    logger.emit(body={PHONE: "keyed by phone"}, attributes={"m": {"a@b.ru": 1}})
+    logger.emit(body=collections.deque([PHONE]), severity_text=f"to {PHONE}", event_name=f"sms {PHONE}")
+    logs = logs_kept.get_finished_logs()
+    wire = WireEncoder(REDACTOR.text).spans(spans) + WireEncoder(REDACTOR.text).logs(logs)
+    generic = (
+        encode_spans([redact_span(REDACTOR, s) for s in spans]).SerializeToString()
+        + encode_logs([redact_log(REDACTOR, r) for r in logs]).SerializeToString()
+    )
+    for data in (wire, generic):
+        assert b"345-67-89" not in data and b"a@b.ru" not in data
+        assert data.count(b"***") >= 6
+
+
+def test_a_batch_over_max_request_size_counts_as_the_sdk_counts_it(
+    receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    reader = InMemoryMetricReader()
+    exporter = WireSpanExporter(
+        endpoint=f"{receiver.url}/v1/traces",
+        max_request_size=450,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    assert exporter.mask_with(REDACTOR.text)
+    provider, kept = span_provider()
+    with provider.get_tracer("big").start_as_current_span("big", attributes={"blob": "x" * 500}):
+        pass
+    assert exporter.export(kept.get_finished_spans()) == SpanExportResult.FAILURE
+    errors = [
+        dict(point.attributes or {}).get("error.type")
+        for resource in reader.get_metrics_data().resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name.endswith("exported")
+        for point in metric.data.data_points
+    ]
+    assert "RequestPayloadTooLargeError" in errors
+    exporter.shutdown()

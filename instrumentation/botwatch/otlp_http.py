@@ -28,9 +28,17 @@ _warned = False
 
 
 def _usable(exporter: Any) -> bool:
+    """Whether this SDK exporter has the HTTP client and export result botwatch was written against."""
     global _warned
+    try:
+        from opentelemetry.exporter.otlp.common.http import _ExportResult
+
+        fields = set(getattr(_ExportResult, "__dataclass_fields__", ()))
+    except ImportError:
+        fields = set()
     ok = (
-        all(hasattr(exporter, name) for name in _PRIVATE)
+        {"success", "status_code", "error"} <= fields
+        and all(hasattr(exporter, name) for name in _PRIVATE)
         and callable(getattr(exporter._client, "export", None))
         and callable(getattr(exporter._metrics, "export_operation", None))
     )
@@ -40,8 +48,12 @@ def _usable(exporter: Any) -> bool:
     return ok
 
 
-class _TooLarge(Exception):
-    """A batch over the exporter's ``max_request_size`` (its class name becomes the metric's ``error.type``)."""
+try:  # the SDK's own: its class name is the exporter metrics' error.type
+    from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError
+except ImportError:  # pragma: no cover - older SDKs
+
+    class RequestPayloadTooLargeError(Exception):  # type: ignore[no-redef]
+        """A batch over the exporter's ``max_request_size``."""
 
 
 def _send(exporter: Any, encode: Callable[[], bytes], count: int, kind: str) -> bool:
@@ -59,12 +71,14 @@ def _send(exporter: Any, encode: Callable[[], bytes], count: int, kind: str) -> 
         limit = exporter._max_request_size
         if 0 < limit < len(data):
             _log.warning("botwatch: %s batch of %d bytes over max_request_size %d, dropped", kind, len(data), limit)
-            result.error = _TooLarge(f"{len(data)} bytes > {limit}")
+            result.error = RequestPayloadTooLargeError(f"{len(data)} bytes > {limit}")
             return False
         sent = exporter._client.export(data)
         if not sent.success:
             result.error = sent.error
-            result.error_attrs = {"http.response.status_code": sent.status_code} if sent.status_code else None
+            result.error_attrs = (
+                {"http.response.status_code": sent.status_code} if sent.status_code is not None else None
+            )
             return False
     return True
 

@@ -9,9 +9,12 @@ met recently: a conversation's id, channel, intent and CRM action repeat in
 every record, so most attributes cost a dictionary lookup.
 
 Masking (``text``, e.g. :meth:`botwatch.pii.Redactor.text`) is applied to
-every string that reaches the wire (span and event names, status messages,
-string attributes at any depth, log bodies) before it is remembered, so a
-string is masked once however often it repeats.  Keys are not masked.
+the data strings that reach the wire (span and event names, status
+messages, string attributes at any depth and in every record, resource and
+scope, log bodies, keys inside map values, log severity text and event
+names) before they are remembered, so a string is masked once however often
+it repeats.  Attribute keys are names chosen by code and are not masked;
+nor are instrumentation scope names and versions or schema URLs.
 
 Field numbers are those of ``opentelemetry/proto/{trace,logs,common,
 resource}/v1/*.proto``; fields are written in field-number order with
@@ -116,30 +119,33 @@ class WireEncoder:
         if isinstance(value, Sequence):
             return _field(b"\x2a", b"".join([b"\x0a" + _framed(self._any(v)) for v in value]))
         if isinstance(value, Mapping):
-            return _field(b"\x32", b"".join([b"\x0a" + self._pair(str(k), v) for k, v in value.items()]))
+            # Keys inside a value are data (a body may be keyed by phone): masked, like every string.
+            return _field(b"\x32", b"".join([b"\x0a" + self._new_pair(self._str(str(k)), v) for k, v in value.items()]))
         raise TypeError(f"cannot encode a {type(value).__name__} as an OTLP value")
 
     def _pair(self, key: str, value: Any) -> bytes:
-        """A framed ``KeyValue``; scalar pairs are remembered."""
-        if not _cacheable(value):
-            return self._new_pair(key, value)
+        """A framed ``KeyValue`` of an attribute (keys are names, not masked); scalar pairs are remembered."""
+        if len(key) > CACHED_CHARS or not _cacheable(value):
+            return self._new_pair(key.encode("utf-8"), value)
         by_key = self._pairs[value.__class__]
         values = by_key.get(key)
-        if values is None:
-            values = by_key[key] = {}
-        out = values.get(value)
+        out = values.get(value) if values is not None else None
         if out is None:
+            out = self._new_pair(key.encode("utf-8"), value)  # may raise: nothing is remembered then
             if self._remembered >= CACHE_LIMIT:
                 for kind in self._pairs.values():
                     kind.clear()
                 self._remembered = 0
-                values = self._pairs[value.__class__][key] = {}
-            out = values[value] = self._new_pair(key, value)
+                values = None
+            if values is None:
+                values = by_key[key] = {}
+            values[value] = out
             self._remembered += 1
         return out
 
-    def _new_pair(self, key: str, value: Any) -> bytes:
-        return _framed(_field(b"\x0a", key.encode("utf-8")) + b"\x12" + _framed(self._any(value)))
+    def _new_pair(self, key: bytes, value: Any) -> bytes:
+        # An empty key is proto3's default: not written.
+        return _framed((_field(b"\x0a", key) if key else b"") + b"\x12" + _framed(self._any(value)))
 
     def _attributes(self, tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
         if not attributes:
@@ -283,7 +289,7 @@ class WireEncoder:
         if severity:
             parts.append(b"\x10" + varint(severity))
         if log.severity_text:
-            parts.append(_field(b"\x1a", log.severity_text.encode("utf-8")))
+            parts.append(_field(b"\x1a", self._str(log.severity_text)))
         parts.append(_field(b"\x2a", self._any(log.body)))
         parts += self._attributes(b"\x32", log.attributes)
         if readable.dropped_attributes:
@@ -297,8 +303,9 @@ class WireEncoder:
             parts.append(b"\x52\x08" + log.span_id.to_bytes(8, "big"))
         if log.observed_timestamp:
             parts.append(b"\x59" + _pack_q(log.observed_timestamp))
-        if log.event_name:
-            parts.append(_field(b"\x62", log.event_name.encode("utf-8")))
+        event_name = getattr(log, "event_name", None)
+        if event_name:
+            parts.append(_field(b"\x62", self._str(event_name)))
         return b"".join(parts)
 
 
@@ -315,27 +322,24 @@ def _flags(parent: Any) -> int:
 
 
 def _grouped(batch: Iterable[Any], encode: Callable[[Any], bytes]) -> list[tuple[Any, list[tuple[Any, list[bytes]]]]]:
-    """Records by resource, then by scope, in order of first appearance (equal objects are one group)."""
-    resources: list[tuple[Any, list[tuple[Any, list[bytes]]]]] = []
-    by_id: dict[int, list[tuple[Any, list[bytes]]]] = {}
-    scopes_by_id: dict[tuple[int, int], list[bytes]] = {}
+    """Records by resource, then by scope, in order of first appearance.
+
+    Grouped as the SDK's encoder does, by dictionary (hash and equality:
+    resources ``{"n": 1}`` and ``{"n": True}`` are equal but hash apart);
+    each distinct object is hashed once per batch, not once per record.
+    """
+    resources: dict[Any, dict[Any, list[bytes]]] = {}
+    by_id: dict[int, dict[Any, list[bytes]]] = {}
+    scoped_by_id: dict[tuple[int, int], list[bytes]] = {}
     for record in batch:
         resource = record.resource
         scope = record.instrumentation_scope or None
-        scopes = by_id.get(id(resource))
-        if scopes is None:
-            scopes = next((s for r, s in resources if r == resource), None)
-            if scopes is None:
-                scopes = []
-                resources.append((resource, scopes))
-            by_id[id(resource)] = scopes
-        key = (id(scopes), id(scope))
-        records = scopes_by_id.get(key)
+        key = (id(resource), id(scope))
+        records = scoped_by_id.get(key)
         if records is None:
-            records = next((rs for s, rs in scopes if s == scope), None)
-            if records is None:
-                records = []
-                scopes.append((scope, records))
-            scopes_by_id[key] = records
+            scopes = by_id.get(id(resource))
+            if scopes is None:
+                scopes = by_id[id(resource)] = resources.setdefault(resource, {})
+            records = scoped_by_id[key] = scopes.setdefault(scope, [])
         records.append(encode(record))
-    return resources
+    return [(resource, list(scopes.items())) for resource, scopes in resources.items()]

@@ -17,7 +17,7 @@ import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 # A Russian number: +7 / 7 / 8 prefix, then 10 digits, or a bare mobile
@@ -135,8 +135,8 @@ class Redactor:
         """Whether ``value`` (a string, or a list or mapping of them) may hold a phone or e-mail."""
         if isinstance(value, str):
             return _SUSPECT.search(value) is not None
-        if isinstance(value, (list, tuple)):
-            return any(Redactor.suspect(v) for v in value)
         if isinstance(value, Mapping):
-            return any(Redactor.suspect(v) for v in value.values())
+            return any(Redactor.suspect(k) or Redactor.suspect(v) for k, v in value.items())
+        if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+            return any(Redactor.suspect(v) for v in value)
         return False

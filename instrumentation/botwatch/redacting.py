@@ -16,7 +16,7 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Status
+from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import Attributes
 
 from botwatch.pii import Redactor
@@ -27,8 +27,11 @@ def _value(redactor: Redactor, value: Any) -> Any:
         return redactor.text(value)
     if isinstance(value, (list, tuple)):
         return type(value)(_value(redactor, v) for v in value)
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return [_value(redactor, v) for v in value]
     if isinstance(value, Mapping):
-        return {k: _value(redactor, v) for k, v in value.items()}
+        # Keys inside a value are data too (a body may be keyed by phone).
+        return {_value(redactor, k): _value(redactor, v) for k, v in value.items()}
     return value
 
 
@@ -47,6 +50,9 @@ def _strings_of(span: ReadableSpan) -> Iterator[object]:
         yield event.name
         if event.attributes:
             yield from event.attributes.values()
+    for link in span.links:
+        if link.attributes:
+            yield from link.attributes.values()
 
 
 def _clean(redactor: Redactor, span: ReadableSpan) -> bool:
@@ -61,6 +67,7 @@ def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
     if status.description:
         status = Status(status.status_code, redactor.text(status.description))
     events = [Event(redactor.text(e.name), redact_attributes(redactor, e.attributes), e.timestamp) for e in span.events]
+    links = [Link(link.context, redact_attributes(redactor, link.attributes)) for link in span.links]
     return ReadableSpan(
         name=redactor.text(span.name),
         context=span.context,
@@ -68,7 +75,7 @@ def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
         resource=span.resource,
         attributes=redact_attributes(redactor, span.attributes),
         events=events,
-        links=span.links,
+        links=links,
         kind=span.kind,
         status=status,
         start_time=span.start_time,
@@ -95,11 +102,17 @@ class RedactingSpanExporter(SpanExporter):
 def redact_log(redactor: Redactor, record: ReadableLogRecord) -> ReadableLogRecord:
     log = record.log_record
     attributes = log.attributes
-    if not redactor.any_suspect([log.body, *attributes.values()] if attributes else [log.body]):
+    named = [log.severity_text, getattr(log, "event_name", None)]  # event_name: SDK >= 1.35
+    if not redactor.any_suspect([log.body, *named, *attributes.values()] if attributes else [log.body, *named]):
         return record
     suspect = redactor.suspect
     if suspect(log.body):
         log.body = _value(redactor, log.body)
+    if log.severity_text:
+        log.severity_text = redactor.text(log.severity_text)
+    event_name = getattr(log, "event_name", None)
+    if event_name:
+        log.event_name = redactor.text(event_name)
     if log.attributes:
         for key, value in list(log.attributes.items()):
             if suspect(value):
