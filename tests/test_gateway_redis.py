@@ -81,6 +81,34 @@ async def test_gateway_with_redis_deduplicates_across_instances(bw, receiver, re
     assert ready.json()["checks"]["store"] is True
 
 
+async def test_redis_token_bucket_spends_refills_and_refuses_the_impossible(redis_url):
+    store = RedisStore(redis_url, ttl=60, conversation_ttl=60)
+    tenant = f"bucket-{time.time_ns()}"
+    assert await store.take_tokens(tenant, 8, 20.0, 10) == 0
+    wait = await store.take_tokens(tenant, 5, 20.0, 10)  # 2 left (plus a little refill): 3 short at 20/s
+    assert 0 < wait <= 0.15
+    assert await store.take_tokens(tenant, 11, 20.0, 10) == -1  # larger than the burst: never
+    time.sleep(wait + 0.05)
+    assert await store.take_tokens(tenant, 5, 20.0, 10) == 0  # refilled on the server's clock
+    assert await store.take_tokens(f"other-{tenant}", 10, 20.0, 10) == 0  # each tenant its own bucket
+    await store.close()
+
+
+async def test_a_tokens_rate_limit_holds_across_replicas(bw, receiver, redis_url):
+    """Two replicas share one Redis: together they accept what one would, not twice as much."""
+    from test_gateway import tenants
+
+    limited = dict(redis_url=redis_url, tenants=tenants(rate=0.5, burst=6))
+    first, second = create_app(config(**limited)), create_app(config(**limited))
+    run = time.time_ns()
+    async with client_of(first) as a, client_of(second) as b:
+        statuses = []
+        for n in range(10):  # alternating replicas, one event each
+            response = await post_plain(a if n % 2 else b, example_event(event_id=f"evt_{run}_{n}"))
+            statuses.append(response.status_code)
+    assert statuses.count(200) == 6 and statuses[6:] == [429] * 4
+
+
 async def test_redis_down_refuses_with_503_and_is_not_ready(bw):
     app = create_app(config(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     async with client_of(app) as client:

@@ -32,7 +32,6 @@ from botwatch.gateway.config import GatewayConfig, Tenant
 from botwatch.gateway.events import BatchResponse, Event, EventResult, Reason, check
 from botwatch.gateway.idempotency import MemoryStore, RedisStore, Store, StoreUnavailable
 from botwatch.gateway.leads import LeadJobs
-from botwatch.gateway.limits import RateLimiter
 from botwatch.gateway.metrics import GatewayMetrics
 from botwatch.gateway.openapi import openapi_document
 from botwatch.gateway.record import Placement, needs_lead, recorded
@@ -82,7 +81,6 @@ class Gateway:
     def __init__(self, config: GatewayConfig, store: Store | None = None) -> None:
         self.config = config
         self.tenants = auth.Tenants(config.tenants)
-        self.limiters = {t.id: RateLimiter(t.rate, t.burst) for t in config.tenants}
         self.store = store or make_store(config)
         self.crm = {
             t.id: Bitrix24(t.bitrix24.webhook_url, rate=t.bitrix24.rate)
@@ -164,7 +162,10 @@ class Gateway:
             if problem:
                 raise Refused(401, problem, "sign the body: X-Botwatch-Timestamp and X-Botwatch-Signature")
         raws = self._events_of(body)
-        wait = self.limiters[tenant.id].take(len(raws))
+        try:
+            wait = await self.store.take_tokens(tenant.id, len(raws), tenant.rate, tenant.burst)
+        except StoreUnavailable as exc:
+            raise _store_unavailable(exc) from None
         if wait < 0:
             raise Refused(413, "batch_too_large", "the batch is larger than the tenant's burst limit")
         if wait > 0:
@@ -242,10 +243,7 @@ class Gateway:
             new = [(i, e, k) for (i, e), k, ok in zip(valid, keys, fresh, strict=True) if ok]
             numbers = await self.store.count_events([tenant.prefix + e.session_id for _, e, _ in new]) if new else []
         except StoreUnavailable as exc:
-            _log.warning("idempotency store unavailable (%s)", exc)
-            raise Refused(
-                503, "store_unavailable", "the gateway cannot check event ids now; retry", retry_after=1
-            ) from None
+            raise _store_unavailable(exc) from None
         for (index, event), ok in zip(valid, fresh, strict=True):
             if not ok:
                 trace = telemetry.trace_id(tenant.prefix + event.session_id)
@@ -310,6 +308,11 @@ class Gateway:
 
     async def openapi(self, request: Request) -> Response:
         return Response(openapi_bytes(), media_type="application/json")
+
+
+def _store_unavailable(exc: StoreUnavailable) -> Refused:
+    _log.warning("idempotency store unavailable (%s)", exc)
+    return Refused(503, "store_unavailable", "the gateway cannot check event ids or rates now; retry", retry_after=1)
 
 
 def outcomes_of(outcomes: Counter[tuple[str, str]], status: str) -> int:

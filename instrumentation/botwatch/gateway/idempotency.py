@@ -1,12 +1,15 @@
-"""What the gateway remembers: event ids seen, and how many events each conversation had.
+"""What the gateway remembers: event ids seen, how many events each conversation had, rate budgets.
 
 ``claim_events`` answers, per event id, whether this is its first delivery
 (webhook retries redeliver).  ``count_events`` numbers the events of a
 conversation across every replica: the one numbered 1 starts the conversation
-and is the only one that emits the trace's root span.
+and is the only one that emits the trace's root span.  ``take_tokens`` spends
+a tenant's rate budget, so a token's limit holds however many replicas
+share the work.
 
-In memory for one instance; in Redis (``SET NX EX``, ``INCR``) when several
-replicas run.  Keys are hashed: an event id may carry personal data.
+In memory for one instance; in Redis (``SET NX EX``, ``INCR``, a token bucket
+in a Lua script on the server's clock) when several replicas run.  Keys are
+hashed: an event id may carry personal data.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
+
+from botwatch.gateway.limits import RateLimiter
 
 
 class StoreUnavailable(Exception):
@@ -30,6 +35,7 @@ class Store(Protocol):
     async def claim_events(self, keys: Sequence[str]) -> list[bool]: ...
     async def release_events(self, keys: Sequence[str]) -> None: ...
     async def count_events(self, conversations: Sequence[str]) -> list[int]: ...
+    async def take_tokens(self, tenant: str, cost: int, rate: float, burst: int) -> float: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -64,6 +70,8 @@ class MemoryStore:
     def __init__(self, *, ttl: float, conversation_ttl: float, limit: int, clock: Callable[[], float] = time.monotonic):
         self._events = _Expiring(ttl, limit, clock)
         self._conversations = _Expiring(conversation_ttl, limit, clock)
+        self._limiters: dict[str, RateLimiter] = {}
+        self._clock = clock
 
     async def claim_events(self, keys: Sequence[str]) -> list[bool]:
         claimed = []
@@ -86,11 +94,38 @@ class MemoryStore:
             numbers.append(number)
         return numbers
 
+    async def take_tokens(self, tenant: str, cost: int, rate: float, burst: int) -> float:
+        """0 when allowed (and spent); else the seconds until it would be; -1 when it never can (cost > burst)."""
+        limiter = self._limiters.get(tenant)
+        if limiter is None:
+            limiter = self._limiters[tenant] = RateLimiter(rate, burst, self._clock)
+        return limiter.take(cost)
+
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
         pass
+
+
+# A token bucket per tenant: refilled at ``rate`` a second up to ``burst``, on the Redis server's
+# clock (replicas' clocks may differ); answers the seconds to wait, as a string (Lua numbers
+# would come back as integers), "-1" for a cost that can never pass.
+_TAKE_TOKENS = """
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if cost > burst then return "-1" end
+local t = redis.call("TIME")
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call("HMGET", KEYS[1], "tokens", "at")
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil or at == nil then tokens, at = burst, now end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+redis.call("HSET", KEYS[1], "tokens", tostring(tokens), "at", tostring(now))
+redis.call("EXPIRE", KEYS[1], math.ceil(burst / rate) + 60)
+return tostring(wait)
+"""
 
 
 class RedisStore:
@@ -100,6 +135,7 @@ class RedisStore:
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._ttl, self._conversation_ttl = int(ttl), int(conversation_ttl)
+        self._take_tokens = self._redis.register_script(_TAKE_TOKENS)
 
     async def _run(self, fill: Callable[[object], None]) -> list[object]:
         pipe = self._redis.pipeline(transaction=False)
@@ -129,6 +165,13 @@ class RedisStore:
 
         replies = await self._run(fill)
         return [int(r) for r in replies[0::2]]  # type: ignore[call-overload]
+
+    async def take_tokens(self, tenant: str, cost: int, rate: float, burst: int) -> float:
+        try:
+            wait = await self._take_tokens(keys=[_key("rate", tenant)], args=[repr(rate), burst, cost])
+        except self._errors as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        return float(wait)
 
     async def ping(self) -> bool:
         try:
