@@ -93,11 +93,11 @@ class WireEncoder:
         """The UTF-8 bytes of ``value`` after masking, remembered."""
         out = self._strings.get(value)
         if out is None:
-            if len(value) > CACHED_CHARS:
-                return (self._text(value) if self._text else value).encode("utf-8")
-            if len(self._strings) >= CACHE_LIMIT:
-                self._strings.clear()
-            out = self._strings[value] = (self._text(value) if self._text else value).encode("utf-8")
+            out = (self._text(value) if self._text else value).encode("utf-8")
+            if len(value) <= CACHED_CHARS:
+                if len(self._strings) >= CACHE_LIMIT:
+                    self._strings.clear()
+                self._strings[value] = out
         return out
 
     def _any(self, value: Any) -> bytes:
@@ -187,8 +187,8 @@ class WireEncoder:
         """resource -> scope -> records, as ``resource_*`` (1) / ``scope_*`` (2) / records (2).
 
         The pieces are joined once, at the end: a request is often hundreds of
-        kilobytes, and every intermediate copy of that size is a fresh
-        ``mmap`` and ``munmap`` whose TLB shootdowns slow the bot's own threads.
+        kilobytes, and joining level by level would copy all of it once per
+        level (each copy a fresh large allocation).
         """
         out: list[bytes] = []
         for resource, scopes in groups:
