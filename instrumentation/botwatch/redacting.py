@@ -67,7 +67,13 @@ def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
     if status.description:
         status = Status(status.status_code, redactor.text(status.description))
     events = [Event(redactor.text(e.name), redact_attributes(redactor, e.attributes), e.timestamp) for e in span.events]
-    links = [Link(link.context, redact_attributes(redactor, link.attributes)) for link in span.links]
+    # A link without suspect strings stays as it is (with its dropped-attribute count).
+    links = [
+        Link(link.context, redact_attributes(redactor, link.attributes))
+        if link.attributes and redactor.any_suspect(link.attributes.values())
+        else link
+        for link in span.links
+    ]
     return ReadableSpan(
         name=redactor.text(span.name),
         context=span.context,
@@ -102,15 +108,14 @@ class RedactingSpanExporter(SpanExporter):
 def redact_log(redactor: Redactor, record: ReadableLogRecord) -> ReadableLogRecord:
     log = record.log_record
     attributes = log.attributes
-    named = [log.severity_text, getattr(log, "event_name", None)]  # event_name: SDK >= 1.35
-    if not redactor.any_suspect([log.body, *named, *attributes.values()] if attributes else [log.body, *named]):
+    event_name = getattr(log, "event_name", None)  # SDK >= 1.35
+    if not redactor.any_suspect([log.body, log.severity_text, event_name, *(attributes or {}).values()]):
         return record
     suspect = redactor.suspect
     if suspect(log.body):
         log.body = _value(redactor, log.body)
     if log.severity_text:
         log.severity_text = redactor.text(log.severity_text)
-    event_name = getattr(log, "event_name", None)
     if event_name:
         log.event_name = redactor.text(event_name)
     if log.attributes:
