@@ -19,7 +19,4 @@ if ((${#need_apt[@]})); then
 fi
 [ -x collector/build.sh ] && bash collector/build.sh
 [ -x alerts/build-alertmanager.sh ] && bash alerts/build-alertmanager.sh
-# Loki (about 5 minutes cold, cached afterwards): the tests that need it skip when
-# it could not be built, so a Go module proxy hiccup does not fail the whole run.
-bash scripts/build-loki.sh || echo "==> Loki could not be built; its tests will be skipped"
 echo "==> dependencies ready"

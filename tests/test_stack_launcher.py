@@ -14,6 +14,12 @@ Alertmanager's group timings divided by 30, nothing else changed); the fastest
 alert, lead creation failing, then reaches Telegram in about 20 s.
 ``botwatch stack down`` must leave nothing behind: checked by pid (with start
 time), by process group, and by scanning every process for the stack directory.
+
+Natively the collector's trace and log exporters reach botwatch's journal
+receiver: a second bot (``botwatch demo`` under another service name) and the
+webhook gateway send through the same collector, and ``kpi``, ``sessions``,
+``replay`` and ``export``, run with no flags and no ``BOTWATCH_JOURNAL``, show
+every conversation of all three.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +57,9 @@ PORT_OPTIONS = (
     "--collector-telemetry-port",
     "--prometheus-port",
     "--alertmanager-port",
-    "--loki-port",
-    "--loki-grpc-port",
-    "--loki-memberlist-port",
+    "--journal-port",
 )
+GATEWAY_TOKEN = "stack-launcher-gateway-token-0123456789"
 
 
 def botwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -81,13 +88,20 @@ def processes_mentioning(text: str) -> list[tuple[int, str]]:
     return found
 
 
+def user_env(home: Path) -> dict[str, str]:
+    """A user with no botwatch settings: the per-user journal lives under ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTWATCH_", "OTEL_"))}
+    return {**env, "XDG_DATA_HOME": str(home / "xdg"), "BOTWATCH_SECRET_FILE": str(home / "secret")}
+
+
 class Stack:
-    def __init__(self, directory: Path, ports: dict[str, int]) -> None:
+    def __init__(self, directory: Path, ports: dict[str, int], env: dict[str, str]) -> None:
         self.directory = directory
         self.ports = ports
+        self.env = env
 
     def cli(self, action: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return botwatch("stack", action, "--dir", str(self.directory), *args)
+        return botwatch("stack", action, "--dir", str(self.directory), *args, env=self.env)
 
     def status(self) -> tuple[int, dict[str, Any]]:
         result = self.cli("status", "--json")
@@ -115,7 +129,7 @@ def stack(tmp_path: Path, telegram: BotAPI) -> Iterator[Stack]:
     token_file.write_text(TOKEN + "\n")
     rules = scaled_rules(tmp_path / "scaled" / "rules")
     am_config = scaled_alertmanager_config(tmp_path / "scaled" / "alertmanager.yml")
-    instance = Stack(directory, ports)
+    instance = Stack(directory, ports, user_env(tmp_path))
     try:
         up = instance.cli(
             "up",
@@ -134,15 +148,18 @@ def stack(tmp_path: Path, telegram: BotAPI) -> Iterator[Stack]:
         instance.cli("down")  # whatever happened: no process may outlive the test
 
 
-def run_demo(stack: Stack, workdir: Path) -> ManagedProcess:
-    """``botwatch demo`` as a live bot sending to the stack, owned by this test (killed if pytest dies)."""
-    env = {
-        **os.environ,
+def bot_env(stack: Stack, workdir: Path) -> dict[str, str]:
+    return {
+        **stack.env,
         "OTEL_EXPORTER_OTLP_ENDPOINT": stack.otlp_http_url,
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-        "BOTWATCH_SECRET_FILE": str(workdir / "secret"),
-        "BOTWATCH_JOURNAL": str(workdir / "journal.sqlite"),
+        "BOTWATCH_JOURNAL": str(workdir / "bot-fallback.sqlite"),  # the bot's own, unused with an endpoint
     }
+
+
+def run_demo(stack: Stack, workdir: Path) -> ManagedProcess:
+    """``botwatch demo`` as a live bot sending to the stack, owned by this test (killed if pytest dies)."""
+    env = bot_env(stack, workdir)
     demo = ManagedProcess(
         "botwatch-demo",
         [
@@ -167,19 +184,22 @@ def test_stack_up_demo_alert_status_down(stack: Stack, telegram: BotAPI, tmp_pat
     code, status = stack.status()
     assert code == 0, status
     by_name = {c["name"]: c for c in status["components"]}
-    started = {name for name, c in by_name.items() if c["status"] != "missing"}
+    started = {name for name, c in by_name.items() if c["status"] not in ("missing", "compose")}
     assert {"collector", "prometheus", "alertmanager"} <= started
     assert all(by_name[name]["status"] == "healthy" for name in started), status
-    for name in ("tempo", "grafana"):  # never native here: says so, and what to do instead
-        assert by_name[name]["status"] == "missing"
+    assert {"collector", "prometheus", "alertmanager", "journal"} <= started
+    for name in ("loki", "tempo", "grafana"):  # AGPL: compose only, and the status says so
+        assert by_name[name]["status"] == "compose"
         assert "docker compose" in by_name[name]["note"]
+    journal = Path(by_name["journal"]["urls"]["journal"])
+    assert journal == tmp_path / "xdg" / "botwatch" / "journal.sqlite"  # what the audit commands read by default
     assert by_name["collector"]["urls"]["OTLP HTTP"] == stack.otlp_http_url
     pids = {name: by_name[name]["pid"] for name in started}
     for name, pid in pids.items():
         assert os.getsid(pid) == pid, f"{name} does not lead its own session"
     human = stack.cli("status")
     assert human.returncode == 0
-    assert "healthy" in human.stdout and "not installed" in human.stdout and "docker compose" in human.stdout
+    assert "healthy" in human.stdout and "compose only" in human.stdout and "docker compose" in human.stdout
 
     # demo with every lead creation failing: the owner's Telegram gets the alert
     demo = run_demo(stack, tmp_path)
@@ -195,6 +215,14 @@ def test_stack_up_demo_alert_status_down(stack: Stack, telegram: BotAPI, tmp_pat
         demo.stop()
     assert str(message["chat_id"]) == CHAT_ID
 
+    # a second bot and the gateway send through the same collector; everything lands in one journal
+    second = botwatch(
+        "demo", "--conversations=12", "--seed=3", "--service-name=stack-second-bot", env=bot_env(stack, tmp_path)
+    )
+    assert second.returncode == 0, second.stderr
+    gateway_conversation = send_through_gateway(stack, tmp_path)
+    audit_with_no_flags(stack, gateway_conversation)
+
     # still all healthy after the traffic
     code, status = stack.status()
     assert code == 0 and status["healthy"], status
@@ -209,7 +237,75 @@ def test_stack_up_demo_alert_status_down(stack: Stack, telegram: BotAPI, tmp_pat
     assert processes_mentioning(str(stack.directory)) == []
     assert list((stack.directory / "run").glob("*.pid")) == []
     code, status = stack.status()
-    assert code != 0 and all(c["status"] in ("stopped", "missing") for c in status["components"])
+    assert code != 0 and all(c["status"] in ("stopped", "missing", "compose") for c in status["components"])
+
+
+def send_through_gateway(stack: Stack, workdir: Path) -> str:
+    """``botwatch gateway`` sending to the stack's collector takes one event; its conversation id."""
+    (port,) = free_ports(1)
+    env = {**bot_env(stack, workdir), "BOTWATCH_GATEWAY_TOKEN": GATEWAY_TOKEN, "OTEL_SERVICE_NAME": "stack-gateway"}
+    gateway = ManagedProcess(
+        "botwatch-gateway",
+        [sys.executable, "-m", "botwatch.cli", "gateway", f"--port={port}"],
+        log_path=workdir / "gateway.log",
+        env=env,
+    )
+    gateway.start()
+    try:
+        gateway.wait_until(lambda: port_open(port), 30, what="listening")
+        event = {
+            "event_id": "stack-evt-1",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "channel": "telegram",
+            "session_id": "stack-gateway-session",
+            "message": "Сколько стоит маникюр?",
+            "intent": "цена",
+            "confidence": 0.91,
+            "bot_response": "Маникюр стоит 1500 ₽",
+            "latency_ms": 900,
+        }
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/events",
+            data=json.dumps(event).encode(),
+            headers={"Authorization": f"Bearer {GATEWAY_TOKEN}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        assert answer["results"][0]["status"] == "accepted", answer
+    finally:
+        gateway.stop()  # the gateway flushes what it accepted on the way out
+    return "stack-gateway-session"
+
+
+def audit_with_no_flags(stack: Stack, gateway_session: str) -> None:
+    """kpi, sessions, replay and export read the stack's journal with no flags and no BOTWATCH_JOURNAL."""
+
+    def conversations() -> set[str]:
+        result = botwatch("sessions", "--json", "--limit=1000", env=stack.env)
+        assert result.returncode == 0, result.stderr
+        return {json.loads(line)["conversation_id"] for line in result.stdout.splitlines() if line.strip()}
+
+    deadline = time.monotonic() + 60
+    found: set[str] = set()
+    while time.monotonic() < deadline:  # the collector batches for up to a second, then retries
+        found = conversations()
+        if any(gateway_session in c for c in found) and len(found) >= 12 + 2:
+            break
+        time.sleep(1)
+    gateway_conversation = next((c for c in found if gateway_session in c), None)
+    assert gateway_conversation is not None, sorted(found)[:20]
+    assert len(found) >= 14, len(found)  # the second bot's 12, the gateway's and the live demo's
+
+    kpi = botwatch("kpi", "--json", env=stack.env)
+    assert kpi.returncode == 0, kpi.stderr
+    assert json.loads(kpi.stdout)["conversations"] >= len(found)
+    replay = botwatch("replay", gateway_conversation, env=stack.env)
+    assert replay.returncode == 0, replay.stderr
+    assert "Сколько стоит маникюр?" in replay.stdout and "1500" in replay.stdout
+    export = botwatch("export", "--format=jsonl", env=stack.env)
+    assert export.returncode == 0, export.stderr
+    exported = {json.loads(line).get("session_id") for line in export.stdout.splitlines() if line.strip()}
+    assert found <= exported
 
 
 def test_status_without_a_stack_says_how_to_start_one(tmp_path: Path) -> None:

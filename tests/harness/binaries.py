@@ -22,7 +22,6 @@ __all__ = [
     "cache_dir",
     "collector_binary",
     "in_ci",
-    "loki_binary",
     "missing",
     "prometheus_binary",
 ]
@@ -56,11 +55,3 @@ def prometheus_binary() -> Path:
 
 def alertmanager_binary() -> Path:
     return _required(_lookup.alertmanager_binary, str(cache_dir() / "bin" / "alertmanager"), "alertmanager")
-
-
-def loki_binary() -> Path:
-    """Loki is optional even in CI (not built there yet): always a skip when missing."""
-    found = _lookup.loki_binary()
-    if found is None:
-        pytest.skip(f"loki-{_lookup.loki_version()} not built: {HOW_TO_GET['loki']}")
-    return found

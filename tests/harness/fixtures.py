@@ -8,8 +8,6 @@ run dies, by the kernel: see harness.processes):
     prometheus     Prometheus; uses alertmanager when it is available
     promql         PrometheusClient of that Prometheus
     collector      our collector, sending to the three above
-    loki           the real Loki (scripts/build-loki.sh); skipped when not built,
-                   even in CI (not required there yet)
 
 ``collector_factory`` (function scope) starts extra collectors with their own
 ports and storage, for tests that stop, kill or overload one.
@@ -28,8 +26,6 @@ from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from harness.alertmanager import Alertmanager
 from harness.capture import OtlpCapture
 from harness.collector import Collector, CollectorPorts
-from harness.loki import CONFIG as LOKI_CONFIG
-from harness.loki import Loki
 from harness.ports import free_ports
 from harness.prometheus import Prometheus, PrometheusClient
 
@@ -78,20 +74,6 @@ def alertmanager(stack_ports: StackPorts, stack_dir: Path) -> Iterator[Alertmana
         yield manager
     finally:
         manager.stop()
-
-
-@pytest.fixture(scope="session")
-def loki(stack_dir: Path) -> Iterator[Loki]:
-    binary = binaries.loki_binary()
-    if not LOKI_CONFIG.is_file():
-        pytest.skip(f"{LOKI_CONFIG} not found")
-    http, grpc, memberlist = free_ports(3)
-    server = Loki(binary, stack_dir / "loki", http, grpc, memberlist)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ ENV_DIR = "BOTWATCH_STACK_DIR"
 ENV_TOKEN_FILE = "BOTWATCH_TELEGRAM_TOKEN_FILE"  # the same variables as botwatch report
 ENV_CHAT_ID = "BOTWATCH_TELEGRAM_CHAT_ID"
 ENV_API_URL = "BOTWATCH_TELEGRAM_API_URL"
-DISPLAY_ORDER = ["collector", "prometheus", "alertmanager", "loki", "tempo", "grafana"]
+DISPLAY_ORDER = ["collector", "prometheus", "alertmanager", "journal", "loki", "tempo", "grafana"]
 PORT_OPTIONS = {  # option -> (Ports field, help)
     "--otlp-grpc-port": ("otlp_grpc", "collector OTLP/gRPC"),
     "--otlp-http-port": ("otlp_http", "collector OTLP/HTTP"),
@@ -23,9 +23,7 @@ PORT_OPTIONS = {  # option -> (Ports field, help)
     "--collector-telemetry-port": ("collector_telemetry", "collector's own metrics"),
     "--prometheus-port": ("prometheus", "Prometheus"),
     "--alertmanager-port": ("alertmanager", "Alertmanager"),
-    "--loki-port": ("loki", "Loki HTTP"),
-    "--loki-grpc-port": ("loki_grpc", "Loki gRPC"),
-    "--loki-memberlist-port": ("loki_memberlist", "Loki memberlist"),
+    "--journal-port": ("journal", "journal receiver OTLP/HTTP (traces and logs into the journal)"),
 }
 
 
@@ -34,10 +32,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     parser = subparsers.add_parser(
         "stack",
-        help="run the backends natively (collector, Prometheus, Alertmanager, Loki): up, down, status",
+        help="run the backends natively (collector, Prometheus, Alertmanager, journal): up, down, status",
         description=(
             "Run whatever of the stack is installed or built on this machine, detached, with the repo's "
-            "configs and all data in one directory. For the whole stack with Tempo and Grafana use docker compose."
+            "configs and all data in one directory. Traces and logs land in the embedded journal, which "
+            "kpi, sessions, replay, export and report read with no flags. Loki, Tempo and Grafana run only "
+            "under docker compose."
         ),
     )
     actions = parser.add_subparsers(title="actions", metavar="ACTION")
@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="URL",
         default=os.environ.get(ENV_API_URL) or None,
         help=f"Bot API base URL (${ENV_API_URL}; default the public Bot API), e.g. a local Bot API server",
+    )
+    start.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="journal the collector's traces and logs go to (default: $BOTWATCH_JOURNAL or the per-user journal)",
     )
     start.add_argument("--rules", nargs="+", default=None, metavar="FILE", help="alert rule files (alerts/rules/*.yml)")
     start.add_argument("--alertmanager-config", type=Path, default=None, help="instead of alerts/alertmanager.yml")
@@ -121,6 +127,7 @@ def run_up(args: argparse.Namespace) -> int:
             return fail(f"stack: --telegram-token-file needs --telegram-chat-id (or ${ENV_CHAT_ID})", EXIT_USAGE)
     options = Options(
         directory=args.dir,
+        journal=args.journal,
         ports=Ports(**{name: getattr(args, f"port_{name}") for name, _ in PORT_OPTIONS.values()}),
         telegram=Telegram(token_file, args.telegram_chat_id, args.telegram_api_url),
         rule_files=[str(Path(f).resolve()) for f in args.rules] if args.rules else None,
@@ -182,8 +189,8 @@ def print_status(directory: Path, as_json: bool = False) -> bool:
     print(f"botwatch stack in {directory} (started {started})")
     for h in health:
         c = h.component
-        status_text = "not installed" if h.status == "missing" else h.status
-        pid = f"pid {c.pid}" if c.pid and h.status != "missing" else ""
+        status_text = {"missing": "not installed", "compose": "compose only"}.get(h.status, h.status)
+        pid = f"pid {c.pid}" if c.pid and h.status not in ("missing", "compose") else ""
         print(f"  {c.name:<13} {status_text:<14} {pid}")
         for label, url in c.urls.items():
             print(f"      {label:<12} {url}")

@@ -25,9 +25,7 @@ def _find_repo() -> Path:
 
 REPO = _find_repo()
 VERSIONS_FILE = REPO / "deploy" / "versions.env"
-CONFIG_LOKI = REPO / "deploy" / "loki.yaml"
 CONFIG_ALERTMANAGER = REPO / "alerts" / "alertmanager.yml"
-DEFAULT_LOKI_VERSION = "3.7.8"  # scripts/build-loki.sh uses the same default
 
 
 def cache_dir() -> Path:
@@ -70,27 +68,12 @@ def alertmanager_binary() -> Path | None:
     )
 
 
-def loki_version() -> str:
-    return pinned_version("LOKI", DEFAULT_LOKI_VERSION) or DEFAULT_LOKI_VERSION
-
-
-def loki_binary() -> Path | None:
-    return _first_executable("BOTWATCH_LOKI_BIN", cache_dir() / "bin" / f"loki-{loki_version()}")
-
-
-def tempo_binary() -> Path | None:
-    return _first_executable("BOTWATCH_TEMPO_BIN", shutil.which("tempo"))
-
-
-def grafana_binary() -> Path | None:
-    return _first_executable("BOTWATCH_GRAFANA_BIN", shutil.which("grafana"), shutil.which("grafana-server"))
-
-
 HOW_TO_GET = {
     "collector": "run collector/build.sh (builds collector/dist/otelcol-botwatch), or set BOTWATCH_OTELCOL_BIN",
     "prometheus": "apt-get install prometheus, or set BOTWATCH_PROMETHEUS_BIN",
     "alertmanager": "run alerts/build-alertmanager.sh (Go; the pinned version), or set BOTWATCH_ALERTMANAGER_BIN",
-    "loki": "run scripts/build-loki.sh (Go; about 5 minutes on 2 cores), or set BOTWATCH_LOKI_BIN",
-    "tempo": "no native build (Tempo cannot be built from the Go module proxy); use docker compose",
-    "grafana": "no native build (Grafana needs its frontend build); use docker compose",
+    # AGPL: run as their official images in docker compose only, never fetched or built here.
+    "loki": "not run natively (AGPL; runs as its image in docker compose); logs go to the journal",
+    "tempo": "not run natively (AGPL; runs as its image in docker compose); traces go to the journal",
+    "grafana": "not run natively (AGPL; runs as its image in docker compose)",
 }

@@ -7,8 +7,11 @@ Layout of the stack directory (default ~/.local/share/botwatch/stack):
     <name>/             the component's rendered config, data and <name>.log
 
 Whatever is installed or built runs: collector, Prometheus, Alertmanager,
-Loki.  Tempo and Grafana have no native build here; without Tempo (or Loki)
-the collector writes traces (logs) to a JSON-lines file instead.
+and botwatch's journal receiver.  Loki, Tempo and Grafana are AGPL and run
+only as their images under docker compose: natively the collector's Tempo and
+Loki exporters point at the journal receiver, so traces and logs land in the
+embedded journal (one for every bot and the gateway) that the audit commands
+read with no flags.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botwatch.journal.config import journal_path
 from botwatch.stack import binaries
 from botwatch.stack.alertmanager import Alertmanager
 from botwatch.stack.collector import Collector, CollectorPorts
-from botwatch.stack.loki import Loki
+from botwatch.stack.journal import JournalReceiverProcess
 from botwatch.stack.pidfiles import PidRecord
 from botwatch.stack.ports import port_open
 from botwatch.stack.processes import ManagedProcess, ProcessFailed, http_ok
@@ -34,9 +38,7 @@ from botwatch.stack.prometheus import Prometheus
 DEFAULT_DIR = Path.home() / ".local" / "share" / "botwatch" / "stack"
 STATE_FILE = "stack.json"
 METRICS_RETENTION = "365d"
-NOWHERE = "http://127.0.0.1:1"  # an endpoint for an exporter no pipeline uses
-FILE_EXPORTER = "yaml:service::pipelines::{signal}::exporters: [file]"
-ORDER = ("alertmanager", "prometheus", "loki", "collector")  # start order; stopped in reverse
+ORDER = ("alertmanager", "prometheus", "journal", "collector")  # start order; stopped in reverse
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,7 @@ class Ports:
     collector_telemetry: int = 8888
     prometheus: int = 9090
     alertmanager: int = 9093
-    loki: int = 3100
-    loki_grpc: int = 9096
-    loki_memberlist: int = 7946
+    journal: int = 4319
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Telegram:
 @dataclass
 class Options:
     directory: Path = DEFAULT_DIR
+    journal: Path | None = None  # None: $BOTWATCH_JOURNAL or the per-user journal, what the audit commands read
     ports: Ports = field(default_factory=Ports)
     telegram: Telegram = field(default_factory=Telegram)
     rule_files: list[str] | None = None  # None: alerts/rules/*.yml
@@ -79,7 +80,7 @@ class Component:
     """One line of ``botwatch stack status``: saved in stack.json by ``up``."""
 
     name: str
-    state: str  # "started" or "missing"
+    state: str  # "started", "missing" (not installed) or "compose" (runs only under docker compose)
     urls: dict[str, str] = field(default_factory=dict)
     health_url: str = ""
     log: str = ""
@@ -175,9 +176,6 @@ def _find_binaries() -> dict[str, Path | None]:
         "collector": binaries.collector_binary(),
         "prometheus": binaries.prometheus_binary(),
         "alertmanager": binaries.alertmanager_binary(),
-        "loki": binaries.loki_binary() if binaries.CONFIG_LOKI.is_file() else None,
-        "tempo": binaries.tempo_binary(),
-        "grafana": binaries.grafana_binary(),
     }
 
 
@@ -191,15 +189,9 @@ def _ports_needed(found: dict[str, Path | None], ports: Ports) -> dict[str, int]
         },
         "prometheus": {"Prometheus": ports.prometheus},
         "alertmanager": {"Alertmanager": ports.alertmanager},
-        "loki": {"Loki": ports.loki, "Loki gRPC": ports.loki_grpc, "Loki memberlist": ports.loki_memberlist},
     }
-    return {what: port for name, group in wanted.items() if found[name] for what, port in group.items()}
-
-
-def _not_run_natively(found: Path | None, name: str) -> str:
-    if found is None:
-        return binaries.HOW_TO_GET[name]
-    return f"found {found}, but the native launcher does not run {name.title()}; use docker compose"
+    needed = {what: port for name, group in wanted.items() if found[name] for what, port in group.items()}
+    return {**needed, "journal receiver": ports.journal}
 
 
 def _start_alertmanager(starter: _Starter, binary: Path | None, options: Options) -> list[str]:
@@ -248,46 +240,28 @@ def _start_prometheus(starter: _Starter, binary: Path, options: Options, alertma
     return prometheus
 
 
-def _start_loki(starter: _Starter, binary: Path | None, options: Options, dump: Path) -> str | None:
-    """Start Loki if built and configured; return its URL."""
-    if binary is None:
-        how = (
-            binaries.HOW_TO_GET["loki"]
-            if binaries.loki_binary() is None
-            else f"built, but its config {binaries.CONFIG_LOKI} is missing"
-        )
-        starter.add(Component("loki", "missing", note=f"{how}; logs go to {dump}"))
-        return None
-    ports = options.ports
-    loki = Loki(
-        binary,
-        starter.directory / "loki",
-        ports.loki,
-        ports.loki_grpc,
-        ports.loki_memberlist,
-        config=binaries.CONFIG_LOKI,
-        detached=True,
-    )
-    starter.launch(loki, Component("loki", "started", {"API": loki.url}, f"{loki.url}/ready"))
-    return loki.url
+def _start_journal(starter: _Starter, options: Options) -> str:
+    """Start the journal receiver; return the URL the collector's Tempo and Loki exporters send to."""
+    journal = journal_path(options.journal).resolve()
+    receiver = JournalReceiverProcess(starter.directory / "journal", options.ports.journal, journal, detached=True)
+    note = f"traces and logs into {journal} (botwatch kpi / sessions / replay / export / report read it)"
+    urls = {"OTLP HTTP": receiver.url, "journal": str(journal)}
+    starter.launch(receiver, Component("journal", "started", urls, f"{receiver.url}/health", note=note))
+    return receiver.url
 
 
 def _start_collector(
-    starter: _Starter, binary: Path, options: Options, remote_write_url: str, loki_url: str | None
+    starter: _Starter, binary: Path, options: Options, remote_write_url: str, journal_url: str
 ) -> None:
     ports = options.ports
-    overrides = [FILE_EXPORTER.format(signal="traces")]  # no native Tempo
-    if loki_url is None:
-        overrides.append(FILE_EXPORTER.format(signal="logs"))
     collector = Collector(
         binary,
         starter.directory / "collector",
-        traces_url=NOWHERE,  # not in any pipeline: traces go to the file exporter
-        logs_url=loki_url or NOWHERE,
+        traces_url=journal_url,  # collector/config.yaml unchanged: its Tempo and Loki exporters reach the journal
+        logs_url=journal_url,
         remote_write_url=remote_write_url,
         ports=CollectorPorts(ports.otlp_grpc, ports.otlp_http, ports.collector_health, ports.collector_telemetry),
         extra_env={"BOTWATCH_REDACTION_KEY": _redaction_key(starter.directory)},
-        overrides=overrides,
         detached=True,
     )
     urls = {
@@ -312,20 +286,15 @@ def up(options: Options, progress: Callable[[str], None] = print) -> list[Compon
     directory.mkdir(parents=True, exist_ok=True)
     for stale in (directory / "run").glob("*.pid"):
         stale.unlink()
-    dump = directory / "collector" / "storage" / "dump" / "telemetry.jsonl"
-    dump.parent.mkdir(parents=True, exist_ok=True)  # the collector's file exporter does not create it
-
     starter = _Starter(directory, options.start_timeout, progress)
     try:
         alertmanagers = _start_alertmanager(starter, found["alertmanager"], options)
         assert found["prometheus"] is not None and found["collector"] is not None
         prometheus = _start_prometheus(starter, found["prometheus"], options, alertmanagers)
-        loki_url = _start_loki(starter, found["loki"], options, dump)
-        starter.add(
-            Component("tempo", "missing", note=f"{_not_run_natively(found['tempo'], 'tempo')}; traces go to {dump}")
-        )
-        _start_collector(starter, found["collector"], options, prometheus.remote_write_url, loki_url)
-        starter.add(Component("grafana", "missing", note=_not_run_natively(found["grafana"], "grafana")))
+        journal_url = _start_journal(starter, options)
+        _start_collector(starter, found["collector"], options, prometheus.remote_write_url, journal_url)
+        for name in ("loki", "tempo", "grafana"):
+            starter.add(Component(name, "compose", note=binaries.HOW_TO_GET[name]))
     except (ProcessFailed, OSError, RuntimeError) as error:
         starter.stop_all()
         raise StackError(str(error)) from error
@@ -354,11 +323,11 @@ def down(directory: Path, progress: Callable[[str], None] = print, timeout: floa
 @dataclass(frozen=True)
 class Health:
     component: Component
-    status: str  # healthy, unhealthy, stopped, missing
+    status: str  # healthy, unhealthy, stopped, missing, compose
 
     @property
     def ok(self) -> bool:
-        return self.status in ("healthy", "missing")
+        return self.status in ("healthy", "missing", "compose")
 
 
 def status(directory: Path) -> tuple[dict[str, Any] | None, list[Health]]:
@@ -370,8 +339,8 @@ def status(directory: Path) -> tuple[dict[str, Any] | None, list[Health]]:
     result = []
     for raw in state["components"]:
         component = Component(**raw)
-        if component.state == "missing":
-            result.append(Health(component, "missing"))
+        if component.state in ("missing", "compose"):
+            result.append(Health(component, component.state))
             continue
         record = records.get(component.name)
         if record is None or not record.is_ours():
