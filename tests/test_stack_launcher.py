@@ -258,7 +258,7 @@ def send_through_gateway(stack: Stack, workdir: Path) -> str:
             "timestamp": datetime.now(UTC).isoformat(),
             "channel": "telegram",
             "session_id": "stack-gateway-session",
-            "message": "Сколько стоит маникюр?",
+            "text": "Сколько стоит маникюр?",
             "intent": "цена",
             "confidence": 0.91,
             "bot_response": "Маникюр стоит 1500 ₽",
@@ -302,6 +302,10 @@ def audit_with_no_flags(stack: Stack, gateway_session: str) -> None:
     replay = botwatch("replay", gateway_conversation, env=stack.env)
     assert replay.returncode == 0, replay.stderr
     assert "Сколько стоит маникюр?" in replay.stdout and "1500" in replay.stdout
+    # --source stack is for compose's Loki and Tempo; next to a native stack it says where the data is
+    stack_source = botwatch("sessions", "--source=stack", env={**stack.env, "BOTWATCH_STACK_DIR": str(stack.directory)})
+    assert stack_source.returncode == 2
+    assert "native stack keeps traces and logs in the journal" in stack_source.stderr, stack_source.stderr
     export = botwatch("export", "--format=jsonl", env=stack.env)
     assert export.returncode == 0, export.stderr
     exported = {json.loads(line).get("session_id") for line in export.stdout.splitlines() if line.strip()}

@@ -6,9 +6,10 @@ command talks to a :class:`Source` and never to a backend directly.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,21 @@ ENV_TEMPO = "BOTWATCH_TEMPO_URL"
 ENV_PROMETHEUS = "BOTWATCH_PROMETHEUS_URL"
 ENV_SERVICE = "BOTWATCH_AUDIT_SERVICE"
 SOURCES = ("journal", "stack")
+# Where `botwatch stack up` records what runs (botwatch.stack.launcher writes it; read here as plain JSON so
+# the audit layer does not import the stack launcher).
+ENV_STACK_DIR = "BOTWATCH_STACK_DIR"
+DEFAULT_STACK_DIR = Path.home() / ".local" / "share" / "botwatch" / "stack"
+
+
+def native_stack() -> dict[str, dict[str, str]]:
+    """URLs of the components a native stack started, by name; empty when there is none."""
+    directory = Path(os.environ.get(ENV_STACK_DIR) or DEFAULT_STACK_DIR)
+    try:
+        state = json.loads((directory / "stack.json").read_text())
+        components = state["components"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {c["name"]: dict(c.get("urls") or {}) for c in components if c.get("state") == "started"}
 
 
 class Source(Protocol):
@@ -95,6 +111,9 @@ def open_source(options: SourceOptions) -> Source:
     if options.kind == "stack":
         from botwatch.audit.stack_source import StackSource
 
+        native = native_stack()
+        if not options.prometheus_url and "prometheus" in native:
+            options = replace(options, prometheus_url=native["prometheus"].get("UI"))
         missing = [
             flag
             for flag, value in (
@@ -104,6 +123,12 @@ def open_source(options: SourceOptions) -> Source:
             )
             if not value
         ]
+        if missing and "journal" in native:
+            raise UsageError(
+                f"--source stack reads Loki and Tempo of a docker compose stack (give {', '.join(missing)}); "
+                f"the native stack keeps traces and logs in the journal {native['journal'].get('journal')}: "
+                "leave out --source (the journal is the default)"
+            )
         if missing:
             raise UsageError(f"--source stack needs {', '.join(missing)}")
         return StackSource(options)
