@@ -16,7 +16,9 @@ WORKDIR /src
 # pyproject.toml names README.md as the package's readme: setuptools reads it.
 COPY pyproject.toml README.md ./
 COPY instrumentation ./instrumentation
-RUN pip install . \
+# The core install plus what the compose services need: the webhook gateway
+# (and its Redis store); the demo bot needs nothing more than the core.
+RUN pip install ".[gateway,redis]" \
     && rm -rf /src
 
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/botwatch botwatch

@@ -461,7 +461,8 @@ def test_dockerfile_copies_exist_and_pass_dockerignore(service: str) -> None:
 
 def test_python_image_installs_the_package_and_runs_its_cli() -> None:
     text = (REPO / "Dockerfile").read_text()
-    assert "pip install ." in text
+    install = re.search(r'pip install "\.\[([a-z0-9,]+)\]"', text)  # the core install has no server
+    assert install and "gateway" in install[1].split(","), "the image must install the gateway extra"
     assert 'ENTRYPOINT ["botwatch"]' in text
     assert re.search(r"^USER (?!root)\S+", text, re.M), "the image should not run as root"
     pyproject = (REPO / "pyproject.toml").read_text()

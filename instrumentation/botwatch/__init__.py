@@ -9,15 +9,26 @@
         with conv.turn("Хочу записаться на стрижку") as turn:
             turn.intent("booking", confidence=0.87)
             ...
+
+The names below load on first use: ``import botwatch`` (and so every
+``botwatch`` command, ``--help`` included) does not pay for the
+OpenTelemetry SDK until something needs it.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from botwatch import semconv
-from botwatch.conversation import Conversation, CRMAction, LLMCall, Outbound, Turn
-from botwatch.telemetry import Telemetry, current, init, shutdown
+if TYPE_CHECKING:
+    from botwatch import semconv
+    from botwatch.conversation import Conversation, CRMAction, LLMCall, Outbound, Turn
+    from botwatch.telemetry import Telemetry, init, shutdown
+
+    conversation = Conversation
 
 __all__ = [
     "CRMAction",
@@ -34,7 +45,43 @@ __all__ = [
     "shutdown",
 ]
 
-conversation = Conversation
+# public name -> (module, attribute)
+_LAZY = {
+    "CRMAction": ("botwatch.conversation", "CRMAction"),
+    "Conversation": ("botwatch.conversation", "Conversation"),
+    "LLMCall": ("botwatch.conversation", "LLMCall"),
+    "Outbound": ("botwatch.conversation", "Outbound"),
+    "Turn": ("botwatch.conversation", "Turn"),
+    "conversation": ("botwatch.conversation", "Conversation"),
+    "Telemetry": ("botwatch.telemetry", "Telemetry"),
+    "init": ("botwatch.telemetry", "init"),
+    "shutdown": ("botwatch.telemetry", "shutdown"),
+}
+
+
+class _Package(types.ModuleType):
+    """Loads the public names on first use.
+
+    ``botwatch.conversation`` is both a submodule and the public API (the
+    class); importing the submodule sets the package attribute to the module,
+    so that one assignment is turned into the class.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _LAZY:
+            raise AttributeError(f"module 'botwatch' has no attribute {name!r}")
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module), attribute)
+        setattr(self, name, value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "conversation" and isinstance(value, types.ModuleType):
+            value = value.Conversation
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def episode_id(
@@ -42,10 +89,13 @@ def episode_id(
 ) -> str:
     """A stable conversation id for a chat and time window, for bots that keep no episode id."""
     from botwatch.ids import episode_id as derive
+    from botwatch.telemetry import current
 
     return derive(current().settings.secret, chat_id, channel=channel, window=window, at=at)
 
 
 def flush(timeout_millis: int = 10_000) -> None:
     """Export everything buffered so far (tests, short scripts); ``shutdown()`` also does this."""
+    from botwatch.telemetry import current
+
     current().force_flush(timeout_millis)

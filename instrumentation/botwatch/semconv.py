@@ -321,6 +321,18 @@ GATEWAY_REJECTED: Final = "rejected"
 
 CRM_ACTION_DUPLICATE_FIND: Final = "duplicate.find"
 CRM_ACTION_COMMENT_ADD: Final = "timeline.comment.add"
+# What no-code builders call their CRM actions -> the crm span's action name
+# (the gateway maps events in, `botwatch export` maps the first word back).
+CRM_ACTION_ALIASES: Final[dict[str, str]] = {
+    "create_lead": CRM_ACTION_LEAD_CREATE,
+    "lead_create": CRM_ACTION_LEAD_CREATE,
+    "add_comment": CRM_ACTION_COMMENT_ADD,
+    "create_deal": "deal.create",
+    "update_deal": "deal.update",
+    "create_booking": "booking.create",
+    "confirm_booking": "booking.confirm",
+    "cancel_booking": "booking.cancel",
+}
 
 # OpenTelemetry HTTP semantic conventions (the gateway's request metric).
 HTTP_REQUEST_METHOD: Final = "http.request.method"

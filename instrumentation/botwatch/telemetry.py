@@ -24,6 +24,7 @@ from botwatch import ids
 from botwatch.config import Settings
 from botwatch.deferred import Deferred
 from botwatch.exporters import Destination, destination
+from botwatch.extras import require
 from botwatch.instruments import Instruments
 from botwatch.labels import LabelGuard
 from botwatch.pii import Redactor
@@ -52,6 +53,7 @@ class Telemetry:
         self.deferred = Deferred()
         self.prometheus_server: Any = None
         if settings.prometheus_port is not None:
+            require("prometheus_client", extra="prometheus", feature="BOTWATCH_PROMETHEUS_PORT (a /metrics endpoint)")
             from botwatch.prometheus import PrometheusBridge
 
             bridge = PrometheusBridge()

@@ -6,11 +6,12 @@ import base64
 import io
 from collections.abc import Sequence
 
-import matplotlib
+from botwatch.extras import require
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+# Imported by `botwatch report` only when it runs; a core install names the extra instead.
+require("matplotlib", extra="report", feature="botwatch report (its charts)").use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the Agg backend
+from matplotlib.figure import Figure  # noqa: E402
 
 BLUE, ORANGE, GREY = "#3b73b9", "#e8833a", "#9aa5b1"
 

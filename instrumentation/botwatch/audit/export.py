@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from botwatch import semconv
-from botwatch.gateway.record import ACTIONS
 from botwatch.journal.sessions import LogLine
 
 MAX_OPEN_TURNS = 10_000
@@ -45,7 +44,7 @@ FIELDS = (
 )
 # crm span action -> the gateway's action word (the first one the gateway maps to it)
 _GATEWAY_ACTION: dict[str, str] = {}
-for _word, _action in ACTIONS.items():
+for _word, _action in semconv.CRM_ACTION_ALIASES.items():
     _GATEWAY_ACTION.setdefault(_action, _word)
 
 Row = dict[str, Any]

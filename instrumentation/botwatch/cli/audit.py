@@ -14,15 +14,17 @@ from botwatch.audit.label import Review, record_review
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.sample import reservoir
 from botwatch.audit.source import SourceOptions
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
 from botwatch.cli.sessions import format_sessions
 from botwatch.journal import journal_path
+from botwatch.terminal import json_line, printable
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "audit",
-        help="review loop: sample conversations, list unsure intents, label a turn right or wrong",
+        help=SUMMARIES["audit"],
         description="The owner's review of the bot: what to read, and the verdicts, recorded as telemetry.",
     )
     commands = parser.add_subparsers(title="audit commands", metavar="COMMAND")
@@ -98,14 +100,14 @@ def run_weekly(args: argparse.Namespace) -> int:
         source.close()
     if args.json:
         for t in turns:
-            print(json.dumps(t.__dict__, ensure_ascii=False))
+            print(json_line(t.__dict__))
         return EXIT_OK
     if not turns:
         print(f"No intents below {semconv.LOW_CONFIDENCE:g} confidence in the last {human(args.since)}.")
         return EXIT_OK
     by_intent: dict[str, list[float]] = defaultdict(list)
     for t in turns:
-        by_intent[t.intent or "?"].append(t.confidence)
+        by_intent[printable(t.intent or "?")].append(t.confidence)
     print(f"Intents below {semconv.LOW_CONFIDENCE:g} confidence, last {human(args.since)}: {len(turns)} turns\n")
     width = max(len(i) for i in by_intent)
     for intent, values in sorted(by_intent.items(), key=lambda kv: -len(kv[1])):
@@ -116,9 +118,8 @@ def run_weekly(args: argparse.Namespace) -> int:
     for t in turns:
         moment = datetime.fromtimestamp(t.time_ns // 1000 / 1e6, UTC)
         text = f"  «{t.text}»" if t.text else ""
-        print(
-            f"  {moment:%Y-%m-%d %H:%M}  {t.conversation_id}  turn {t.turn_index}  {t.intent} {t.confidence:.2f}{text}"
-        )
+        where = f"{moment:%Y-%m-%d %H:%M}  {t.conversation_id}  turn {t.turn_index}"
+        print(printable(f"  {where}  {t.intent} {t.confidence:.2f}{text}"))
     first = turns[0]
     print(
         f"\nLabel one: botwatch audit label {first.conversation_id} --turn {first.turn_index} --correct "

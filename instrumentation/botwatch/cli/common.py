@@ -7,8 +7,12 @@ import re
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from botwatch.journal import Journal, JournalError, journal_path
+from botwatch.terminal import printable
+
+if TYPE_CHECKING:
+    from botwatch.journal import Journal
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -41,6 +45,8 @@ def add_journal_option(parser: argparse.ArgumentParser) -> None:
 
 def open_journal(path: Path | None) -> Journal:
     """The journal for reading; a missing one gets a hint instead of an empty answer."""
+    from botwatch.journal import Journal, JournalError, journal_path
+
     resolved = journal_path(path)
     if not resolved.exists():
         raise JournalError(
@@ -50,5 +56,5 @@ def open_journal(path: Path | None) -> Journal:
 
 
 def fail(message: str, code: int) -> int:
-    print(f"botwatch: {message}", file=sys.stderr)
+    print(f"botwatch: {printable(message)}", file=sys.stderr)
     return code

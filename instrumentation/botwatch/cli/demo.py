@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 import botwatch
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, EXIT_USAGE, add_journal_option, fail, open_journal
 from botwatch.demo.faults import NO_FAULTS, Faults, FaultSyntaxError, parse_faults
 from botwatch.demo.runner import DemoResult, Progress, run_demo
@@ -29,7 +30,7 @@ _BAR = 28
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run simulated bots (salon, clinic, barbershop) and show their KPIs",
+        help=SUMMARIES["demo"],
         description=(
             "Simulate Russian-speaking bots of a beauty salon, a clinic and a barbershop talking to clients "
             "over WhatsApp, Telegram, Instagram and a site chat, traced through botwatch. Telemetry goes to "

@@ -15,6 +15,7 @@ from typing import TextIO
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.export import WRITERS, EventRows
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
 
 _BAR = 28
@@ -23,7 +24,7 @@ _BAR = 28
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="all events of a period as CSV or JSON lines (the webhook gateway's event shape)",
+        help=SUMMARIES["export"],
         description=(
             "One row per event (a client message with the bot's turn, an outbound message, a funnel stage) in "
             "the webhook gateway's event shape, phones masked. Streamed: memory stays small for any period."

@@ -9,7 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, EXIT_USAGE, fail
+from botwatch.extras import require
 
 DEFAULT_SERVICE_NAME = "botwatch-gateway"
 # Room for bursts of a few thousand events; past half of it the gateway holds requests
@@ -47,7 +49,7 @@ def tune_gc(setting: str) -> tuple[int, int, int] | None:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "gateway",
-        help="HTTP webhook gateway: bot events -> traces, logs, metrics (and Bitrix24 leads)",
+        help=SUMMARIES["gateway"],
         description=(
             "Serve POST /v1/events. Tenants come from --tenants (TOML) or BOTWATCH_GATEWAY_TENANTS, "
             "or one tenant from BOTWATCH_GATEWAY_TOKEN (+ BOTWATCH_GATEWAY_SIGNING_SECRET). Telemetry goes "
@@ -68,6 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for module in ("starlette", "uvicorn", "pydantic", "httpx"):
+        require(module, extra="gateway", feature="botwatch gateway")
+    if args.redis or os.environ.get("BOTWATCH_GATEWAY_REDIS_URL"):
+        require("redis", extra="redis", feature="botwatch gateway with Redis")
     if args.openapi:
         from botwatch.gateway.app import openapi_bytes
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from datetime import timedelta
 
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, add_journal_option, open_journal, parse_duration
 from botwatch.journal import format_kpi_table, kpi_to_json
 
@@ -13,7 +14,7 @@ from botwatch.journal import format_kpi_table, kpi_to_json
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "kpi",
-        help="conversion, no-shows, SLA, confidence, lead failures for a period",
+        help=SUMMARIES["kpi"],
         description="Key numbers of the bot for a period, computed from the journal.",
     )
     parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")

@@ -8,6 +8,7 @@ from datetime import timedelta
 from botwatch.audit.errors import NotFound
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.source import SourceOptions
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, fail, open_journal, parse_duration
 from botwatch.journal import format_replay
 
@@ -15,7 +16,7 @@ from botwatch.journal import format_replay
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "replay",
-        help="a conversation as a transcript: messages, intents, LLM calls, CRM actions, funnel",
+        help=SUMMARIES["replay"],
         description="Print one conversation in time order, personal data masked.",
     )
     parser.add_argument("conversation_id", help="the conversation id (gen_ai.conversation.id)")

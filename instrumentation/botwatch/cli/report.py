@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import timedelta
 from pathlib import Path
 
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
-from botwatch.audit.report import collect, render
 from botwatch.audit.telegram import ENV_API_URL, ENV_CHAT_ID, ENV_TOKEN_FILE, TelegramTarget, send_document
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
+from botwatch.private_files import replace_privately
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="the owner's weekly report: HTML with charts, optionally sent to Telegram",
+        help=SUMMARIES["report"],
         description=(
             "Conversion, no-shows, SLA, confidence, lead failures and the worst conversations of the period, "
             "each with a chart and the change since the period before."
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 @audit_errors
 def run(args: argparse.Namespace) -> int:
+    from botwatch.audit.report import collect, render  # charts: the `report` extra (matplotlib)
+
     target = TelegramTarget.from_env() if args.telegram else None  # a bad setup fails before the work
     source = source_from(args)
     try:
@@ -42,12 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if data.current.conversations == 0 and data.current.turns == 0:
         raise NotFound(f"nothing recorded in the last {human(args.since)} ({data.source}); no report written")
     page = render(data)
-    partial = args.out.with_name(args.out.name + ".part")
     try:
-        partial.write_text(page, encoding="utf-8")
-        os.replace(partial, args.out)
+        with replace_privately(args.out) as out:  # whole or not at all, 0600: it quotes conversations
+            out.write(page.encode("utf-8"))
     except OSError as error:
-        partial.unlink(missing_ok=True)
         raise UsageError(f"cannot write {args.out}: {error.strerror or error}") from error
     print(f"report written: {args.out} ({len(page.encode()) // 1024} KiB)")
     if target is not None:

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 from botwatch import semconv
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
 from botwatch.journal.sessions import SessionFilter, SessionSummary
+from botwatch.terminal import json_line, printable
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "sessions",
-        help="find conversations: by channel, intent, low confidence, slow replies, failed CRM calls, variant",
+        help=SUMMARIES["sessions"],
         description="Conversations started in the period that match every given filter, newest first, paged.",
     )
     parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise NotFound(f"no conversations match {_describe(flt)} {where} ({source.description})")
     if args.json:
         for summary in found:
-            print(json.dumps({**asdict(summary), "started": _time(summary).isoformat()}, ensure_ascii=False))
+            print(json_line({**asdict(summary), "started": _time(summary).isoformat()}))
     else:
         print(format_sessions(found))
         if len(found) == args.limit:
@@ -83,13 +84,13 @@ def format_sessions(found: list[SessionSummary]) -> str:
     rows = [
         (
             f"{_time(s):%Y-%m-%d %H:%M}",
-            s.conversation_id,
-            s.channel or "—",
+            printable(s.conversation_id),
+            printable(s.channel or "—"),
             str(s.turns),
             "—" if s.min_confidence is None else f"{s.min_confidence:.2f}",
             str(s.sla_breaches),
             str(s.crm_failures),
-            ", ".join(st for st in s.stages if st != semconv.CONVERSATION_STARTED) or "—",
+            printable(", ".join(st for st in s.stages if st != semconv.CONVERSATION_STARTED) or "—"),
         )
         for s in found
     ]

@@ -20,17 +20,7 @@ from botwatch import semconv
 from botwatch.conversation import Turn
 from botwatch.gateway.events import Event, timestamp_ns
 
-# What no-code builders call their CRM actions -> the span's action name.
-ACTIONS = {
-    "create_lead": semconv.CRM_ACTION_LEAD_CREATE,
-    "lead_create": semconv.CRM_ACTION_LEAD_CREATE,
-    "add_comment": semconv.CRM_ACTION_COMMENT_ADD,
-    "create_deal": "deal.create",
-    "update_deal": "deal.update",
-    "create_booking": "booking.create",
-    "confirm_booking": "booking.confirm",
-    "cancel_booking": "booking.cancel",
-}
+ACTIONS = semconv.CRM_ACTION_ALIASES
 _UNTIMED_TURN_LIMIT_NS = 30 * 10**9
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from botwatch.extras import require
+
 
 def _yaml() -> Any:
-    try:
-        import yaml
-    except ImportError as error:  # pragma: no cover - depends on the installation
-        raise RuntimeError("botwatch stack needs PyYAML to render configs: pip install pyyaml") from error
-    return yaml
+    return require("yaml", extra="stack", feature="botwatch stack (rendering the backends' configs)")
 
 
 def load(path: Path) -> Any:

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The core install runs every command: a fresh virtualenv with `pip install .`
+# and no extras, then --help, demo, kpi, replay, sessions, export and
+# report --help against a small journal; commands that need an extra must say
+# which.  Prints the import time of botwatch.cli and the wall time of --help.
+# Usage: scripts/lean-install-check.sh   (PYTHON=python3.11 to choose the interpreter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=.cache/lean-venv
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+rm -rf "$VENV"
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check .
+BOTWATCH="$VENV/bin/botwatch"
+
+# Nothing of the caller's environment: the journal and the key live in $WORK.
+unset OTEL_EXPORTER_OTLP_ENDPOINT BOTWATCH_PROMETHEUS_PORT
+export XDG_DATA_HOME="$WORK/data" BOTWATCH_JOURNAL="$WORK/journal.sqlite" BOTWATCH_SECRET_FILE="$WORK/secret"
+
+step() {  # step NAME COMMAND...: run it, show the last lines on failure
+    if ! "$@" >"$WORK/out" 2>&1; then
+        echo "lean install: FAILED: $*" >&2
+        tail -n 20 "$WORK/out" >&2
+        exit 1
+    fi
+    echo "lean install: ok: ${*#"$VENV/bin/"}"
+}
+needs_extra() {  # needs_extra EXTRA COMMAND...: exits 2 naming the extra, no traceback
+    local extra=$1
+    shift
+    local code=0
+    "$@" >"$WORK/out" 2>&1 || code=$?
+    if [ "$code" != 2 ] || ! grep -q "pip install 'botwatch\[$extra\]'" "$WORK/out" || grep -q Traceback "$WORK/out"; then
+        echo "lean install: FAILED: $* should exit 2 naming the '$extra' extra (exit $code):" >&2
+        tail -n 20 "$WORK/out" >&2
+        exit 1
+    fi
+    echo "lean install: ok: ${*#"$VENV/bin/"} names the '$extra' extra"
+}
+
+step "$BOTWATCH" --help
+step "$BOTWATCH" demo --conversations 12 --seed 16
+step "$BOTWATCH" kpi --since 8d
+step "$BOTWATCH" sessions --since 8d
+conversation=$("$BOTWATCH" sessions --since 8d --json --limit 1 | "$VENV/bin/python" -c 'import json, sys; print(json.loads(sys.stdin.readline())["conversation_id"])')
+step "$BOTWATCH" replay "$conversation"
+step "$BOTWATCH" export --since 8d --quiet --out "$WORK/events.csv"
+step "$BOTWATCH" report --help
+step "$BOTWATCH" gateway --help
+step "$BOTWATCH" stack --help
+needs_extra report "$BOTWATCH" report --since 8d --out "$WORK/report.html"
+needs_extra gateway "$BOTWATCH" gateway --port 0
+
+# botwatch.cli's own import time (the cumulative microseconds python -X importtime reports)
+"$VENV/bin/python" -X importtime -c 'import botwatch.cli' 2>"$WORK/importtime"
+import_us=$(awk -F'|' '$3 ~ /^ botwatch\.cli$/ {gsub(/ /, "", $2); print $2}' "$WORK/importtime")
+best=$("$VENV/bin/python" - "$BOTWATCH" <<'PY'
+import subprocess, sys, time
+runs = []
+for _ in range(5):
+    start = time.perf_counter()
+    subprocess.run([sys.argv[1], "--help"], check=True, stdout=subprocess.DEVNULL)
+    runs.append(time.perf_counter() - start)
+print(f"{min(runs):.3f}")
+PY
+)
+echo "lean install: import botwatch.cli $((import_us / 1000)) ms; botwatch --help ${best} s (best of 5 runs)"
