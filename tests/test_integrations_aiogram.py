@@ -19,12 +19,14 @@ from telegram_api import TOKEN, BotAPI
 
 import botwatch
 from botwatch import ids, semconv
+from botwatch.integrations import episode_for
 
 SECRET = b"test-secret"
 SERVER, PRODUCER = 2, 4  # OTLP SpanKind values
 STATUS_ERROR = 2
 RAW_PHONE = "+7 912 345-67-89"
 HANDLER = semconv.HANDLER
+BOT_ID = int(TOKEN.split(":")[0])
 
 
 def update_json(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
@@ -42,8 +44,12 @@ def update_json(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
     return {"update_id": update_id, "message": message}
 
 
-def trace_of(chat_id: int) -> str:
-    return format(ids.trace_id_for(SECRET, botwatch.episode_id(chat_id, channel="telegram")), "032x")
+def episode_of(chat_id: int, bot_id: int = BOT_ID) -> str:
+    return episode_for(chat_id, bot_id=bot_id)
+
+
+def trace_of(chat_id: int, bot_id: int = BOT_ID) -> str:
+    return format(ids.trace_id_for(SECRET, episode_of(chat_id, bot_id)), "032x")
 
 
 def exported_bytes(receiver: Any) -> bytes:
@@ -234,7 +240,7 @@ async def test_concurrent_chats_keep_their_own_traces(bw, receiver, api, bot):
     botwatch.flush()
 
     spans = receiver.spans()
-    episode_chat = {botwatch.episode_id(c, channel="telegram"): c for c in chats}
+    episode_chat = {episode_of(c): c for c in chats}
     by_span = {s["span_id"]: s for s in spans}
     assert len([s for s in spans if s["name"] == "turn"]) == 200
     assert len([s for s in spans if s["name"] == "conversation"]) == 50

@@ -15,6 +15,7 @@ from test_integrations_aiogram import (
     RAW_PHONE,
     SERVER,
     STATUS_ERROR,
+    episode_of,
     exported_bytes,
     trace_of,
     update_json,
@@ -199,7 +200,7 @@ async def test_concurrent_chats_keep_their_own_traces(bw, receiver, api, app):
     botwatch.flush()
 
     spans = receiver.spans()
-    episode_chat = {botwatch.episode_id(c, channel="telegram"): c for c in chats}
+    episode_chat = {episode_of(c): c for c in chats}
     by_span = {s["span_id"]: s for s in spans}
     assert len([s for s in spans if s["name"] == "turn"]) == 200
     assert len([s for s in spans if s["name"] == "conversation"]) == 50
@@ -231,4 +232,6 @@ async def test_instrumenting_twice_and_late_handlers(bw, receiver, api, app):
     botwatch.flush()
     (turn,) = [s for s in receiver.spans() if s["name"] == "turn"]
     assert turn["attributes"][HANDLER] == f"{__name__}.book"
-    assert type(app).__name__ == "TracedApplication" and isinstance(app, Application)
+    # The traced class reads as the original one: error texts and repr stay as the developer knows them.
+    assert type(app).__name__ == "Application" and isinstance(app, Application)
+    assert type(app.bot).__qualname__ == "ExtBot" and type(app.bot).__module__ == "telegram.ext._extbot"

@@ -1,18 +1,21 @@
-"""python-telegram-bot ≥ 21: every incoming message a turn, every ``reply_text()``/``send_message()`` its reply.
+"""python-telegram-bot ≥ 21: every incoming update a turn, every ``reply_text()``/``send_message()`` its reply.
 
 ::
 
     from botwatch.integrations.telegram_bot import instrument
     instrument(application)
 
-``instrument`` gives the application (and its bot) a subclass, the way
-``ApplicationBuilder().application_class(...)`` would: ``process_update``
-opens the turn in the chat's current episode around PTB's own dispatch, so it
-covers polling, webhooks and direct ``process_update`` calls alike; handler
-callbacks are wrapped on first sight to record which one ran and its error
-(PTB passes the error on to its error handlers as before); the bot's
-``_do_post``, PTB's documented override point for every API call, turns
-outgoing messages into the turn's reply or ``message.send`` spans.
+``instrument`` gives the application (and its bot) a subclass that keeps the
+original class's name and module, so error texts and ``repr`` read as
+before: ``process_update`` opens the turn in the chat's current episode around
+PTB's own dispatch, so it covers polling, webhooks and direct
+``process_update`` calls alike; handler callbacks are wrapped on first sight
+to record which one ran and its error (PTB passes the error on to its error
+handlers as before, inside the turn, so their replies are the turn's); the
+bot's ``_do_post``, PTB's documented override point for every API call, turns
+outgoing messages into the turn's reply or ``message.send`` spans.  A second
+``instrument()`` changes nothing; ``uninstrument(application)`` restores the
+classes and the handlers' callbacks.
 
 Handlers with ``block=False`` run after the turn has closed: their messages
 are ``message.send`` spans in the same episode.  Episodes are remembered in
@@ -23,16 +26,18 @@ this process (:class:`botwatch.integrations.ProcessEpisodes`); pass
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta, tzinfo
 from typing import Any, TypeVar
 
 from telegram import Bot, Update
 from telegram.ext import Application, ApplicationHandlerStop, BaseHandler, ConversationHandler
 
-from botwatch.integrations import CHANNEL_TELEGRAM, ChatTracer, Episodes, active_turn
+from botwatch import semconv
+from botwatch.integrations import CHANNEL_TELEGRAM, ChatTracer, Episodes, active_turn, log, media, unwrap
 
-__all__ = ["instrument"]
+__all__ = ["instrument", "uninstrument"]
 
 A = TypeVar("A", bound=Application)  # type: ignore[type-arg]
 _WRAPPED = "__botwatch_wrapped__"
@@ -40,19 +45,37 @@ _NOT_MESSAGES = frozenset({"sendChatAction"})
 _MESSAGE_EDITS = frozenset({"editMessageText", "editMessageCaption", "copyMessage", "forwardMessage"})
 
 
-def _incoming(update: object) -> tuple[int, str | None] | None:
-    """(chat id, text) of an update that is a client's message, else None."""
-    if not isinstance(update, Update) or update.channel_post or update.edited_channel_post:
+@dataclass(frozen=True)
+class _Incoming:
+    chat_id: int
+    text: str | None
+    kind: str | None
+    media: Mapping[str, Any]
+
+
+_NOT_CLIENTS = frozenset({"channel_post", "edited_channel_post", "poll"})  # no client wrote these
+
+
+def _incoming(update: object) -> _Incoming | None:
+    """The chat, text, kind and media of an update a client sent, else None."""
+    if not isinstance(update, Update):
+        return None
+    kind = next((name for name in Update.ALL_TYPES if getattr(update, name, None) is not None), None)
+    if kind in _NOT_CLIENTS:
         return None
     chat = update.effective_chat
-    if chat is None:
+    user = update.effective_user
+    chat_id = chat.id if chat is not None else user.id if user is not None else None
+    if chat_id is None:
         return None
     if update.callback_query is not None:
-        return chat.id, update.callback_query.data
+        return _Incoming(chat_id, update.callback_query.data, kind, {})
+    if update.inline_query is not None:
+        return _Incoming(chat_id, update.inline_query.query, kind, {})
     message = update.effective_message
     if message is None:
-        return None
-    return chat.id, message.text or message.caption
+        return _Incoming(chat_id, None, kind, {})
+    return _Incoming(chat_id, message.text or message.caption, kind, media.of_message(message))
 
 
 def _traced(callback: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Coroutine[Any, Any, Any]]:
@@ -60,7 +83,7 @@ def _traced(callback: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., 
     async def traced(update: object, context: Any) -> Any:
         active = active_turn()
         if active is not None:
-            active.handled_by(callback)
+            active.handled_by(unwrap(callback))
         try:
             return await callback(update, context)
         except ApplicationHandlerStop:
@@ -74,21 +97,40 @@ def _traced(callback: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., 
     return traced
 
 
-def _wrap_handlers(handlers: list[BaseHandler[Any, Any, Any]]) -> None:
+def _leaves(handlers: Iterable[BaseHandler[Any, Any, Any]]) -> Iterator[BaseHandler[Any, Any, Any]]:
+    """The handlers whose callbacks PTB calls, inside ConversationHandlers too."""
     for handler in handlers:
         if isinstance(handler, ConversationHandler):
-            _wrap_handlers(handler.entry_points)
+            yield from _leaves(handler.entry_points)
             for state in handler.states.values():
-                _wrap_handlers(state)
-            _wrap_handlers(handler.fallbacks)
-        elif not getattr(handler.callback, _WRAPPED, False):
+                yield from _leaves(state)
+            yield from _leaves(handler.fallbacks)
+        else:
+            yield handler
+
+
+def _wrap_handlers(handlers: list[BaseHandler[Any, Any, Any]]) -> None:
+    for handler in _leaves(handlers):
+        if not getattr(handler.callback, _WRAPPED, False):
             handler.callback = _traced(handler.callback)
 
 
-def _traced_application_class(base: type[A], tracer: ChatTracer) -> type[A]:
+def _unwrap_handlers(handlers: list[BaseHandler[Any, Any, Any]]) -> None:
+    for handler in _leaves(handlers):
+        if getattr(handler.callback, _WRAPPED, False):
+            handler.callback = handler.callback.__wrapped__  # type: ignore[attr-defined]
+
+
+def _same_name(cls: type[Any], base: type[Any]) -> None:
+    """The subclass reads as its base in error texts, ``repr`` and ``type(x).__name__``."""
+    cls.__name__, cls.__qualname__, cls.__module__ = base.__name__, base.__qualname__, base.__module__
+
+
+def _traced_application_class(base: type[A], tracer: ChatTracer, bot_id: int | None) -> type[A]:
     class TracedApplication(base):  # type: ignore[valid-type,misc]
         __slots__ = ()
         botwatch_tracer = tracer
+        botwatch_base = base
 
         async def process_update(self, update: object) -> None:
             for group in list(self.handlers.values()):
@@ -97,17 +139,32 @@ def _traced_application_class(base: type[A], tracer: ChatTracer) -> type[A]:
             if incoming is None:
                 await super().process_update(update)
                 return
-            chat_id, text = incoming
-            async with tracer.turn(chat_id, text):
+            async with tracer.turn(
+                incoming.chat_id, incoming.text, bot_id=bot_id, kind=incoming.kind, media=incoming.media
+            ) as active:
                 await super().process_update(update)
+                if not active.handled:
+                    active.unhandled()
 
-    TracedApplication.__name__ = TracedApplication.__qualname__ = f"Traced{base.__name__}"
+    _same_name(TracedApplication, base)
     return TracedApplication
 
 
-def _traced_bot_class(base: type[Bot], tracer: ChatTracer) -> type[Bot]:
+def _describe(endpoint: str, data: dict[str, Any]) -> Callable[[Any], Mapping[str, Any]]:
+    def describe(answer: Any) -> Mapping[str, Any]:
+        attributes = media.of_send(endpoint, data.get, answer)
+        markup = data.get("parse_mode")
+        if isinstance(markup, str) and markup:
+            attributes[semconv.MESSAGE_MARKUP] = markup.lower()
+        return attributes
+
+    return describe
+
+
+def _traced_bot_class(base: type[Bot], tracer: ChatTracer, bot_id: int | None) -> type[Bot]:
     class TracedBot(base):  # type: ignore[valid-type,misc]
         __slots__ = ()
+        botwatch_base = base
 
         async def _do_post(self, endpoint: str, data: dict[str, Any], **kwargs: Any) -> Any:
             post = super()._do_post
@@ -117,11 +174,21 @@ def _traced_bot_class(base: type[Bot], tracer: ChatTracer) -> type[Bot]:
                 return await post(endpoint, data, **kwargs)
             text = data.get("text") or data.get("caption")
             return await tracer.send(
-                chat_id, text if isinstance(text, str) else None, lambda: post(endpoint, data, **kwargs)
+                chat_id,
+                text if isinstance(text, str) else None,
+                lambda: post(endpoint, data, **kwargs),
+                bot_id=bot_id,
+                attributes=_describe(endpoint, data),
             )
 
-    TracedBot.__name__ = TracedBot.__qualname__ = f"Traced{base.__name__}"
+    _same_name(TracedBot, base)
     return TracedBot
+
+
+def _bot_id(bot: Bot) -> int | None:
+    """The bot's id, from its token ("<id>:<secret>"), so it is known before ``initialize()``."""
+    head = str(getattr(bot, "token", "")).split(":", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def instrument(
@@ -130,12 +197,32 @@ def instrument(
     window: timedelta = timedelta(days=1),
     episodes: Episodes | None = None,
     channel: str = CHANNEL_TELEGRAM,
+    timezone: tzinfo | str | None = None,
+    non_client_chats: Iterable[int | str] | None = None,
 ) -> ChatTracer:
-    """Trace ``application``'s updates and the messages its bot sends; call once, before running it."""
+    """Trace ``application``'s updates and the messages its bot sends; a second call changes nothing."""
     existing = getattr(type(application), "botwatch_tracer", None)
     if isinstance(existing, ChatTracer):
+        log.debug("botwatch: python-telegram-bot application %#x is already instrumented", id(application))
         return existing
-    tracer = ChatTracer(channel=channel, window=window, episodes=episodes)
-    application.__class__ = _traced_application_class(type(application), tracer)
-    application.bot.__class__ = _traced_bot_class(type(application.bot), tracer)
+    tracer = ChatTracer(
+        channel=channel, window=window, episodes=episodes, timezone=timezone, non_client=non_client_chats
+    )
+    bot_id = _bot_id(application.bot)
+    application.__class__ = _traced_application_class(type(application), tracer, bot_id)
+    application.bot.__class__ = _traced_bot_class(type(application.bot), tracer, bot_id)
     return tracer
+
+
+def uninstrument(application: Application) -> None:  # type: ignore[type-arg]
+    """Give ``application`` and its bot their own classes back and unwrap its handlers' callbacks."""
+    base = type(application).__dict__.get("botwatch_base")
+    if base is None:
+        log.debug("botwatch: python-telegram-bot application %#x is not instrumented", id(application))
+        return
+    application.__class__ = base
+    bot_base = type(application.bot).__dict__.get("botwatch_base")
+    if bot_base is not None:
+        application.bot.__class__ = bot_base
+    for group in application.handlers.values():
+        _unwrap_handlers(group)

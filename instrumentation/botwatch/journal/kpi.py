@@ -10,7 +10,10 @@ Definitions (window = [since, until), by each record's own timestamp):
 - p50/p95 turn time: nearest-rank percentiles of turn span durations;
 - low confidence: share of turns with an intent whose confidence < LOW_CONFIDENCE;
 - lead creation failures: CRM spans of action ``lead.create`` with outcome error;
-- escalations: ``escalated`` funnel events; tokens: usage on ``chat`` spans.
+- escalations: ``escalated`` funnel events; tokens: usage on ``chat`` spans;
+- turns and conversations are clients' only: updates no handler took
+  (``botwatch.update.unhandled``) and chats marked ``botwatch.chat.non_client``
+  (an admin group) are left out.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from botwatch import semconv
 from botwatch.journal.rows import FAMILY_CHAT, FAMILY_CRM, FAMILY_TURN
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Not a client's turn: an update no handler took, or a chat marked non-client (an admin group).
+# The integrations write these attributes only as ``true``; a substring test avoids parsing JSON per row.
+_NON_CLIENT = f"instr(attributes, '\"{semconv.CHAT_NON_CLIENT}\":true') > 0"
+_CLIENT_TURN = f"NOT (instr(attributes, '\"{semconv.UPDATE_UNHANDLED}\":true') > 0 OR {_NON_CLIENT})"
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,8 @@ def compute_kpi(conn: sqlite3.Connection, since: datetime, until: datetime) -> K
         """SELECT COUNT(*), COALESCE(SUM(sla_breached), 0),
                   COALESCE(SUM(intent IS NOT NULL), 0),
                   COALESCE(SUM(intent IS NOT NULL AND confidence < ?), 0)
-           FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ?""",
+           FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ? AND """
+        + _CLIENT_TURN,
         (semconv.LOW_CONFIDENCE, FAMILY_TURN, *window),
     ).fetchone()
     leads, lead_failures = conn.execute(
@@ -131,7 +139,10 @@ def _conversion(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple
                       SELECT 1 FROM funnel b
                       WHERE b.conversation_id = s.conversation_id AND b.stage = ? AND b.time_ns < ?
                   ) THEN s.conversation_id END)
-           FROM funnel s WHERE s.stage = ? AND s.time_ns >= ? AND s.time_ns < ?""",
+           FROM funnel s WHERE s.stage = ? AND s.time_ns >= ? AND s.time_ns < ?
+                AND NOT EXISTS (SELECT 1 FROM spans r WHERE r.id = s.span_row AND """
+        + _NON_CLIENT.replace("attributes", "r.attributes")
+        + ")",
         (semconv.BOOKING_CREATED, until_ns, semconv.CONVERSATION_STARTED, since_ns, until_ns),
     ).fetchone()
     return int(started), int(booked)
@@ -152,7 +163,9 @@ def _turn_percentile(conn: sqlite3.Connection, since_ns: int, until_ns: int, tur
         return None
     rank = max(1, math.ceil(q * turns))
     row = conn.execute(
-        """SELECT duration_ns FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ?
+        """SELECT duration_ns FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ? AND """
+        + _CLIENT_TURN
+        + """
            ORDER BY duration_ns LIMIT 1 OFFSET ?""",
         (FAMILY_TURN, since_ns, until_ns, rank - 1),
     ).fetchone()

@@ -1,0 +1,235 @@
+"""python-telegram-bot applications as businesses write them, through the real Application and local Bot API.
+
+The same cases as ``test_integrations_aiogram_cases``: two bots and one
+person, an error handler that replies, an edited message, a voice message,
+``instrument()`` twice and ``uninstrument()``, other update kinds, and the
+developer's error texts unchanged by the traced classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import telegram_updates as tg
+from telegram_api import TOKEN, BotAPI
+from test_integrations_aiogram import BOT_ID, STATUS_ERROR, trace_of
+from test_integrations_aiogram_cases import OTHER_BOT_ID, OTHER_TOKEN, replies, turns
+
+import botwatch
+from botwatch import semconv
+
+pytest.importorskip("telegram")
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from botwatch.integrations.telegram_bot import instrument, uninstrument
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[BotAPI]:
+    server = BotAPI()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def other_api() -> Iterator[BotAPI]:
+    server = BotAPI(token=OTHER_TOKEN)
+    yield server
+    server.close()
+
+
+def build(server: BotAPI, token: str = TOKEN) -> Application:  # type: ignore[type-arg]
+    return ApplicationBuilder().token(token).base_url(f"{server.url}/bot").build()
+
+
+@pytest.fixture
+async def app(api: BotAPI) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    application = build(api)
+    yield application
+    if application._initialized:
+        await application.shutdown()
+
+
+async def feed(application: Application, update: dict[str, Any]) -> None:  # type: ignore[type-arg]
+    await application.process_update(Update.de_json(update, application.bot))
+
+
+async def answer(update: Update, context: Context) -> None:
+    await update.effective_message.reply_text(f"Здравствуйте, это бот {context.bot.id}")  # type: ignore[union-attr]
+
+
+async def test_two_bots_and_one_person_are_two_conversations(bw, receiver, api, other_api, app):
+    clinic = build(other_api, OTHER_TOKEN)
+    for application in (app, clinic):
+        application.add_handler(MessageHandler(filters.TEXT, answer))
+        instrument(application)
+        await application.initialize()
+    try:
+        for n in range(4):
+            await feed(app if n % 2 == 0 else clinic, tg.text(200 + n, 4002, f"вопрос {n}"))
+    finally:
+        await clinic.shutdown()
+    botwatch.flush()
+
+    salon_trace, clinic_trace = trace_of(4002, BOT_ID), trace_of(4002, OTHER_BOT_ID)
+    roots = [s for s in receiver.spans() if s["name"] == semconv.SPAN_CONVERSATION]
+    assert sorted(r["trace_id"] for r in roots) == sorted([salon_trace, clinic_trace])
+    for trace, bot_id in ((salon_trace, BOT_ID), (clinic_trace, OTHER_BOT_ID)):
+        mine = turns(receiver, trace)
+        assert [t["attributes"][semconv.TURN_INDEX] for t in mine] == [1, 2]  # no two "turn 1"
+        assert {t["attributes"][semconv.BOT_ID] for t in mine} == {bot_id}
+        assert [r[semconv.MESSAGE_TEXT] for t in mine for r in replies(t)] == [f"Здравствуйте, это бот {bot_id}"] * 2
+
+
+async def test_error_handler_reply_is_the_failed_turns_reply(bw, receiver, api, app):
+    async def crm_booking(update: Update, context: Context) -> None:
+        await asyncio.sleep(0.1)
+        raise ConnectionError("CRM is down")
+
+    async def apologise(update: object, context: Context) -> None:
+        await asyncio.sleep(0.15)
+        assert isinstance(update, Update) and update.effective_message is not None
+        await update.effective_message.reply_text("Извините, попробуйте ещё раз через минуту")
+        await asyncio.sleep(0.3)
+
+    app.add_handler(MessageHandler(filters.TEXT, crm_booking))
+    app.add_error_handler(apologise)
+    instrument(app)
+    await app.initialize()
+    await feed(app, tg.text(300, 4003, "Запишите на завтра"))
+    botwatch.flush()
+
+    (turn,) = turns(receiver)
+    assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "ConnectionError"
+    assert (
+        turn["attributes"][semconv.HANDLER]
+        == f"{__name__}.test_error_handler_reply_is_the_failed_turns_reply.<locals>.crm_booking"
+    )
+    assert [r[semconv.MESSAGE_TEXT] for r in replies(turn)] == ["Извините, попробуйте ещё раз через минуту"]
+    assert not [s for s in receiver.spans() if s["name"] == semconv.SPAN_MESSAGE_SEND]
+    duration = (turn["end"] - turn["start"]) / 1e9
+    assert 0.25 <= duration < 0.5, duration
+
+
+async def test_edited_message_is_marked_and_an_edit_nobody_handles_is_unhandled(bw, receiver, api, app):
+    async def booking(update: Update, context: Context) -> None:
+        await update.effective_message.reply_text("Записал")  # type: ignore[union-attr]
+
+    app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, booking))
+    instrument(app)
+    await app.initialize()
+    await feed(app, tg.text(400, 4004, "Запишите на 15:00"))
+    await feed(app, tg.edited(401, 4004, 400, "Запишите на 16:00"))
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, booking))
+    await feed(app, tg.edited(402, 4004, 400, "Запишите на 17:00"))
+    botwatch.flush()
+
+    first, ignored, handled = turns(receiver, trace_of(4004))
+    assert first["attributes"][semconv.UPDATE_KIND] == "message"
+    assert ignored["attributes"][semconv.UPDATE_KIND] == "edited_message"
+    assert ignored["attributes"][semconv.UPDATE_UNHANDLED] is True and semconv.HANDLER not in ignored["attributes"]
+    assert handled["attributes"][semconv.UPDATE_KIND] == "edited_message" and len(replies(handled)) == 1
+    assert semconv.UPDATE_UNHANDLED not in handled["attributes"]
+
+
+async def test_voice_in_and_voice_out_are_recorded_with_kind_size_and_duration(bw, receiver, api, app):
+    ogg = b"OggS" + bytes(3_000)
+
+    async def listen(update: Update, context: Context) -> None:
+        await update.effective_message.reply_voice(ogg, duration=3, caption="Перезвоню")  # type: ignore[union-attr]
+
+    app.add_handler(MessageHandler(filters.VOICE, listen))
+    instrument(app)
+    await app.initialize()
+    await feed(app, tg.voice(500, 4005))
+    botwatch.flush()
+
+    (turn,) = turns(receiver)
+    assert turn["attributes"][semconv.MEDIA_KIND] == "voice"
+    assert turn["attributes"][semconv.MEDIA_SIZE] == tg.VOICE_SIZE
+    assert turn["attributes"][semconv.MEDIA_DURATION] == tg.VOICE_SECONDS
+    (reply,) = replies(turn)
+    assert reply[semconv.MEDIA_KIND] == "voice" and reply[semconv.MEDIA_SIZE] == len(ogg)
+    assert reply[semconv.MEDIA_DURATION] == 3 and reply[semconv.MESSAGE_TEXT] == "Перезвоню"
+    received = [log for log in receiver.logs() if log["event_name"] == semconv.EVENT_MESSAGE_RECEIVED]
+    assert len(received) == 1 and received[0]["attributes"][semconv.MEDIA_DURATION] == tg.VOICE_SECONDS
+
+
+async def test_instrument_twice_is_a_no_op_and_uninstrument_restores_the_application(bw, receiver, api, app, caplog):
+    app.add_handler(MessageHandler(filters.TEXT, answer))
+    classes, callback = (type(app), type(app.bot)), app.handlers[0][0].callback
+    first = instrument(app)
+    with caplog.at_level(logging.DEBUG, logger="botwatch.integrations"):
+        assert instrument(app) is first
+    assert any("already instrumented" in r.getMessage() for r in caplog.records)
+    await app.initialize()
+    await feed(app, tg.text(600, 4006, "Привет"))
+    botwatch.flush()
+    (turn,) = turns(receiver)
+    assert len(replies(turn)) == 1
+
+    uninstrument(app)
+    uninstrument(app)
+    assert (type(app), type(app.bot)) == classes and app.handlers[0][0].callback is callback
+    receiver.clear()
+    await feed(app, tg.text(601, 4006, "Ещё раз"))
+    botwatch.flush()
+    assert receiver.spans() == [] and len(api.sent()) >= 2
+
+
+async def test_error_texts_name_the_original_classes(bw, api, app):
+    instrument(app)
+    with pytest.raises(AttributeError) as bot_error:
+        app.bot.no_such_method  # noqa: B018
+    with pytest.raises(AttributeError) as app_error:
+        app.no_such_attribute  # type: ignore[attr-defined]  # noqa: B018
+    assert str(bot_error.value) == "'ExtBot' object has no attribute 'no_such_method'"
+    assert str(app_error.value) == "'Application' object has no attribute 'no_such_attribute'"
+    assert repr(app).startswith("Application[bot=ExtBot[")
+
+
+async def test_callbacks_inline_queries_and_member_updates_carry_their_kind(bw, receiver, api, app):
+    async def chosen(update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None and query.message is not None
+        await context.bot.send_message(query.message.chat.id, f"Записал на {query.data}")
+
+    async def nothing(update: Update, context: Context) -> None:
+        pass
+
+    app.add_handler(CallbackQueryHandler(chosen))
+    app.add_handler(InlineQueryHandler(nothing))
+    app.add_handler(ChatMemberHandler(nothing, ChatMemberHandler.MY_CHAT_MEMBER))
+    instrument(app)
+    await app.initialize()
+    await feed(app, tg.callback(700, 4007, "15:00", BOT_ID))
+    await feed(app, tg.inline(701, 4007, "стрижка"))
+    await feed(app, tg.member(702, 4007, BOT_ID, "kicked"))
+    await feed(app, tg.pre_checkout(703, 4007))  # no handler
+    botwatch.flush()
+
+    steps = turns(receiver, trace_of(4007))
+    assert [t["attributes"][semconv.UPDATE_KIND] for t in steps] == [
+        "callback_query",
+        "inline_query",
+        "my_chat_member",
+        "pre_checkout_query",
+    ]
+    assert [r[semconv.MESSAGE_TEXT] for r in replies(steps[0])] == ["Записал на 15:00"]
+    assert [semconv.UPDATE_UNHANDLED in t["attributes"] for t in steps] == [False, False, False, True]
