@@ -166,6 +166,63 @@ async def test_turn_lasts_latency_ms_and_metrics_carry_bounded_labels(bw, receiv
     assert point.sum == pytest.approx(4.2)
 
 
+async def test_turn_without_latency_ms_is_not_measured_however_late_it_arrives(bw, receiver):
+    """A webhook delivered 10 s late without latency_ms: no duration, no SLA verdict (not a 10 s reply)."""
+    late = (datetime.now(UTC) - timedelta(seconds=10)).isoformat()
+    untimed = example_event(event_id="untimed", session_id="sess_untimed", timestamp=late)
+    timed = example_event(event_id="timed", session_id="sess_timed", timestamp=late, latency_ms=1200)
+    async with client_of(create_app(config())) as client:
+        assert (await post_plain(client, [untimed, timed])).json()["accepted"] == 2
+    botwatch.flush()
+    turns = {s["attributes"][semconv.GATEWAY_EVENT_ID]: s for s in receiver.spans() if s["name"] == semconv.SPAN_TURN}
+    assert semconv.SLA_BREACHED not in turns["untimed"]["attributes"]
+    assert turns["untimed"]["end"] == turns["untimed"]["start"]
+    assert turns["timed"]["attributes"][semconv.SLA_BREACHED] is False
+    assert turns["timed"]["end"] - turns["timed"]["start"] == 1_200_000_000
+    points = metric_points(receiver, semconv.TURN_DURATION.name)
+    assert sum(p.count for p in points) == 1 and sum(p.sum for p in points) == pytest.approx(1.2)
+
+
+@pytest.mark.parametrize(
+    "field", ["channel", "intent", "crm_id", "crm_error", "scenario_variant", "message_kind", "action"]
+)
+@pytest.mark.parametrize("value", ["\x1c", "a\x00b", "  \x1f  ", "\x85"])
+async def test_control_characters_in_names_are_refused_not_lost(bw, receiver, caplog, field, value):
+    async with client_of(create_app(config())) as client:
+        response = await post_plain(client, [example_event(event_id="bad", **{field: value}), example_event()])
+    assert response.status_code == 200
+    bad, good = response.json()["results"]
+    assert (bad["status"], bad["reason"]) == ("rejected", "invalid_event")
+    assert bad["message"].startswith(field) and ("control characters" in bad["message"] or "empty" in bad["message"])
+    assert good["status"] == "accepted"
+    assert "recording an event" not in caplog.text
+
+
+async def test_lone_surrogates_are_refused_with_an_escaped_id_and_the_batch_is_answered(bw, receiver):
+    at = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().encode()
+    body = (
+        b'[{"event_id": "a\\ud800b", "timestamp": "%s", "channel": "whatsapp", "session_id": "s1"},'
+        b' {"event_id": "ok", "timestamp": "%s", "channel": "whatsapp", "session_id": "s1", "text": "x\\udfff"},'
+        b' {"event_id": "fine", "timestamp": "%s", "channel": "whatsapp", "session_id": "s1"}]'
+    ) % (at, at, at)
+    auth = {"Authorization": f"Bearer {PLAIN_TOKEN}", "Content-Type": "application/json"}
+    async with client_of(create_app(config())) as client:
+        response = await client.post("/v1/events", content=body, headers=auth)
+        again = await client.post("/v1/events", content=body, headers=auth)
+    assert response.status_code == 200, response.text
+    first, second, third = response.json()["results"]
+    assert first == {
+        "index": 0,
+        "event_id": "a\\ud800b",
+        "status": "rejected",
+        "reason": "invalid_event",
+        "message": "event_id: contains an unpaired UTF-16 surrogate (such as \\ud800); send valid Unicode",
+    }
+    assert (second["status"], second["message"].split(":")[0]) == ("rejected", "text")
+    assert third["status"] == "accepted"
+    assert [r["status"] for r in again.json()["results"]] == ["rejected", "rejected", "duplicate"]
+
+
 async def test_later_events_join_the_trace_without_a_second_root(bw, receiver):
     first = example_event(event_id="e1", action=None, crm_id=None)
     second = example_event(event_id="e2", text="А можно на 16:00?", action=None, crm_id=None)
@@ -223,7 +280,7 @@ async def test_redelivered_event_is_acknowledged_and_not_counted_twice(bw, recei
     }
     assert [r["status"] for r in in_batch.json()["results"]] == ["accepted", "duplicate"]
     botwatch.flush()
-    assert sum(p.count for p in metric_points(receiver, semconv.TURN_DURATION.name)) == 2
+    assert len([s for s in receiver.spans() if s["name"] == semconv.SPAN_TURN]) == 2
     outcomes = {
         (labels(p)[semconv.GATEWAY_OUTCOME], labels(p).get(semconv.GATEWAY_REASON, "")): p.as_int
         for p in metric_points(receiver, semconv.GATEWAY_EVENTS.name)
@@ -504,10 +561,10 @@ async def test_an_event_that_fails_to_record_is_forgotten_so_its_redelivery_coun
 
     real = gateway_app.recorded
 
-    def failing(event, where, received_ns):
+    def failing(event, where):
         if event.event_id == "breaks":
             raise RuntimeError("a bug while recording")
-        return real(event, where, received_ns)
+        return real(event, where)
 
     app = create_app(config())
     async with client_of(app) as client:

@@ -61,11 +61,12 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 async def test_redis_store_claims_once_and_numbers_conversation_events(redis_url):
     store = RedisStore(redis_url, ttl=60, conversation_ttl=60)
     run = str(time.time_ns())
-    assert await store.claim_events([f"{run}a", f"{run}b", f"{run}a"]) == [True, True, False]
-    assert await store.claim_events([f"{run}a"]) == [False]
-    await store.release_events([f"{run}a"])
-    assert await store.claim_events([f"{run}a"]) == [True]
-    assert await store.count_events([f"c{run}", f"c{run}", f"d{run}"]) == [1, 2, 1]
+    assert await store.claim_events("t", [f"{run}a", f"{run}b", f"{run}a"]) == [True, True, False]
+    assert await store.claim_events("t", [f"{run}a"]) == [False]
+    assert await store.claim_events("other", [f"{run}a"]) == [True]  # another tenant's id space
+    await store.release_events("t", [f"{run}a"])
+    assert await store.claim_events("t", [f"{run}a"]) == [True]
+    assert await store.count_events("t", [f"c{run}", f"c{run}", f"d{run}"]) == [1, 2, 1]
     assert await store.ping()
     await store.close()
 

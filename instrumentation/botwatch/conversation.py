@@ -271,6 +271,9 @@ class Turn(_SpanBlock):
         self._intent: str | None = None
         self._confidence: float | None = None
         self.model: str | None = None
+        # False: the reply time is unknown (a webhook without latency_ms), so the turn
+        # records no duration and does not count towards the SLA.
+        self.measured = True
 
     def __enter__(self) -> Turn:
         conv = self.conversation
@@ -291,7 +294,8 @@ class Turn(_SpanBlock):
         end = conv.clock()
         duration = max(end - self._start, 0) / 1e9
         span = self._span
-        span.set_attribute(semconv.SLA_BREACHED, duration > semconv.SLA_SECONDS)
+        if self.measured:
+            span.set_attribute(semconv.SLA_BREACHED, duration > semconv.SLA_SECONDS)
         if self.model is not None:
             span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, self.model)
         labels = {
@@ -300,7 +304,8 @@ class Turn(_SpanBlock):
             semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
         }
         # The turn's context goes with the latency sample, so its exemplar carries this trace id.
-        telemetry.deferred.submit(telemetry.instruments.turn_duration.record, duration, labels, self._context)
+        if self.measured:
+            telemetry.deferred.submit(telemetry.instruments.turn_duration.record, duration, labels, self._context)
         if self._confidence is not None:
             instrument = telemetry.instruments.intent_confidence
             telemetry.deferred.submit(instrument.record, self._confidence, labels)

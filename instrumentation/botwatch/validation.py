@@ -1,10 +1,45 @@
-"""Input checks at the API boundary: clear ``ValueError`` or a safe value, never a crash later."""
+"""Input checks at the API boundary: clear ``ValueError`` or a safe value, never a crash later.
+
+Names (channel, intent, action, CRM ids, ...) are checked by one function,
+``name_problem``, used by the SDK (``clean_name``) and by the webhook
+gateway's event model alike, so whatever the gateway accepts the SDK records.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 
 MAX_NAME_LENGTH = 128
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+SURROGATE_PROBLEM = "contains an unpaired UTF-16 surrogate (such as \\ud800); send valid Unicode"
+
+
+def has_surrogate(value: str) -> bool:
+    """A lone UTF-16 surrogate (``"\\ud800"`` in JSON): no exporter can encode it."""
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
+def printable(value: str) -> str:
+    """``value`` safe to serialise and show: lone surrogates as ``\\udXXX`` escapes."""
+    return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def name_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a name (checked after ``str.strip()``), or None."""
+    if has_surrogate(value):
+        return SURROGATE_PROBLEM
+    if not value:
+        return "must not be empty"
+    if _CONTROL.search(value):
+        return "must not contain control characters (such as \\x1c)"
+    return None
+
+
+def strip_name(value: str) -> str:
+    """The one whitespace rule for names: Python's ``str.strip()`` (pydantic's strip differs)."""
+    return value.strip()
 
 
 def clean_text(value: object, *, limit: int, what: str) -> str:
@@ -22,10 +57,17 @@ def clean_text(value: object, *, limit: int, what: str) -> str:
 
 
 def clean_name(value: object, what: str) -> str:
-    """An identifier-like value (intent, model, channel, action): non-empty text."""
-    text = clean_text(value, limit=MAX_NAME_LENGTH, what=what).strip()
-    if not text:
-        raise ValueError(f"{what} must not be empty")
+    """An identifier-like value (intent, model, channel, action): non-empty text, no control characters."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, got {type(value).__name__}")
+    text = strip_name(value)
+    problem = name_problem(text)
+    if problem:
+        raise ValueError(f"{what} {problem}")
+    if len(text) > MAX_NAME_LENGTH:
+        text = text[: MAX_NAME_LENGTH - 1] + "…"
     return text
 
 

@@ -87,28 +87,21 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"gateway: {error}", EXIT_USAGE)
     if args.workers > 1 and not config.redis_url:
         return fail("gateway: --workers > 1 needs --redis (event ids must be shared by the workers)", EXIT_USAGE)
-    import uvicorn
+    from botwatch.gateway.server import serve
 
     os.environ["BOTWATCH_GATEWAY_CONFIG_JSON"] = json.dumps({"tenants": str(args.tenants or ""), "redis": args.redis})
     print(f"botwatch gateway: {len(config.tenants)} tenant(s) on http://{args.host}:{args.port}", file=sys.stderr)
-    uvicorn.run(
-        "botwatch.cli.gateway:app_factory",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=False,  # our own lines carry no client address or path parameters
-        log_level="info",
-        loop="auto",
-        http="auto",
-    )
-    return EXIT_OK
+    # One process: the app is built here; several: each worker builds its own from the factory.
+    app = app_factory() if args.workers == 1 else "botwatch.cli.gateway:app_factory"
+    serve(app, host=args.host, port=args.port, workers=args.workers, limit_concurrency=config.limit_concurrency)
+    return EXIT_OK  # drained: every accepted event recorded and flushed (see botwatch.gateway.server)
 
 
 def app_factory() -> object:
     """Build the app in the serving process (each uvicorn worker its own telemetry)."""
     import botwatch
     from botwatch.gateway import create_app, load_config
+    from botwatch.gateway.server import limit_connections
 
     options = json.loads(os.environ.get("BOTWATCH_GATEWAY_CONFIG_JSON", "{}"))
     tenants = Path(options["tenants"]) if options.get("tenants") else None
@@ -118,7 +111,8 @@ def app_factory() -> object:
     for name, value in QUEUE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     botwatch.init(service_name=os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME)
-    app = create_app(config)
+    app = create_app(config, after_close=botwatch.shutdown)
+    limit_connections(config)
     tune_gc(os.environ.get("BOTWATCH_GATEWAY_GC", "tuned"))
     return app
 

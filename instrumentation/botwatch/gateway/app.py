@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -30,17 +30,20 @@ from botwatch.crm.bitrix24 import Bitrix24
 from botwatch.gateway import auth
 from botwatch.gateway.config import GatewayConfig, Tenant
 from botwatch.gateway.events import BatchResponse, Event, EventResult, Reason, check
-from botwatch.gateway.idempotency import MemoryStore, RedisStore, Store, StoreUnavailable
+from botwatch.gateway.idempotency import RedisStore, Store, StoreUnavailable
 from botwatch.gateway.leads import LeadJobs
 from botwatch.gateway.metrics import GatewayMetrics
 from botwatch.gateway.openapi import openapi_document
 from botwatch.gateway.record import Placement, needs_lead, recorded
 from botwatch.gateway.recorder import Recorder
+from botwatch.gateway.sqlite_store import SqliteStore
 from botwatch.telemetry import current
+from botwatch.validation import printable
 
 _log = logging.getLogger("botwatch.gateway")
 
 EVENTS_PATH = "/v1/events"
+CLOSE_SECONDS = 15.0  # at shutdown: recording what was accepted, finishing lead jobs
 ROUTES = frozenset({EVENTS_PATH, "/health/live", "/health/ready", "/openapi.json"})
 
 Scope = MutableMapping[str, Any]
@@ -54,8 +57,6 @@ class Accepted:
 
     event: Event
     where: Placement
-    received_ns: int
-    key: str  # its id in the idempotency store
     lead_refused: bool = False  # a lead the gateway should have created but had no room for
 
 
@@ -74,7 +75,12 @@ class Refused(Exception):
 def make_store(config: GatewayConfig) -> Store:
     if config.redis_url:
         return RedisStore(config.redis_url, ttl=config.idempotency_ttl, conversation_ttl=config.conversation_ttl)
-    return MemoryStore(ttl=config.idempotency_ttl, conversation_ttl=config.conversation_ttl, limit=config.memory_limit)
+    return SqliteStore(
+        config.state_path or ":memory:",
+        ttl=config.idempotency_ttl,
+        conversation_ttl=config.conversation_ttl,
+        per_tenant=config.ids_per_tenant,
+    )
 
 
 class Gateway:
@@ -101,11 +107,13 @@ class Gateway:
         assert self._metrics is not None
         return self._metrics
 
-    async def close(self, timeout: float = 30.0) -> None:
+    async def close(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Record every accepted event and finish the lead jobs, in ``timeout`` seconds at most."""
         self.closing = True
+        deadline = time.monotonic() + timeout
         if not await self.recorder.join(timeout):
             _log.error("shutdown: %d accepted events were not recorded in %.0f s", self.recorder.pending, timeout)
-        await self.jobs.drain(timeout)
+        await self.jobs.drain(max(0.1, deadline - time.monotonic()))
         for client in self.crm.values():
             await client.aclose()
         await self.store.close()
@@ -118,6 +126,10 @@ class Gateway:
             return Refused(401, "unauthorized", "send Authorization: Bearer <tenant token>").response()
         try:
             return await self._accept(tenant, request)
+        except ClientDisconnect:
+            # Nothing was claimed: the sender gets no answer and may send it again.
+            _log.info("tenant %s: the client went away before its whole body arrived", tenant.id)
+            return Refused(400, "client_disconnected", "the body did not arrive in full").response()
         except Refused as refused:
             _log.info("refused a request of tenant %s: %s", tenant.id, refused.reason)
             return refused.response()
@@ -220,7 +232,7 @@ class Gateway:
     async def _process(self, tenant: Tenant, raws: list[Any]) -> list[EventResult]:
         config = self.config
         telemetry = current()
-        now, received_ns = time.time(), time.time_ns()
+        now = time.time()
         results: list[EventResult | None] = [None] * len(raws)
         valid: list[tuple[int, Event]] = []
         for index, raw in enumerate(raws):
@@ -237,11 +249,12 @@ class Gateway:
             else:
                 reason, message = checked
                 results[index] = _rejected(index, raw, reason, message)
-        keys = [f"{tenant.id}\x00{event.event_id}" for _, event in valid]
+        event_ids = [event.event_id for _, event in valid]
         try:
-            fresh = await self.store.claim_events(keys) if keys else []
-            new = [(i, e, k) for (i, e), k, ok in zip(valid, keys, fresh, strict=True) if ok]
-            numbers = await self.store.count_events([tenant.prefix + e.session_id for _, e, _ in new]) if new else []
+            fresh = await self.store.claim_events(tenant.id, event_ids) if event_ids else []
+            new = [(i, e) for (i, e), ok in zip(valid, fresh, strict=True) if ok]
+            conversations = [tenant.prefix + e.session_id for _, e in new]
+            numbers = await self.store.count_events(tenant.id, conversations) if new else []
         except StoreUnavailable as exc:
             raise _store_unavailable(exc) from None
         for (index, event), ok in zip(valid, fresh, strict=True):
@@ -249,9 +262,9 @@ class Gateway:
                 trace = telemetry.trace_id(tenant.prefix + event.session_id)
                 results[index] = EventResult(index=index, event_id=event.event_id, status="duplicate", trace_id=trace)
         queued: list[Accepted] = []
-        for (index, event, key), number in zip(new, numbers, strict=True):
+        for (index, event), number in zip(new, numbers, strict=True):
             where = Placement(tenant.id, tenant.prefix + event.session_id, number)
-            results[index] = self._place(tenant, index, event, where, received_ns, key, queued)
+            results[index] = self._place(tenant, index, event, where, queued)
         self.recorder.submit(queued)
         return [r for r in results if r is not None]
 
@@ -261,8 +274,6 @@ class Gateway:
         index: int,
         event: Event,
         where: Placement,
-        received_ns: int,
-        key: str,
         queued: list[Accepted],
     ) -> EventResult:
         """The event's answer; its recording goes to the recorder (or a lead job)."""
@@ -271,22 +282,22 @@ class Gateway:
         crm = self.crm.get(tenant.id)
         wants_lead = crm is not None and needs_lead(event)
         if crm is not None and wants_lead and self.jobs.has_room() and not self.closing:
-            self.jobs.submit(crm, event, where, received_ns)
+            self.jobs.submit(crm, event, where)
             accepted.lead = "pending"
             return accepted
-        queued.append(Accepted(event, where, received_ns, key, lead_refused=wants_lead))
+        queued.append(Accepted(event, where, lead_refused=wants_lead))
         return accepted
 
     async def _record_accepted(self, item: Accepted) -> None:
         try:
-            with recorded(item.event, item.where, item.received_ns) as turn:
+            with recorded(item.event, item.where) as turn:
                 if item.lead_refused and turn is not None:
                     # The tenant wants leads, but the lead jobs are full (or the gateway is stopping).
                     with turn.crm(semconv.CRM_ACTION_LEAD_CREATE, system=semconv.CRM_SYSTEM_BITRIX24) as action:
                         action.fail("gateway_overloaded")
         except Exception as exc:  # noqa: BLE001 - one event's failure must not stop the others
             # Acknowledged but not recorded: forget its id, so a redelivery is recorded.
-            await self.store.release_events([item.key])
+            await self.store.release_events(item.where.tenant, [item.event.event_id])
             self.metrics.events(item.where.tenant, Counter({(semconv.GATEWAY_REJECTED, "record_failed"): 1}))
             _log.error("recording an event of tenant %s failed: %s", item.where.tenant, type(exc).__name__)
 
@@ -321,7 +332,8 @@ def outcomes_of(outcomes: Counter[tuple[str, str]], status: str) -> int:
 
 def _rejected(index: int, raw: Any, reason: Reason, message: str) -> EventResult:
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
-    shown = event_id if isinstance(event_id, str) and 0 < len(event_id) <= 128 else None
+    # Shown escaped: a lone surrogate would make the whole answer unserialisable.
+    shown = printable(event_id) if isinstance(event_id, str) and 0 < len(event_id) <= 128 else None
     return EventResult(index=index, event_id=shown, status="rejected", reason=reason.value, message=message)
 
 
@@ -361,7 +373,14 @@ class RequestMetrics:
             self.gateway.metrics.request(scope["method"], route, status, time.perf_counter() - started)
 
 
-def create_app(config: GatewayConfig, *, store: Store | None = None) -> RequestMetrics:
+def create_app(
+    config: GatewayConfig, *, store: Store | None = None, after_close: Callable[[], None] | None = None
+) -> RequestMetrics:
+    """The gateway's ASGI app; ``after_close`` runs (in a thread) once its shutdown recorded everything.
+
+    ``botwatch gateway`` passes ``botwatch.shutdown``: the exporters are flushed before
+    the server exits, whatever it does with the signal that stopped it.
+    """
     gateway = Gateway(config, store)
 
     @asynccontextmanager
@@ -369,6 +388,8 @@ def create_app(config: GatewayConfig, *, store: Store | None = None) -> RequestM
         gateway.closing = False
         yield
         await gateway.close()
+        if after_close is not None:
+            await asyncio.to_thread(after_close)
 
     app = Starlette(
         routes=[

@@ -66,9 +66,12 @@ class GatewayConfig:
     signature_window: float = 300.0  # seconds either side of the signed timestamp
     max_future: float = 300.0  # an event may be this far ahead of the gateway's clock
     max_age: float = 7 * 86400.0
-    idempotency_ttl: float = 86400.0  # how long an event_id is remembered
+    idempotency_ttl: float = 86400.0  # how long an event_id is remembered (longer than signature_window)
     conversation_ttl: float = 90 * 86400.0  # how long "this conversation has its root" is remembered
-    memory_limit: int = 200_000  # in-memory store entries
+    ids_per_tenant: int = 200_000  # event ids (and conversations) remembered per tenant, oldest forgotten first
+    # Without Redis: a SQLite file that survives restarts (the CLI puts it beside the journal);
+    # None keeps the ids in memory only (tests, embedding).
+    state_path: str | None = None
     redis_url: str | None = field(default=None, repr=False)
     grafana_url: str | None = None
     tempo_datasource: str = "tempo"
@@ -80,6 +83,13 @@ class GatewayConfig:
     # Accepted, not yet recorded (the recorder is behind): lost if the process dies, and what a
     # saturated sender waits behind (500 is about 0.25 s of recording).
     max_pending_events: int = 500
+    # Connection hygiene (botwatch.gateway.protocol) and the bounded drain at SIGTERM/SIGINT.
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    max_header_bytes: int = 32 * 1024
+    max_header_count: int = 100
+    max_connections_per_ip: int = 64  # 0: no bound (behind a reverse proxy every client has its IP)
+    limit_concurrency: int = 2000  # connections and requests in all; more get 503
 
     def __post_init__(self) -> None:
         if not self.tenants:
@@ -91,6 +101,10 @@ class GatewayConfig:
             raise ConfigError("export_backlog must be in (0, 1]")
         if self.max_pending_events < 1 or self.export_wait <= 0:
             raise ConfigError("max_pending_events must be at least 1 and export_wait positive")
+        if self.idempotency_ttl <= self.signature_window:
+            raise ConfigError("idempotency_ttl must be longer than signature_window (a replay must be a duplicate)")
+        if self.ids_per_tenant < 1:
+            raise ConfigError("ids_per_tenant must be at least 1")
         tokens = [t.token for t in self.tenants]
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two tenants share a token")
@@ -136,6 +150,14 @@ def _tenant(table: Mapping[str, Any], env: Mapping[str, str]) -> Tenant:
     )
 
 
+def default_state_path(env: Mapping[str, str] = os.environ) -> Path:
+    """The idempotency store beside the journal: ``gateway-state.sqlite`` in its directory."""
+    from botwatch.config import DEFAULT_JOURNAL
+
+    journal = Path(env.get("BOTWATCH_JOURNAL") or DEFAULT_JOURNAL).expanduser()
+    return journal.with_name("gateway-state.sqlite")
+
+
 def load(path: Path | None = None, env: Mapping[str, str] = os.environ, **overrides: Any) -> GatewayConfig:
     """The configuration from a tenants file (and its ``[gateway]`` table) or the environment."""
     path = path or (Path(env["BOTWATCH_GATEWAY_TENANTS"]) if env.get("BOTWATCH_GATEWAY_TENANTS") else None)
@@ -158,10 +180,17 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ, **overri
         if env.get("BOTWATCH_BITRIX24_WEBHOOK"):
             table["bitrix24"] = {"webhook_url": env["BOTWATCH_BITRIX24_WEBHOOK"], "create_leads": True}
         tenants = [_tenant(table, env)]
-    for key, name in (("redis_url", "BOTWATCH_GATEWAY_REDIS_URL"), ("grafana_url", "BOTWATCH_GRAFANA_URL")):
+    names = (
+        ("redis_url", "BOTWATCH_GATEWAY_REDIS_URL"),
+        ("grafana_url", "BOTWATCH_GRAFANA_URL"),
+        ("state_path", "BOTWATCH_GATEWAY_STATE"),
+    )
+    for key, name in names:
         if env.get(name):
             settings.setdefault(key, env[name])
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if not settings.get("redis_url"):
+        settings.setdefault("state_path", str(default_state_path(env)))
     known = set(GatewayConfig.__dataclass_fields__) - {"tenants"}
     unknown = set(settings) - known
     if unknown:

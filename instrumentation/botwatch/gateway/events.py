@@ -10,10 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from botwatch import ids, semconv
 from botwatch.pii import phone_digits
+from botwatch.validation import SURROGATE_PROBLEM, has_surrogate, name_problem, printable, strip_name
 
 FunnelStage = Literal[
     "conversation_started",
@@ -29,7 +30,18 @@ FunnelStage = Literal[
 ]
 assert set(FunnelStage.__args__) == set(semconv.FUNNEL_STAGES)  # type: ignore[attr-defined]
 
-Name = Annotated[str, Field(min_length=1, max_length=128)]
+
+def _checked_name(value: str) -> str:
+    """The SDK's own check of a name (``botwatch.validation``): what passes here, the SDK records."""
+    value = strip_name(value)
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_checked_name)]
+ShortName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_checked_name)]
 Text = Annotated[str, Field(max_length=20_000)]
 
 
@@ -50,8 +62,8 @@ class Client(BaseModel):
     """Who wrote: the phone or e-mail is hashed and masked before telemetry; the name goes to the CRM only."""
 
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
-    phone: Annotated[str, Field(max_length=40)] | None = None
-    email: Annotated[str, Field(max_length=254)] | None = None
+    phone: Annotated[str, Field(max_length=40), AfterValidator(_checked_name)] | None = None
+    email: Annotated[str, Field(max_length=254), AfterValidator(_checked_name)] | None = None
     name: Annotated[str, Field(max_length=256)] | None = None
 
     @field_validator("phone")
@@ -75,7 +87,6 @@ class Event(BaseModel):
     model_config = ConfigDict(
         extra="ignore",
         coerce_numbers_to_str=True,
-        str_strip_whitespace=True,
         json_schema_extra={
             "example": {
                 "event_id": "evt_20250101_001",
@@ -97,7 +108,7 @@ class Event(BaseModel):
     session_id: Annotated[str, Field(min_length=1, max_length=96, pattern=r"^[\w.:@/+#=-]+$")] = Field(
         description="The conversation (dialogue episode) id; one conversation is one trace."
     )
-    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    channel: ShortName
     client: Client | None = None
     direction: Literal["inbound", "outbound"] = Field(
         default="inbound", description="outbound: a message the bot sent on its own (reminder, confirmation)."
@@ -105,7 +116,7 @@ class Event(BaseModel):
     text: Text | None = Field(
         default=None, description="The client's message (inbound) or the bot's message (outbound)."
     )
-    message_kind: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    message_kind: ShortName | None = Field(
         default=None, description="Kind of an outbound message: reminder, confirmation... (default reminder)."
     )
     intent: Name | None = None
@@ -115,10 +126,10 @@ class Event(BaseModel):
         default=None, description="The bot's reply time; the turn lasts from timestamp to timestamp + latency_ms."
     )
     model: Name | None = None
-    scenario_variant: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    scenario_variant: ShortName | None = None
     funnel_stage: FunnelStage | None = None
     turn_index: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    action: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    action: ShortName | None = Field(
         default=None, description="A CRM action the bot did or asks for: create_lead, add_comment, create_deal, ..."
     )
     crm_id: Name | None = Field(default=None, description="The CRM entity the action created or touched.")
@@ -169,12 +180,29 @@ def _describe(error: ValidationError) -> tuple[Reason, str]:
     return Reason.INVALID, f"{where}: {message}"[:300]
 
 
+def surrogate_in(value: Any, where: str = "") -> str | None:
+    """Where in a decoded JSON value a string (or key) holds a lone surrogate, or None."""
+    if isinstance(value, str):
+        return where or "event" if has_surrogate(value) else None
+    if isinstance(value, list):
+        return next((w for i, v in enumerate(value) if (w := surrogate_in(v, f"{where}[{i}]"))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if has_surrogate(path) or surrogate_in(item, path):
+                return printable(path)
+    return None
+
+
 def check(
     raw: Any, *, now: float, max_future: float, max_age: float, prefix: str, redactor: Any
 ) -> Event | tuple[Reason, str]:
     """The event, or why it is refused."""
     if not isinstance(raw, dict):
         return Reason.NOT_AN_OBJECT, "an event must be a JSON object"
+    where = surrogate_in(raw)
+    if where is not None:
+        return Reason.INVALID, f"{where[:100]}: {SURROGATE_PROBLEM}"
     try:
         event = Event.model_validate(raw)
     except ValidationError as exc:

@@ -7,20 +7,17 @@ and is the only one that emits the trace's root span.  ``take_tokens`` spends
 a tenant's rate budget, so a token's limit holds however many replicas
 share the work.
 
-In memory for one instance; in Redis (``SET NX EX``, ``INCR``, a token bucket
-in a Lua script on the server's clock) when several replicas run.  Keys are
-hashed: an event id may carry personal data.
+Without Redis, in a SQLite file (``botwatch.gateway.sqlite_store``, per
+tenant, surviving restarts); in Redis (``SET NX EX``, ``INCR``, a token
+bucket in a Lua script on the server's clock) when several replicas run.
+Keys are hashed: an event id may carry personal data.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Protocol
-
-from botwatch.gateway.limits import RateLimiter
 
 
 class StoreUnavailable(Exception):
@@ -28,84 +25,20 @@ class StoreUnavailable(Exception):
 
 
 def _key(kind: str, value: str) -> str:
-    return f"botwatch:gw:{kind}:" + hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
+    return f"botwatch:gw:{kind}:" + hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _event_key(tenant: str, event_id: str) -> str:
+    return _key("evt", f"{tenant}\x00{event_id}")
 
 
 class Store(Protocol):
-    async def claim_events(self, keys: Sequence[str]) -> list[bool]: ...
-    async def release_events(self, keys: Sequence[str]) -> None: ...
-    async def count_events(self, conversations: Sequence[str]) -> list[int]: ...
+    async def claim_events(self, tenant: str, event_ids: Sequence[str]) -> list[bool]: ...
+    async def release_events(self, tenant: str, event_ids: Sequence[str]) -> None: ...
+    async def count_events(self, tenant: str, conversations: Sequence[str]) -> list[int]: ...
     async def take_tokens(self, tenant: str, cost: int, rate: float, burst: int) -> float: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
-
-
-class _Expiring:
-    """A bounded map with a time to live per entry (oldest evicted first)."""
-
-    def __init__(self, ttl: float, limit: int, clock: Callable[[], float]) -> None:
-        self._items: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        self._ttl, self._limit, self._clock = ttl, limit, clock
-
-    def get(self, key: str) -> int | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        if item[0] < self._clock():
-            del self._items[key]
-            return None
-        return item[1]
-
-    def put(self, key: str, value: int) -> None:
-        self._items[key] = (self._clock() + self._ttl, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._limit:
-            self._items.popitem(last=False)
-
-    def pop(self, key: str) -> None:
-        self._items.pop(key, None)
-
-
-class MemoryStore:
-    def __init__(self, *, ttl: float, conversation_ttl: float, limit: int, clock: Callable[[], float] = time.monotonic):
-        self._events = _Expiring(ttl, limit, clock)
-        self._conversations = _Expiring(conversation_ttl, limit, clock)
-        self._limiters: dict[str, RateLimiter] = {}
-        self._clock = clock
-
-    async def claim_events(self, keys: Sequence[str]) -> list[bool]:
-        claimed = []
-        for key in keys:
-            fresh = self._events.get(key) is None
-            if fresh:
-                self._events.put(key, 1)
-            claimed.append(fresh)
-        return claimed
-
-    async def release_events(self, keys: Sequence[str]) -> None:
-        for key in keys:
-            self._events.pop(key)
-
-    async def count_events(self, conversations: Sequence[str]) -> list[int]:
-        numbers = []
-        for conversation in conversations:
-            number = (self._conversations.get(conversation) or 0) + 1
-            self._conversations.put(conversation, number)
-            numbers.append(number)
-        return numbers
-
-    async def take_tokens(self, tenant: str, cost: int, rate: float, burst: int) -> float:
-        """0 when allowed (and spent); else the seconds until it would be; -1 when it never can (cost > burst)."""
-        limiter = self._limiters.get(tenant)
-        if limiter is None:
-            limiter = self._limiters[tenant] = RateLimiter(rate, burst, self._clock)
-        return limiter.take(cost)
-
-    async def ping(self) -> bool:
-        return True
-
-    async def close(self) -> None:
-        pass
 
 
 # A token bucket per tenant: refilled at ``rate`` a second up to ``burst``, on the Redis server's
@@ -145,18 +78,20 @@ class RedisStore:
         except self._errors as exc:
             raise StoreUnavailable(type(exc).__name__) from None
 
-    async def claim_events(self, keys: Sequence[str]) -> list[bool]:
+    async def claim_events(self, tenant: str, event_ids: Sequence[str]) -> list[bool]:
         def fill(pipe: object) -> None:
-            for key in keys:
-                pipe.set(_key("evt", key), 1, nx=True, ex=self._ttl)  # type: ignore[attr-defined]
+            for event_id in event_ids:
+                pipe.set(_event_key(tenant, event_id), 1, nx=True, ex=self._ttl)  # type: ignore[attr-defined]
 
         return [bool(r) for r in await self._run(fill)]
 
-    async def release_events(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self._run(lambda pipe: pipe.delete(*(_key("evt", k) for k in keys)))  # type: ignore[attr-defined]
+    async def release_events(self, tenant: str, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            keys = [_event_key(tenant, e) for e in event_ids]
+            await self._run(lambda pipe: pipe.delete(*keys))  # type: ignore[attr-defined]
 
-    async def count_events(self, conversations: Sequence[str]) -> list[int]:
+    async def count_events(self, tenant: str, conversations: Sequence[str]) -> list[int]:
+        # Conversation ids carry the tenant's prefix already.
         def fill(pipe: object) -> None:
             for conversation in conversations:
                 key = _key("conv", conversation)

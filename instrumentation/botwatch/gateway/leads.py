@@ -60,14 +60,14 @@ class LeadJobs:
     def has_room(self) -> bool:
         return len(self._tasks) < self.limit
 
-    def submit(self, client: Bitrix24, event: Event, where: Placement, received_ns: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(client, event, where, received_ns))
+    def submit(self, client: Bitrix24, event: Event, where: Placement) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(client, event, where))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, client: Bitrix24, event: Event, where: Placement, received_ns: int) -> None:
+    async def _run(self, client: Bitrix24, event: Event, where: Placement) -> None:
         try:
-            with recorded(event, where, received_ns) as turn:
+            with recorded(event, where) as turn:
                 assert turn is not None
                 url = trace_url(self.grafana_url, turn.conversation.trace_id, self.datasource)
                 client_info = event.client

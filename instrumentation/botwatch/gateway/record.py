@@ -1,7 +1,8 @@
 """One webhook event becomes spans, log records and metrics through the SDK, in its conversation's trace.
 
 An inbound event is a ``turn`` (from ``timestamp`` to ``timestamp +
-latency_ms``) with its intent, the CRM action the bot reported and the bot's
+latency_ms``; without ``latency_ms`` its reply time is unknown, so it has no
+duration measurement and does not count towards the SLA) with its intent, the CRM action the bot reported and the bot's
 reply; an outbound one is a ``message.send``; an event that only names a
 funnel stage is that stage.  Only the conversation's first event (as the
 idempotency store numbers them, across replicas) emits the root span; every
@@ -54,16 +55,18 @@ def crm_action(event: Event) -> str | None:
     return ACTIONS.get(key, key.replace("_", "."))
 
 
-def turn_end_ns(event: Event, received_ns: int) -> int:
-    """``timestamp + latency_ms``; without a latency, when the gateway got it if that was soon after."""
+def turn_end_ns(event: Event) -> int:
+    """``timestamp + latency_ms``; without a latency, ``timestamp`` (an unmeasured turn).
+
+    Never the time the gateway received it: a webhook delivered late would
+    read as a slow reply.
+    """
     start = timestamp_ns(event.timestamp)
-    if event.latency_ms is not None:
-        return start + int(event.latency_ms * 1e6)
-    return received_ns if 0 <= received_ns - start <= _UNTIMED_TURN_LIMIT_NS else start
+    return start if event.latency_ms is None else start + int(event.latency_ms * 1e6)
 
 
 @contextmanager
-def recorded(event: Event, where: Placement, received_ns: int) -> Iterator[Turn | None]:
+def recorded(event: Event, where: Placement) -> Iterator[Turn | None]:
     """Record ``event``; inside the block, the turn (if it is one) is open for live CRM work."""
     clock = EventClock()
     start = clock.pinned = timestamp_ns(event.timestamp)
@@ -78,6 +81,8 @@ def recorded(event: Event, where: Placement, received_ns: int) -> Iterator[Turn 
         resume=not where.starts_conversation,
         clock=clock,
     ) as conv:
+        # Everything this event records (not the conversation's root) carries its tenant and event id.
+        conv.common.update({semconv.TENANT: where.tenant, semconv.GATEWAY_EVENT_ID: event.event_id})
         if event.funnel_only:
             assert event.funnel_stage is not None
             conv.funnel(event.funnel_stage)
@@ -85,16 +90,15 @@ def recorded(event: Event, where: Placement, received_ns: int) -> Iterator[Turn 
             return
         if event.direction == "outbound":
             clock.pinned = start
-            with conv.send(event.text or event.bot_response or "", kind=event.message_kind or "reminder") as out:
-                _tag(out.span, event, where)
+            with conv.send(event.text or event.bot_response or "", kind=event.message_kind or "reminder"):
                 clock.pinned = start + int((event.latency_ms or 0) * 1e6)
             if event.funnel_stage:
                 conv.funnel(event.funnel_stage)
             yield None
             return
-        end = turn_end_ns(event, received_ns)
+        end = turn_end_ns(event)
         with conv.turn(event.text, index=event.turn_index or where.number) as turn:
-            _tag(turn.span, event, where)
+            turn.measured = event.latency_ms is not None
             if event.intent is not None:
                 if event.confidence is not None:
                     turn.intent(event.intent, confidence=event.confidence)
@@ -111,10 +115,6 @@ def recorded(event: Event, where: Placement, received_ns: int) -> Iterator[Turn 
             clock.pinned = end
             if event.funnel_stage and not (event.funnel_stage == semconv.LEAD_CREATED and _lead_reported(event)):
                 turn.funnel(event.funnel_stage)
-
-
-def _tag(span: object, event: Event, where: Placement) -> None:
-    span.set_attributes({semconv.TENANT: where.tenant, semconv.GATEWAY_EVENT_ID: event.event_id})  # type: ignore[attr-defined]
 
 
 def _lead_reported(event: Event) -> bool:
