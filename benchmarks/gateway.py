@@ -365,7 +365,7 @@ def main() -> int:
         **os.environ,
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "BOTWATCH_SECRET": "bench-secret",
+        "BOTWATCH_SECRET": "bench-secret-0123456789",
         "OTEL_SERVICE_NAME": "bench-gateway",
         # Export a phase's last records promptly (the SDK's default waits up to 5 s for a
         # full batch), since a phase lasts until its telemetry has arrived.

@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported (5)")
     parser.add_argument("--rate", type=float, default=500.0, help="turns/s of the paced load (500)")
     args = parser.parse_args()
-    os.environ["BOTWATCH_SECRET"] = "bench"
+    os.environ["BOTWATCH_SECRET"] = "bench-secret-0123456789"
     os.environ["OTEL_METRIC_EXPORT_INTERVAL"] = "1000"
     # The same batch processors for both, with room for a whole run: a baseline that drops
     # spans when its queue is full would look cheaper than it is.

@@ -22,7 +22,7 @@ def journal(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("audit") / "journal.sqlite"
     mp = pytest.MonkeyPatch()
     mp.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    mp.setenv("BOTWATCH_SECRET", "audit-test")
+    mp.setenv("BOTWATCH_SECRET", "audit-test-secret-0123456789")
     try:
         assert main(["demo", "-n", "80", "--seed", "3", "--faults", FAULTS, "--journal", str(path)]) == 0
     finally:
@@ -34,7 +34,7 @@ def journal(tmp_path_factory) -> Path:
 def cli(journal, capsys, monkeypatch):
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("BOTWATCH_SOURCE", raising=False)
-    monkeypatch.setenv("BOTWATCH_SECRET", "audit-test")
+    monkeypatch.setenv("BOTWATCH_SECRET", "audit-test-secret-0123456789")
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main([*args, "--journal", str(journal)])
@@ -118,7 +118,7 @@ def test_export_jsonl_and_csv_are_the_gateway_event_shape(cli, journal, tmp_path
     assert len({r["event_id"] for r in rows}) == len(rows)
     csv_out = tmp_path / "events.csv"
     assert cli("export", "--since", "8d", "--out", str(csv_out), "--quiet")[0] == 0
-    table = list(csv.DictReader(io.StringIO(csv_out.read_text())))
+    table = list(csv.DictReader(io.StringIO(csv_out.read_text(encoding="utf-8-sig"), newline=""), delimiter=";"))
     assert tuple(table[0]) == FIELDS and len(table) == len(rows)
 
 

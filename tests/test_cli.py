@@ -26,7 +26,7 @@ def botwatch_cmd(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
 @pytest.fixture
 def clean_env(tmp_path, monkeypatch) -> dict[str, str]:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    env = {"BOTWATCH_SECRET": "cli-test", "BOTWATCH_SECRET_FILE": str(tmp_path / "secret")}
+    env = {"BOTWATCH_SECRET": "cli-test-secret-0123456789", "BOTWATCH_SECRET_FILE": str(tmp_path / "secret")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

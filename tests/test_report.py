@@ -22,7 +22,7 @@ def journal(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("report") / "journal.sqlite"
     mp = pytest.MonkeyPatch()
     mp.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    mp.setenv("BOTWATCH_SECRET", "report-test")
+    mp.setenv("BOTWATCH_SECRET", "report-test-secret-0123456789")
     try:
         assert (
             main(["demo", "-n", "60", "--seed", "4", "--faults", "crm_errors=0.5,slow_llm=0.3", "--journal", str(path)])

@@ -7,6 +7,7 @@ batch sizes, export intervals); the ``BOTWATCH_*`` ones are ours.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from botwatch import semconv
+from botwatch.private_files import private_dirs
 
 _log = logging.getLogger("botwatch")
 
@@ -22,6 +24,7 @@ DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "sh
 DEFAULT_JOURNAL = DATA_HOME / "journal.sqlite"
 DEFAULT_SECRET_FILE = DATA_HOME / "secret"
 
+_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 _FALSE = {"0", "false", "no", "off"}
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -45,33 +48,67 @@ def env_list(name: str, env: Mapping[str, str] = os.environ) -> tuple[str, ...] 
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+MIN_SECRET_BYTES = 16
+
+
+class SecretError(ValueError):
+    """The per-deployment secret is missing its minimum length; the message says how to make one."""
+
+
 def load_secret(explicit: str | bytes | None, env: Mapping[str, str] = os.environ) -> bytes:
     """The per-deployment key for trace ids and client hashes.
 
     ``BOTWATCH_SECRET`` (or ``BOTWATCH_SECRET_FILE``) in production, so every
     process and replica derives the same ids.  Without one, a random key is
     created once in the user's data directory and shared by the processes of
-    this machine.
+    this machine.  A configured secret shorter than ``MIN_SECRET_BYTES`` (an
+    empty file, a placeholder) raises SecretError: with it anyone could
+    recompute every client hash.
     """
     if explicit:
         return explicit.encode() if isinstance(explicit, str) else explicit
     if env.get("BOTWATCH_SECRET"):
-        return env["BOTWATCH_SECRET"].encode()
-    path = Path(env.get("BOTWATCH_SECRET_FILE") or DEFAULT_SECRET_FILE)
+        return _long_enough(env["BOTWATCH_SECRET"].encode(), None)
+    path = Path(env.get("BOTWATCH_SECRET_FILE") or DEFAULT_SECRET_FILE).expanduser()
     try:
-        return path.read_bytes().strip()
+        return _long_enough(path.read_bytes().strip(), path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
+    _create_key(path)
+    return _long_enough(path.read_bytes().strip(), path)
+
+
+def _create_key(path: Path) -> None:
+    """A random key at ``path`` (0600, directories 0700), appearing whole: written aside, then linked."""
+    private_dirs(path.parent)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_hex(32).encode())
+        os.link(draft, path)
+    except FileExistsError:  # another process won the race; its key is complete, use it
+        return
+    except OSError:  # a file system without hard links: create it exclusively instead
+        with contextlib.suppress(FileExistsError), os.fdopen(os.open(path, _EXCLUSIVE, 0o600), "wb") as fh:
+            fh.write(draft.read_bytes())
+    finally:
+        draft.unlink(missing_ok=True)
     _log.warning("botwatch: no BOTWATCH_SECRET set; created a local key in %s (set one per deployment)", path)
-    return key
+
+
+def _long_enough(secret: bytes, file: Path | None) -> bytes:
+    """``secret`` if it has MIN_SECRET_BYTES (whitespace aside); SecretError saying how to make one if not."""
+    size = len(secret.strip())
+    if size >= MIN_SECRET_BYTES:
+        return secret
+    where = f"the secret file {file}" if file else "BOTWATCH_SECRET"
+    howto = f"openssl rand -hex 32 > {file}" if file else "export BOTWATCH_SECRET=$(openssl rand -hex 32)"
+    raise SecretError(
+        f"{where} is {'empty' if not size else f'only {size} bytes'}: a secret needs at least "
+        f"{MIN_SECRET_BYTES} bytes, or anyone can recompute client hashes and trace ids. "
+        f"Create one with `{howto}` and use the same value for every bot process and the gateway."
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """``botwatch export``: log records → one row per event in the gateway's event shape, streamed.
 
+The files themselves (CSV, xlsx, JSON lines) are written by ``botwatch.audit.writers``.
+
 A turn's row is assembled from its records in time order (``message.received``
 opens it, ``intent.recognized`` / ``crm.action`` / ``llm.call`` fill it,
 ``bot.replied`` closes and emits it); outbound messages and funnel stages are
@@ -9,12 +11,10 @@ memory stays bounded whatever the size of the export.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from botwatch import semconv
 from botwatch.journal.sessions import LogLine
@@ -143,28 +143,3 @@ def iso_row(row: Row) -> Row:
     out = {name: row.get(name) for name in FIELDS}
     out["timestamp"] = _iso(int(row["timestamp"]))
     return out
-
-
-class CsvWriter:
-    def __init__(self, out: TextIO) -> None:
-        self._writer = csv.writer(out, lineterminator="\n")
-        self._writer.writerow(FIELDS)
-
-    def write(self, row: Row) -> None:
-        self._writer.writerow(["" if v is None else v for v in iso_row(row).values()])
-
-
-class JsonlWriter:
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-
-    def write(self, row: Row) -> None:
-        flat = iso_row(row)
-        phone = flat.pop("client_phone")
-        data = {k: v for k, v in flat.items() if v is not None}
-        if phone:
-            data["client"] = {"phone": phone}
-        self._out.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
-
-
-WRITERS: dict[str, Callable[[TextIO], CsvWriter | JsonlWriter]] = {"csv": CsvWriter, "jsonl": JsonlWriter}

@@ -60,10 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as error:
+        if _loaded_instance(error, "botwatch.config", "SecretError"):  # an empty or short secret: fix the setup
+            return fail(str(error), EXIT_USAGE)
         if not _is_journal_error(error):
             raise
         return fail(str(error).removeprefix("botwatch "), EXIT_DATA)
     return code
+
+
+def _loaded_instance(error: Exception, module: str, name: str) -> bool:
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(error, getattr(loaded, name))
 
 
 def _is_journal_error(error: Exception) -> bool:

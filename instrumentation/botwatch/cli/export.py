@@ -1,22 +1,23 @@
-"""``botwatch export``: every event of a period as CSV or JSON lines, streamed, with a progress bar."""
+"""``botwatch export``: every event of a period as CSV, xlsx or JSON lines, streamed, with a progress bar."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from botwatch.audit.errors import NotFound, UsageError
-from botwatch.audit.export import WRITERS, EventRows
+from botwatch.audit.export import EventRows
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.audit.writers import DEFAULT_DELIMITER, DELIMITERS, WRITERS
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
+from botwatch.private_files import replace_privately
 
 _BAR = 28
 
@@ -27,11 +28,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=SUMMARIES["export"],
         description=(
             "One row per event (a client message with the bot's turn, an outbound message, a funnel stage) in "
-            "the webhook gateway's event shape, phones masked. Streamed: memory stays small for any period."
+            "the webhook gateway's event shape, phones masked. Streamed: memory stays small for any period. "
+            "CSV and xlsx open in a spreadsheet as text: a cell that could start a formula (= + - @ tab CR) "
+            "gets a ' in front in CSV, and is a typed string cell in xlsx. Files are created 0600."
         ),
     )
     parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
-    parser.add_argument("--format", choices=sorted(WRITERS), default="csv", help="csv or jsonl (csv)")
+    parser.add_argument(
+        "--format", choices=sorted(WRITERS), default="csv", help="csv, xlsx (needs botwatch[xlsx]) or jsonl (csv)"
+    )
+    parser.add_argument(
+        "--delimiter",
+        choices=sorted(DELIMITERS),
+        default=None,
+        help=f"CSV separator ({DEFAULT_DELIMITER}: what Excel in a Russian locale expects; decimals then use a comma)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="output file (default: standard output)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_options(parser)
@@ -66,26 +77,26 @@ class ExportProgress:
 
 
 @contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    """The file written whole or not at all (a .part beside it, renamed at the end)."""
+def _output(path: Path | None) -> Iterator[BinaryIO]:
+    """Standard output, or the file written whole or not at all and private (0600)."""
     if path is None:
-        yield sys.stdout
+        sys.stdout.flush()
+        yield sys.stdout.buffer
         return
-    partial = path.with_name(path.name + ".part")
     try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
+        with replace_privately(path) as out:
             yield out
-        os.replace(partial, path)
     except OSError as error:
-        partial.unlink(missing_ok=True)
         raise UsageError(f"cannot write {path}: {error.strerror or error}") from error
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 @audit_errors
 def run(args: argparse.Namespace) -> int:
+    if args.delimiter is not None and args.format != "csv":
+        raise UsageError("--delimiter applies to --format csv only")
+    options: dict[str, object] = {"for_terminal": args.out is None and sys.stdout.isatty()}
+    if args.format == "csv":
+        options["delimiter"] = args.delimiter or DEFAULT_DELIMITER
     until = datetime.now(UTC)
     since = until - args.since
     source = source_from(args)
@@ -93,13 +104,14 @@ def run(args: argparse.Namespace) -> int:
         progress = ExportProgress(sys.stderr, source.count_log_lines(since, until), not args.quiet)
         rows = 0
         with _output(args.out) as out:
-            writer = WRITERS[args.format](out)
+            writer = WRITERS[args.format](out, **options)
             events = EventRows(source.log_lines(since, until), source.client_phone)
             for row in events:
                 writer.write(row)
                 rows += 1
                 if rows % 2048 == 0:
                     progress.update(events.records_read, rows)
+            writer.close()
             progress.update(events.records_read, rows, final=True)
     finally:
         source.close()

@@ -1,4 +1,8 @@
-"""Text and JSON renderings of KPIs and replays, for the CLI."""
+"""Text and JSON renderings of KPIs and replays, for the CLI.
+
+Every line passes :func:`botwatch.terminal.printable`: client text, ids and
+names recorded by any bot reach the terminal without escape sequences.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 from botwatch import semconv
 from botwatch.journal.kpi import Kpi
 from botwatch.journal.replay import EntryKind, ReplayEntry
+from botwatch.terminal import printable
 
 NONE = "—"
 NOT_CAPTURED = "(content not captured)"
@@ -77,7 +82,7 @@ def format_kpi_table(kpi: Kpi) -> str:
     value_width = max(len(r[1]) for r in rows)
     lines = [header, ""]
     lines += [f"  {label:<{label_width}}  {value:>{value_width}}  {detail}".rstrip() for label, value, detail in rows]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def format_replay(entries: Sequence[ReplayEntry], *, tz: tzinfo = UTC) -> str:
@@ -85,7 +90,7 @@ def format_replay(entries: Sequence[ReplayEntry], *, tz: tzinfo = UTC) -> str:
     if not entries:
         return "(nothing recorded for this conversation)"
     channel = next((e.channel for e in entries if e.channel), None)
-    lines = [" · ".join(filter(None, [f"Conversation {entries[0].conversation_id}", channel]))]
+    lines = [printable(" · ".join(filter(None, [f"Conversation {entries[0].conversation_id}", channel])))]
     day: date | None = None
     for entry in entries:
         moment = entry.time.astimezone(tz)
@@ -93,7 +98,7 @@ def format_replay(entries: Sequence[ReplayEntry], *, tz: tzinfo = UTC) -> str:
             day = moment.date()
             lines.append(f"{day:%Y-%m-%d} ({moment:%Z})")
         stamp = f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d}"
-        lines.append(f"  {stamp}  {entry.kind.value:<7} {_describe(entry)}".rstrip())
+        lines.append(f"  {stamp}  {entry.kind.value:<7} {printable(_describe(entry))}".rstrip())
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from botwatch.journal import sessions as audit_queries
 from botwatch.journal.config import JournalSettings, journal_path
 from botwatch.journal.errors import explain
 from botwatch.journal.kpi import Kpi, compute_kpi
+from botwatch.journal.readonly import connect_read_only
 from botwatch.journal.replay import ReplayEntry, build_replay
 from botwatch.journal.retention import PruneResult, prune_connection
 from botwatch.journal.rows import FAMILY_CONVERSATION
@@ -34,7 +35,7 @@ class ConversationSummary:
 
 
 class Journal:
-    """An existing journal file, opened for queries.
+    """An existing journal file, opened read-only for queries (it may sit on a read-only mount).
 
     Raises JournalError (naming the file and the fix) when the file is
     missing, foreign, damaged or unreadable, also from any query.
@@ -42,7 +43,7 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path: Path = journal_path(path)
-        self._conn = connect(self.path, create=False)
+        self._conn = connect_read_only(self.path)
         self._conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
         self._conn.execute("PRAGMA temp_store = FILE")  # big sorts spill to disk, not RAM
 
@@ -136,9 +137,13 @@ class Journal:
         return self._query(count)
 
     def prune(self, settings: JournalSettings | None = None, *, now: datetime | None = None) -> PruneResult:
-        """Apply retention now (settings default to the BOTWATCH_* environment)."""
+        """Apply retention now (settings default to the BOTWATCH_* environment), on a writable connection."""
         chosen = settings or JournalSettings.from_env()
-        return self._query(lambda conn: prune_connection(conn, chosen, now=now))
+        writer = connect(self.path, create=False)
+        try:
+            return self._query(lambda _reader: prune_connection(writer, chosen, now=now))
+        finally:
+            writer.close()
 
     def close(self) -> None:
         self._conn.close()

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from botwatch.journal.errors import JournalError, explain, not_a_journal
+from botwatch.private_files import create_private
 
 APPLICATION_ID = 0x42577431  # "BWt1": marks the file as a botwatch journal
 SCHEMA_VERSION = 1
@@ -128,7 +129,9 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
     conn: sqlite3.Connection | None = None
     try:
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 in 0700 directories: the journal holds whole conversations.
+            # SQLite creates -wal and -shm with the database file's mode.
+            create_private(path)
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _check_or_create(conn, path, create=create)
@@ -139,6 +142,11 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
         if conn is not None:
             conn.close()
         raise explain(path, error) from error
+
+
+def check_journal(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise JournalError unless ``conn`` is a botwatch journal of a schema this version reads."""
+    _check_or_create(conn, path, create=False)
 
 
 def _check_or_create(conn: sqlite3.Connection, path: Path, *, create: bool) -> None:
