@@ -127,7 +127,7 @@ def test_two_replicas_emit_one_root_per_conversation(receiver, redis_url, tmp_pa
     env = {
         **os.environ,
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-        "BOTWATCH_SECRET": "replica-secret",
+        "BOTWATCH_SECRET": "replica-secret-0123456789",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_BLRP_SCHEDULE_DELAY": "100",
     }
