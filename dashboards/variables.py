@@ -16,20 +16,25 @@ VARIANT = "variant"
 MODEL = "model"
 CONVERSATION = "conversation"
 ALL = ".*"
+# "All bots": every series, stream and span has a service name.  Loki refuses a stream
+# selector whose matchers all accept the empty string ({service_name=~".*"} is HTTP 400),
+# so the job variable's "All" must need at least one character.
+ALL_NON_EMPTY = ".+"
 
 
 @attr.s(frozen=True)
 class QueryVariable:
-    """A drop-down filled from Prometheus label values; "All" means the regex ``.*``."""
+    """A drop-down filled from Prometheus label values; "All" means the regex ``all_value``."""
 
     name: str = attr.ib()
     label: str = attr.ib()
     query: str = attr.ib()  # label_values(selector, label)
     description: str = attr.ib(default="")
+    all_value: str = attr.ib(default=ALL)
 
     def to_json_data(self) -> dict[str, Any]:
         return {
-            "allValue": ALL,
+            "allValue": self.all_value,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "datasource": datasources.PROMETHEUS,
             "definition": self.query,
@@ -82,6 +87,7 @@ job = QueryVariable(
     "Bot",
     f"label_values({semconv.CONVERSATIONS.prometheus}, {semconv.PROMETHEUS_JOB_LABEL})",
     "The bot (its service.name).",
+    all_value=ALL_NON_EMPTY,
 )
 channel = QueryVariable(
     CHANNEL, "Channel", _values(semconv.CONVERSATIONS.prometheus, semconv.CHANNEL), "WhatsApp, Telegram, ..."
