@@ -9,12 +9,12 @@ met recently: a conversation's id, channel, intent and CRM action repeat in
 every record, so most attributes cost a dictionary lookup.
 
 Masking (``text``, e.g. :meth:`botwatch.pii.Redactor.text`) is applied to
-the data strings that reach the wire (span and event names, status
-messages, string attributes at any depth and in every record, resource and
-scope, log bodies, keys inside map values, log severity text and event
-names) before they are remembered, so a string is masked once however often
-it repeats.  Attribute keys are names chosen by code and are not masked;
-nor are instrumentation scope names and versions or schema URLs.
+every place of :data:`botwatch.masking.table.PLACES` (the table every export
+path follows): span and event names, status messages, attribute keys and
+values at any depth in every record, resource and scope (name, version,
+attributes), log bodies, severity text and event names.  Each string is
+masked before it is remembered, so once however often it repeats.  Schema
+URLs and ids are not masked.
 
 Field numbers are those of ``opentelemetry/proto/{trace,logs,common,
 resource}/v1/*.proto``; fields are written in field-number order with
@@ -31,6 +31,8 @@ from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.trace import ReadableSpan
+
+from botwatch.masking.remember import ByIdentity
 
 _log = logging.getLogger("botwatch")
 
@@ -86,7 +88,7 @@ class WireEncoder:
         self._pairs: dict[type, dict[str, dict[Any, bytes]]] = {str: {}, int: {}, bool: {}, float: {}}
         self._remembered = 0
         self._strings: dict[str, bytes] = {}
-        self._blocks: dict[int, tuple[object, bytes]] = {}
+        self._blocks: ByIdentity[bytes] = ByIdentity()
 
     # -- values ---------------------------------------------------------------
     def _str(self, value: str) -> bytes:
@@ -124,14 +126,14 @@ class WireEncoder:
         raise TypeError(f"cannot encode a {type(value).__name__} as an OTLP value")
 
     def _pair(self, key: str, value: Any) -> bytes:
-        """A framed ``KeyValue`` of an attribute (keys are names, not masked); scalar pairs are remembered."""
+        """A framed ``KeyValue`` of an attribute (key and value masked); scalar pairs are remembered."""
         if len(key) > CACHED_CHARS or not _cacheable(value):
-            return self._new_pair(key.encode("utf-8"), value)
+            return self._new_pair(self._str(key), value)
         by_key = self._pairs[value.__class__]
         values = by_key.get(key)
         out = values.get(value) if values is not None else None
         if out is None:
-            out = self._new_pair(key.encode("utf-8"), value)  # may raise: nothing is remembered then
+            out = self._new_pair(self._str(key), value)  # may raise: nothing is remembered then
             if self._remembered >= CACHE_LIMIT:
                 for kind in self._pairs.values():
                     kind.clear()
@@ -160,14 +162,7 @@ class WireEncoder:
 
     # -- resources and scopes (few, the same objects batch after batch) --------
     def _block(self, obj: Any, build: Callable[[Any], bytes]) -> bytes:
-        seen = self._blocks.get(id(obj))
-        if seen is not None and seen[0] is obj:
-            return seen[1]
-        out = build(obj)
-        if len(self._blocks) >= 64:
-            self._blocks.clear()
-        self._blocks[id(obj)] = (obj, out)
-        return out
+        return self._blocks.get(obj, build)
 
     def _resource(self, resource: Any) -> bytes:
         return b"".join(self._attributes(b"\x0a", resource.attributes))
@@ -177,9 +172,9 @@ class WireEncoder:
             return b""
         parts = []
         if scope.name:
-            parts.append(_field(b"\x0a", scope.name.encode("utf-8")))
+            parts.append(_field(b"\x0a", self._str(scope.name)))
         if scope.version:
-            parts.append(_field(b"\x12", scope.version.encode("utf-8")))
+            parts.append(_field(b"\x12", self._str(scope.version)))
         parts += self._attributes(b"\x1a", scope.attributes)
         return b"".join(parts)
 

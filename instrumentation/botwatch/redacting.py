@@ -1,102 +1,43 @@
-"""Exporter wrappers that mask personal data in everything they pass on.
+"""Exporter wrappers that mask personal data and secrets in everything they pass on.
 
 They run on the exporter's background thread, so the bot's hot path does
-not pay for them, and they cover spans and log records the SDK did not
-create itself (auto-instrumentation, the bot's own log lines).  An exporter
-that can mask while it encodes (OTLP/HTTP, :mod:`botwatch.otlp_http`) is
-armed to do so instead of being wrapped: see :func:`masking_spans`.
+not pay for them, and they cover spans, log records and metrics the SDK did
+not create itself (auto-instrumentation, the bot's own log lines).  What
+they mask is :data:`botwatch.masking.table.PLACES`, resource and scope
+included.  An exporter that can mask while it encodes (OTLP/HTTP,
+:mod:`botwatch.otlp_http`) is armed to do so instead of being wrapped: see
+:func:`masking_spans`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import Link, Status
-from opentelemetry.util.types import Attributes
 
 from botwatch.pii import Redactor
 
 
-def _value(redactor: Redactor, value: Any) -> Any:
-    if isinstance(value, str):
-        return redactor.text(value)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_value(redactor, v) for v in value)
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        return [_value(redactor, v) for v in value]
-    if isinstance(value, Mapping):
-        # Keys inside a value are data too (a body may be keyed by phone).
-        return {_value(redactor, k): _value(redactor, v) for k, v in value.items()}
-    return value
-
-
-def redact_attributes(redactor: Redactor, attributes: Attributes) -> dict[str, Any]:
-    if not attributes:
-        return {}
-    return {key: _value(redactor, value) for key, value in attributes.items()}
-
-
-def _strings_of(span: ReadableSpan) -> Iterator[object]:
-    yield span.name
-    yield span.status.description
-    if span.attributes:
-        yield from span.attributes.values()
-    for event in span.events:
-        yield event.name
-        if event.attributes:
-            yield from event.attributes.values()
-    for link in span.links:
-        if link.attributes:
-            yield from link.attributes.values()
-
-
-def _clean(redactor: Redactor, span: ReadableSpan) -> bool:
-    """True when no string of the span can hold a phone or e-mail (most spans): it passes as it is."""
-    return not redactor.any_suspect(_strings_of(span))
-
-
 def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
-    if _clean(redactor, span):
-        return span
-    status = span.status
-    if status.description:
-        status = Status(status.status_code, redactor.text(status.description))
-    events = [Event(redactor.text(e.name), redact_attributes(redactor, e.attributes), e.timestamp) for e in span.events]
-    # A link without suspect strings stays as it is (with its dropped-attribute count).
-    links = [
-        Link(link.context, redact_attributes(redactor, link.attributes))
-        if link.attributes and redactor.any_suspect(link.attributes.values())
-        else link
-        for link in span.links
-    ]
-    return ReadableSpan(
-        name=redactor.text(span.name),
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=redact_attributes(redactor, span.attributes),
-        events=events,
-        links=links,
-        kind=span.kind,
-        status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    return redactor.records.span(span)
+
+
+def redact_log(redactor: Redactor, record: ReadableLogRecord) -> ReadableLogRecord:
+    return redactor.records.log(record)
 
 
 class RedactingSpanExporter(SpanExporter):
     def __init__(self, inner: SpanExporter, redactor: Redactor) -> None:
         self.inner = inner
-        self._redactor = redactor
+        self._records = redactor.records
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([redact_span(self._redactor, s) for s in spans])
+        return self.inner.export([self._records.span(s) for s in spans])
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -105,38 +46,43 @@ class RedactingSpanExporter(SpanExporter):
         return self.inner.force_flush(timeout_millis)
 
 
-def redact_log(redactor: Redactor, record: ReadableLogRecord) -> ReadableLogRecord:
-    log = record.log_record
-    attributes = log.attributes
-    event_name = getattr(log, "event_name", None)  # SDK >= 1.35
-    if not redactor.any_suspect([log.body, log.severity_text, event_name, *(attributes or {}).values()]):
-        return record
-    suspect = redactor.suspect
-    if suspect(log.body):
-        log.body = _value(redactor, log.body)
-    if log.severity_text:
-        log.severity_text = redactor.text(log.severity_text)
-    if event_name:
-        log.event_name = redactor.text(event_name)
-    if log.attributes:
-        for key, value in list(log.attributes.items()):
-            if suspect(value):
-                log.attributes[key] = _value(redactor, value)  # type: ignore[index]
-    return record
-
-
 class RedactingLogExporter(LogRecordExporter):
     def __init__(self, inner: LogRecordExporter, redactor: Redactor) -> None:
         self.inner = inner
-        self._redactor = redactor
+        self._records = redactor.records
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        return self.inner.export([redact_log(self._redactor, r) for r in batch])
+        return self.inner.export([self._records.log(r) for r in batch])
 
     def shutdown(self) -> None:
         self.inner.shutdown()  # type: ignore[no-untyped-call]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class RedactingMetricExporter(MetricExporter):
+    """Metric data point and exemplar attributes (keys and values), resource and scope masked.
+
+    Labels are bounded before they are recorded (:class:`botwatch.labels.LabelGuard`);
+    this covers what the SDK did not record itself (auto-instrumentation, a bot's own meters).
+    """
+
+    def __init__(self, inner: MetricExporter, redactor: Redactor) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        self.inner = inner
+        self._records = redactor.records
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        return self.inner.export(self._records.metrics(metrics_data), timeout_millis=timeout_millis, **kwargs)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self.inner.force_flush(timeout_millis)
 
 
@@ -153,3 +99,8 @@ def masking_spans(exporter: SpanExporter, redactor: Redactor) -> SpanExporter:
 def masking_logs(exporter: LogRecordExporter, redactor: Redactor) -> LogRecordExporter:
     """Same as :func:`masking_spans`, for log records."""
     return exporter if _masks_itself(exporter, redactor) else RedactingLogExporter(exporter, redactor)
+
+
+def masking_metrics(exporter: MetricExporter, redactor: Redactor) -> MetricExporter:
+    """``exporter`` wrapped to mask metric attributes, resource and scope."""
+    return RedactingMetricExporter(exporter, redactor)

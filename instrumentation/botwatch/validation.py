@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from botwatch.masking import cut
+
 MAX_NAME_LENGTH = 128
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -51,9 +53,8 @@ def clean_text(value: object, *, limit: int, what: str) -> str:
     if not value.isascii():
         # Lone surrogates (from bad decoding upstream) cannot be encoded by any exporter.
         value = value.encode("utf-8", "replace").decode("utf-8")
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return value
+    # Never cut a phone, e-mail or secret in half: the cut moves before it (masked on export).
+    return cut(value, limit)
 
 
 def clean_name(value: object, what: str) -> str:
@@ -66,9 +67,7 @@ def clean_name(value: object, what: str) -> str:
     problem = name_problem(text)
     if problem:
         raise ValueError(f"{what} {problem}")
-    if len(text) > MAX_NAME_LENGTH:
-        text = text[: MAX_NAME_LENGTH - 1] + "…"
-    return text
+    return cut(text, MAX_NAME_LENGTH)
 
 
 def clean_optional_name(value: object, what: str) -> str | None:
