@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from journal import build_journal
 
-from botwatch.audit.export import CsvWriter, EventRows
+from botwatch.audit.export import EventRows
 from botwatch.audit.journal_source import JournalSource
+from botwatch.audit.writers import CsvWriter
 from botwatch.journal.sessions import SessionFilter
 
 SESSIONS_TARGET_S = 1.0
@@ -56,12 +57,13 @@ def export(path: Path, since: datetime, until: datetime) -> dict[str, float]:
     started = time.perf_counter()
     source = JournalSource(path)
     written = 0
-    with open("/dev/null", "w", newline="") as out:
+    with open("/dev/null", "wb") as out:
         writer = CsvWriter(out)
         events = EventRows(source.log_lines(since, until), source.client_phone)
         for row in events:
             writer.write(row)
             written += 1
+        writer.close()
     seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -33,9 +33,15 @@ _NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CR = re.compile(r"\r\n?")  # XML readers turn CR into LF anyway; LF is Excel's line break in a cell
 
 
+_FORMULA_START = frozenset(FORMULA_START)
+
+
 def spreadsheet_text(text: str) -> str:
     """``text`` as a spreadsheet shows it literally: ``'`` in front when it could start a formula."""
-    return "'" + text if text.lstrip(" ")[:1] in FORMULA_START else text
+    first = text[:1]
+    if first in _FORMULA_START or (first == " " and text.lstrip(" ")[:1] in _FORMULA_START):
+        return "'" + text
+    return text
 
 
 def xlsx_text(text: str) -> str:
@@ -68,6 +74,7 @@ class CsvWriter:
         out.write(BOM)
         separator = DELIMITERS[delimiter]
         self._decimal_comma = separator == ";"
+        self._for_terminal = for_terminal
         self._clean: Callable[[str], str] = printable if for_terminal else str
         self._writer = csv.writer(self._text, delimiter=separator, lineterminator="\r\n")
         self._writer.writerow(FIELDS)
@@ -76,12 +83,14 @@ class CsvWriter:
         self._writer.writerow([self._cell(v) for v in iso_row(row).values()])
 
     def _cell(self, value: Any) -> str:
+        kind = type(value)
+        if kind is str:
+            return spreadsheet_text(self._clean(value) if self._for_terminal else value)
         if value is None:
             return ""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return spreadsheet_text(self._clean(str(value)))
-        text = str(value)
-        return text.replace(".", ",") if self._decimal_comma else text
+        if kind is int or kind is float:
+            return str(value).replace(".", ",") if self._decimal_comma else str(value)
+        return spreadsheet_text(self._clean(str(value)))
 
     def close(self) -> None:
         self._text.out.flush()
