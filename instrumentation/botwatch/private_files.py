@@ -45,13 +45,6 @@ def create_private(path: Path) -> bool:
     return True
 
 
-def tighten(path: Path) -> None:
-    """Make a file botwatch created 0600 whatever created it with a wider mode (a missing file is fine)."""
-    with contextlib.suppress(FileNotFoundError):
-        if path.stat().st_mode & 0o077:
-            path.chmod(FILE_MODE)
-
-
 @contextlib.contextmanager
 def replace_privately(path: Path) -> Iterator[BinaryIO]:
     """Write ``path`` whole or not at all: a 0600 ``.part`` beside it, renamed over it at the end.
