@@ -86,7 +86,7 @@ def run_sample(args: argparse.Namespace) -> int:
             print(json.dumps({"conversation_id": s.conversation_id, "started_ns": s.started_ns, "channel": s.channel}))
     else:
         print(format_sessions(summaries))
-        print(f"\n{len(summaries)} conversations · read one: botwatch replay {summaries[0].conversation_id}")
+        print(f"\n{len(summaries)} conversations · read one: botwatch replay {printable(summaries[0].conversation_id)}")
     return EXIT_OK
 
 
@@ -122,7 +122,7 @@ def run_weekly(args: argparse.Namespace) -> int:
         print(printable(f"  {where}  {t.intent} {t.confidence:.2f}{text}"))
     first = turns[0]
     print(
-        f"\nLabel one: botwatch audit label {first.conversation_id} --turn {first.turn_index} --correct "
+        f"\nLabel one: botwatch audit label {printable(first.conversation_id)} --turn {first.turn_index} --correct "
         f"(or --wrong <true intent>)"
     )
     return EXIT_OK
