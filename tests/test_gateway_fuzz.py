@@ -1,17 +1,21 @@
 """Fuzzing the gateway: schemathesis against the committed OpenAPI document, hypothesis on payloads.
 
 Whatever arrives — junk JSON, wrong types, missing ids, naive or future
-timestamps, odd Unicode — the answer is a 2xx or a 4xx with a reason, never a 5xx.
+timestamps, odd Unicode (lone surrogates, control characters), a client that
+leaves mid-body — the answer is a 2xx or a 4xx with a reason, never a 5xx;
+and every event answered ``accepted`` is in the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from test_gateway import PLAIN_TOKEN, REPO, config, example_event
 
+import botwatch
+from botwatch import semconv
 from botwatch.gateway import create_app
 
 APP = create_app(config())
@@ -126,3 +132,114 @@ def test_any_json_never_causes_a_server_error(payload):
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 def test_any_bytes_never_cause_a_server_error(body):
     assert post(body).status_code < 500
+
+
+# -- accepted => recorded: arbitrary strings (lone surrogates and control characters included) ---------
+any_char = st.one_of(
+    st.characters(exclude_categories=()),
+    st.integers(0xD800, 0xDFFF).map(chr),  # lone surrogates: hypothesis never draws them by itself
+    st.sampled_from(" \t\n\x00\x1c\x1f\x7f\x85\xa0\u2028\ufeff"),
+)
+any_text = st.lists(any_char, max_size=12).map("".join)
+NAME_FIELDS = ("channel", "intent", "crm_id", "crm_error", "scenario_variant", "message_kind", "action", "model")
+TEXT_FIELDS = ("text", "bot_response")
+EVENT_ID = f'$."{semconv.GATEWAY_EVENT_ID}"'
+
+
+@pytest.fixture(scope="module")
+def journal_app(tmp_path_factory):
+    """The app recording into a real journal, to count what each accepted event left there."""
+    patch = pytest.MonkeyPatch()
+    patch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    path = tmp_path_factory.mktemp("fuzz") / "journal.sqlite"
+    patch.setenv("BOTWATCH_SECRET_FILE", str(path.with_name("secret")))
+    botwatch.init(service_name="fuzz-gateway", journal=path, secret="fuzz-secret-0123456789")
+    loop = asyncio.new_event_loop()  # one loop: the app's recorder lives on it
+    yield create_app(config()), path, loop
+    loop.close()
+    botwatch.shutdown()
+    patch.undo()
+
+
+def _letters(n: int) -> str:
+    return "".join("abcdefghijklmnopqrstuvwxyz"[int(d, 26)] for d in format(n, "x").zfill(4)[-4:])  # no digits
+
+
+@st.composite
+def hostile_events(draw: st.DrawFn, run: str, index: int) -> dict[str, Any]:
+    event = example_event(event_id=f"{run}{_letters(index)}-{draw(any_text)}", session_id=f"sess_{run}")
+    event.pop("client")  # a drawn phone would be masked in the journal; phones have their own tests
+    for field in draw(st.lists(st.sampled_from(NAME_FIELDS + TEXT_FIELDS), max_size=4, unique=True)):
+        event[field] = draw(any_text)
+    if draw(st.booleans()):
+        event["direction"] = "outbound"
+    return event
+
+
+RUNS = iter(range(10**6))
+
+
+@given(st.data())
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_accepted_event_is_recorded_whatever_its_strings(journal_app, data):
+    app, journal, loop = journal_app
+    run = "fz" + _letters(next(RUNS))
+    events = [data.draw(hostile_events(run, i)) for i in range(data.draw(st.integers(1, 4)))]
+    body = json.dumps(events, ensure_ascii=True).encode()  # surrogates travel as \\udXXX escapes
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            response = await client.post("/v1/events", content=body, headers=AUTH)
+        assert await app.gateway.recorder.join(timeout=30)
+        return response
+
+    response = loop.run_until_complete(send())
+    assert response.status_code in (200, 422), response.text
+    results = response.json()["results"]
+    accepted = sum(r["status"] == "accepted" for r in results)
+    assert all(r["status"] == "accepted" or r["reason"] for r in results)
+    botwatch.flush()
+    with sqlite3.connect(journal) as db:
+        recorded = db.execute(
+            f"SELECT COUNT(DISTINCT substr(json_extract(attributes, '{EVENT_ID}'), 1, {len(run) + 4})) FROM spans "
+            f"WHERE json_extract(attributes, '{EVENT_ID}') LIKE ?",
+            (run + "%",),
+        ).fetchone()[0]
+    assert recorded == accepted, (recorded, results)
+
+
+@given(cut=st.integers(0, 400), chunks=st.integers(1, 3))
+@settings(max_examples=60, deadline=None)
+def test_a_client_leaving_mid_body_gets_no_server_error(cut, chunks):
+    body = json.dumps([example_event(event_id="left"), example_event(event_id="left2")]).encode()[:cut]
+    step = max(1, len(body) // chunks)
+    messages = [
+        {"type": "http.request", "body": body[i : i + step], "more_body": True} for i in range(0, len(body), step)
+    ]
+    messages.append({"type": "http.disconnect"})
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/events",
+        "raw_path": b"/v1/events",
+        "query_string": b"",
+        "headers": [(b"authorization", AUTH["Authorization"].encode()), (b"content-type", b"application/json")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("gateway", 80),
+        "client": ("127.0.0.1", 5000),
+        "root_path": "",
+    }
+    asyncio.run(APP(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400
+    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"] == "client_disconnected"

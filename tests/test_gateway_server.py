@@ -324,3 +324,22 @@ def test_giant_headers_are_refused_and_health_stays_fast(gateways):
     with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: gw\r\n" + many + b"\r\n")
         assert sock.recv(200).startswith(b"HTTP/1.1 431")  # too many headers
+
+
+# -- export ---------------------------------------------------------------------------
+def test_export_keeps_the_event_id_action_and_crm_id_of_an_event_without_text(gateways):
+    gateway = gateways().start()
+    textless = example_event(event_id="evt_textless", session_id="sess_export", latency_ms=700)
+    textless.pop("bot_response")
+    plain = example_event(event_id="evt_with_text", session_id="sess_export2", text="Здравствуйте", latency_ms=500)
+    assert gateway.post([textless, plain])[1]["accepted"] == 2
+    assert gateway.stop() == 0
+    out = gateway.tmp / "events.jsonl"
+    command = [sys.executable, "-m", "botwatch.cli", "export", "--since", "1d", "--format", "jsonl"]
+    command += ["--out", str(out), "--journal", str(gateway.journal), "--quiet"]
+    env = {**os.environ, "BOTWATCH_SECRET": "server-test-secret-0123456789"}
+    subprocess.run(command, check=True, env=env, capture_output=True, cwd=gateway.tmp)
+    rows = {r["event_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert {"evt_textless", "evt_with_text"} <= set(rows), list(rows)
+    assert (rows["evt_textless"]["action"], rows["evt_textless"]["crm_id"]) == ("create_lead", "BX_LEAD_4521")
+    assert rows["evt_with_text"]["text"] == "Здравствуйте"

@@ -74,6 +74,7 @@ class EventRows:
     def _base(self, line: LogLine, direction: str = "inbound") -> Row:
         cid = line.conversation_id or ""
         return {
+            "event_id": line.attributes.get(semconv.GATEWAY_EVENT_ID),  # the gateway's own id, when it has one
             "timestamp": line.time_ns,
             "channel": line.channel or line.attributes.get(semconv.CHANNEL),
             "client_phone": self._client_phone(cid),
@@ -100,7 +101,7 @@ class EventRows:
         if event == semconv.EVENT_MESSAGE_SENT:
             row = self._base(line, "outbound")
             row.update(text=line.body, message_kind=attrs.get(semconv.MESSAGE_KIND), turn_index=None)
-            row["event_id"] = f"{key[0]}:out:{line.time_ns}"
+            row["event_id"] = row["event_id"] or f"{key[0]}:out:{line.time_ns}"
             yield row
             return
         if event.startswith(semconv.EVENT_FUNNEL_PREFIX):
@@ -112,9 +113,9 @@ class EventRows:
             return
         opened = self._open.get(key)
         if opened is None:
-            if event != semconv.EVENT_BOT_REPLIED:
+            if line.turn_index is None:
                 return
-            opened = (line.time_ns, self._base(line))  # a reply without a recorded client message
+            opened = (line.time_ns, self._base(line))  # a turn without a recorded client message
             self._open[key] = opened
         row = opened[1]
         if semconv.INTENT in attrs:
@@ -135,7 +136,7 @@ class EventRows:
 
     @staticmethod
     def _finish(started_ns: int, row: Row) -> Row:
-        row.setdefault("event_id", f"{row['session_id']}:{row['turn_index']}")
+        row["event_id"] = row.get("event_id") or f"{row['session_id']}:{row['turn_index']}"
         return row
 
 
