@@ -11,6 +11,7 @@ journal counts < 0.6); p50/p95 come from histogram buckets (interpolated).
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
 
@@ -23,7 +24,11 @@ QUERY = "/api/v1/query"
 
 
 def _matchers(**labels: str) -> str:
-    return ",".join(f'{semconv.prometheus_label(k) if "." in k else k}="{v}"' for k, v in labels.items())
+    # A JSON string is a PromQL string literal: quotes, backslashes and line breaks escaped.
+    return ",".join(
+        f"{semconv.prometheus_label(k) if '.' in k else k}={json.dumps(v, ensure_ascii=False)}"
+        for k, v in labels.items()
+    )
 
 
 def window_delta(series: str, window: str, by: str = "") -> str:
