@@ -13,11 +13,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sdk_journal import sdk_journal
 
 import botwatch
 from botwatch.audit.export import FIELDS
-from botwatch.audit.writers import FORMULA_START, spreadsheet_text, xlsx_text
+from botwatch.audit.writers import DELIMITERS, FORMULA_START, CsvWriter, spreadsheet_text, xlsx_text
 from botwatch.cli import main
 
 SECRET = "export-test-secret-0123456789"
@@ -171,3 +173,28 @@ def test_spreadsheet_text_rule():
         "№ 123456",
         "'=1",
     ]
+
+
+@given(st.text())
+def test_spreadsheet_text_only_ever_adds_one_quote(text):
+    shown = spreadsheet_text(text)
+    assert not shown.lstrip(" ").startswith(FORMULA_START)
+    assert shown in (text, "'" + text)
+
+
+@pytest.mark.parametrize("option", sorted(DELIMITERS))
+@given(texts=st.lists(st.text(), min_size=1, max_size=5), confidence=st.floats(0, 1))
+def test_any_text_round_trips_through_the_csv_dialect(option, texts, confidence):
+    out = io.BytesIO()
+    writer = CsvWriter(out, delimiter=option)
+    for n, text in enumerate(texts):
+        writer.write({"timestamp": n, "session_id": text, "text": text, "confidence": confidence})
+    writer.close()
+    raw = out.getvalue().decode("utf-8")
+    assert raw.startswith("\ufeff")
+    table = list(csv.reader(io.StringIO(raw[1:], newline=""), delimiter=DELIMITERS[option]))
+    assert tuple(table[0]) == FIELDS and len(table) == len(texts) + 1
+    for row, text in zip(table[1:], texts, strict=True):
+        assert row[FIELDS.index("text")] == row[FIELDS.index("session_id")] == spreadsheet_text(text)
+        number = row[FIELDS.index("confidence")]
+        assert float(number.replace(",", ".") if option == "semicolon" else number) == confidence
