@@ -12,11 +12,14 @@ Every call is recorded in ``calls`` (method, parameters, HTTP status, time);
 their parameters; ``wait_for`` waits for a message; ``fail_next`` makes chosen
 messages get Telegram's real error answers (``ERRORS``) first, as a flood
 limit or an outage would.
+
+A text or caption Telegram would refuse is refused the same way: HTML that
+does not parse, or longer than 4096 characters (a caption 1024) once parsed,
+gets Telegram's 400 answer (see ``telegram_entities``).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import threading
@@ -29,6 +32,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from telegram_entities import EntityError, check, plain
 
 TOKEN = "123456:TEST-token"  # "<bot id>:<secret>", as @BotFather issues them
 BOT_NAME, BOT_USERNAME = "Salon", "salon_test_bot"
@@ -173,6 +178,12 @@ class BotAPI:
                 chat_id = int(params["chat_id"])
             except (TypeError, ValueError):
                 return _error(400, "Bad Request: chat not found")
+            for field in ("text", "caption"):
+                if field in params:
+                    try:
+                        check(field, str(params[field]), params.get("parse_mode"))
+                    except EntityError as refused:
+                        return _error(400, str(refused))
             if method.startswith("send"):
                 self._message_id += 1
                 message_id = self._message_id
@@ -194,7 +205,7 @@ class BotAPI:
         message: dict[str, Any] = {"message_id": message_id, "from": self._bot(), "chat": chat, "date": now}
         for field in ("text", "caption"):
             if field in params:  # Telegram returns the text the user sees: markup parsed out
-                message[field] = _plain(str(params[field]), params.get("parse_mode"))
+                message[field] = plain(str(params[field]), params.get("parse_mode"))
         if isinstance(params.get("document"), Upload):
             upload = params["document"]
             message["document"] = {
@@ -248,12 +259,6 @@ class BotAPI:
 
 def _text(params: dict[str, Any]) -> str:
     return str(params.get("text", params.get("caption", "")))
-
-
-def _plain(text: str, parse_mode: object) -> str:
-    if parse_mode == "HTML":
-        return html.unescape(re.sub(r"<[^>]+>", "", text))
-    return text
 
 
 def _parse(content_type: str, body: bytes) -> dict[str, Any]:

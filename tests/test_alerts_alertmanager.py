@@ -249,3 +249,48 @@ def test_missing_token_file_is_a_clear_error(tmp_path: Path, telegram: BotAPI) -
         assert expected in am.log.read_text()
     finally:
         am.stop()
+
+
+# --- any group fits one Telegram message -------------------------------------------------
+LONG_JOB = "салон/" + "бот-записи-" * 8  # 94 characters, Cyrillic and a slash: long once URL-escaped
+
+
+def _long_alert(name: str, number: int, resolved: bool = False) -> dict[str, Any]:
+    return alert(
+        name,
+        "critical",
+        resolved=resolved,
+        job=LONG_JOB,
+        botwatch_channel="whats&app+" * 10,
+        botwatch_crm_system="Битрикс&24 " * 10,
+        botwatch_intent=f"intent-{number:03d}-" + "x" * 60,
+        a_summary=f"Алерт {number}: " + 'бот отвечает дольше 3 с <b> & "кавычки" ' * 8,
+        a_description="Подробности & <теги> " * 60,
+        a_value="& <" * 30,
+        a_dashboard="botwatch-overview",
+        a_trace_id=f"{number:032x}",
+        a_runbook_url="https://github.com/botwatch/botwatch/blob/main/alerts/RUNBOOK.md#" + "section-" * 12,
+    )
+
+
+@pytest.mark.parametrize("size", [1, 10, 50])
+def test_any_group_is_one_valid_message_under_4096(size: int, alertmanager: Alertmanager, telegram: BotAPI) -> None:
+    name = f"BotwatchGroupOf{size}"
+    alertmanager.post(*(_long_alert(name, number) for number in range(size)))
+    # The alerts started an hour ago, so Alertmanager sends at once what it has, then the whole group.
+    header = f"{name}</b> — FIRING" + (f" ({size})" if size > 1 else "")
+    firing = telegram.wait_for(lambda text: header in text)["text"]
+    alertmanager.post(*(_long_alert(name, number, resolved=True) for number in range(size)))
+    resolved = telegram.wait_for(lambda text: f"{name}</b> — RESOLVED" in text)["text"]
+
+    mine = [call for call in telegram.calls if name in str(call.params.get("text", ""))]
+    assert [call.status for call in mine if call.status != 200] == [], [call.params["text"][-300:] for call in mine]
+    for text in (firing, resolved):
+        assert len(text) <= 4096, len(text)  # what Alertmanager would otherwise cut, mid-tag
+        assert "Трейс 00000000000000000000000000000000</a>" in text  # the first alert keeps its links
+        assert "Что делать</a>" in text and "Дашборд</a>" in text
+        if size > 5:
+            assert f"… и ещё {size - 5} (всего {size})" in text
+        else:
+            assert "и ещё" not in text
+    assert "&amp; &lt;теги&gt;" in firing and "…" in firing  # escaped, and shortened
