@@ -99,6 +99,21 @@ def test_demo_without_seed_adds_new_conversations(clean_env, tmp_path):
     assert kpi_json(journal)["conversations"] == 60
 
 
+def test_same_seed_twice_into_one_journal_is_refused(clean_env, tmp_path):
+    """`botwatch demo --seed 7` twice must not double every KPI and list every conversation twice."""
+    journal = tmp_path / "seed7.sqlite"
+    assert botwatch_cmd("demo", "-n", "20", "--seed", "7", "--journal", str(journal), env=clean_env).returncode == 0
+    before = kpi_json(journal)
+    again = botwatch_cmd("demo", "-n", "40", "--seed", "7", "--journal", str(journal), env=clean_env)
+    assert again.returncode == 2
+    assert f"the journal {journal} already holds the demo with seed 7" in again.stderr
+    assert "Run without --seed" in again.stderr and "Traceback" not in again.stderr
+    assert kpi_json(journal) == before and before["conversations"] == 20
+    other = botwatch_cmd("demo", "-n", "5", "--seed", "8", "--journal", str(journal), env=clean_env)
+    assert other.returncode == 0, other.stderr
+    assert kpi_json(journal)["conversations"] == 25
+
+
 def test_errors_are_messages_with_exit_codes_not_tracebacks(clean_env, tmp_path, capsys):
     missing = tmp_path / "missing.sqlite"
     assert main(["kpi", "--journal", str(missing)]) == 3

@@ -171,13 +171,19 @@ async def test_turn_lasts_from_receipt_to_the_last_reply(bw, receiver, api, bot)
     dp = Dispatcher()
     router = Router()
 
+    moments: dict[str, int] = {}
+
     @router.message()
     async def slow(message: Message) -> None:
+        moments["handler"] = time.time_ns()
         await asyncio.sleep(0.2)
         await message.answer("Смотрю расписание")
         await asyncio.sleep(0.1)
+        moments["last reply sent"] = time.time_ns()
         await message.answer("Свободно в 15:00")
+        moments["last reply answered"] = time.time_ns()
         await asyncio.sleep(0.4)  # work after the last reply: the client is not waiting for it
+        moments["handler done"] = time.time_ns()
 
     dp.include_router(router)
     instrument(dp, bot)
@@ -185,10 +191,12 @@ async def test_turn_lasts_from_receipt_to_the_last_reply(bw, receiver, api, bot)
     await feed(dp, bot, 20, 701, "Когда свободно?")
     botwatch.flush()
 
+    # Bounds from the handler's own clock, not fixed durations: they hold however loaded the machine is.
     (turn,) = [s for s in receiver.spans() if s["name"] == "turn"]
-    duration = (turn["end"] - turn["start"]) / 1e9
-    assert 0.3 <= duration < 0.5, duration
-    assert started <= turn["start"] < started + 50_000_000
+    assert started <= turn["start"] <= moments["handler"]
+    assert moments["last reply sent"] <= turn["end"] <= moments["last reply answered"]
+    assert turn["end"] < moments["handler done"] - 300_000_000  # not the 0.4 s of work after the last reply
+    assert (turn["end"] - turn["start"]) / 1e9 >= 0.3
     replies = [e for e in turn["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
     assert len(replies) == 2
 

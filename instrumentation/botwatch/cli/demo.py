@@ -15,6 +15,7 @@ import secrets
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TextIO
 
 import botwatch
@@ -55,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=None,
         help="random seed; the same seed gives the same run (default: a new one each run, printed, so "
-        "running the demo again adds new conversations instead of repeating the same ones)",
+        "running the demo again adds new conversations instead of repeating the same ones). A seed the "
+        "journal already holds is refused: its conversations would count twice",
     )
     parser.add_argument("--service-name", default="botwatch-demo", help="service.name of the simulated bots")
     add_journal_option(parser)
@@ -104,10 +106,22 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--faults: {error}", EXIT_USAGE)
     if args.journal is not None:
         os.environ["BOTWATCH_JOURNAL"] = str(args.journal)
+    seed = args.seed if args.seed is not None else secrets.randbelow(100_000)
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        while (holder := journal_with_seed(seed)) is not None and args.seed is None:
+            seed = secrets.randbelow(100_000)  # a new run never repeats an earlier one's conversations
+        if holder is not None:
+            return fail(
+                f"the journal {holder} already holds the demo with seed {seed}; running it again would count "
+                "every conversation twice. Run without --seed for new conversations, or give another --journal.",
+                EXIT_USAGE,
+            )
     telemetry = botwatch.init(service_name=args.service_name)
     live = "live, real time" if args.rate else "back-dated over the last 7 days"
-    seed = args.seed if args.seed is not None else secrets.randbelow(100_000)
-    print(f"botwatch demo: {args.conversations} conversations, seed {seed} (repeat with --seed {seed}), {live}")
+    print(
+        f"botwatch demo: {args.conversations} conversations, seed {seed} (the same run in another journal: "
+        f"--seed {seed}), {live}"
+    )
     print(f"  faults: {describe(faults)}")
     print(f"  telemetry → {telemetry.destination}")
     result = run_demo(args.conversations, args.rate, faults, seed, ProgressLine(sys.stdout, args.conversations))
@@ -124,6 +138,18 @@ def run(args: argparse.Namespace) -> int:
         print(format_kpi_table(journal.kpi(window)))
     print(f"\nReplay one: botwatch replay {result.last_id}   ·   KPIs any time: botwatch kpi --since 7d")
     return EXIT_OK
+
+
+def journal_with_seed(seed: int) -> Path | None:
+    """The journal (where the demo would write) if it already holds the demo run with ``seed``."""
+    from botwatch.demo.script import conversation_id
+    from botwatch.journal import Journal, journal_path
+
+    path = journal_path(None)
+    if not path.exists():
+        return None
+    with Journal(path) as journal:
+        return path if journal.session(conversation_id(seed, 0)) is not None else None
 
 
 def describe(faults: Faults) -> str:
