@@ -111,6 +111,8 @@ class EventRows:
             row["event_id"] = f"{key[0]}:{stage}:{line.time_ns}"
             yield row
             return
+        if event == semconv.EVENT_REVIEW:  # the owner's verdict on a turn, not an event of the conversation
+            return
         opened = self._open.get(key)
         if opened is None:
             if line.turn_index is None:
