@@ -183,7 +183,7 @@ def synthetic_conversation(
         spans.append(tuple(values[c] for c in SPAN_COLUMNS))
 
     def log(event: str, t: int, body: str | None = None, turn: int | None = None, **attrs: Any) -> None:
-        all_attrs = {**base_attrs, sc.EVENT_NAME: event, **attrs}
+        all_attrs = {**base_attrs, **attrs}
         logs.append((t, t, trace_id, root, 9, None, event, body, cid, channel, turn, to_json(all_attrs), 1, "botwatch"))
 
     span(sc.SPAN_CONVERSATION, "conversation", "INTERNAL", start_ns, 1_000_000)

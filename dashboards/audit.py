@@ -113,7 +113,7 @@ def build() -> core.Dashboard:
             [
                 LokiTarget(
                     q.logql(
-                        q.loki_filter(sc.EVENT_NAME, sc.EVENT_CRM_ACTION),
+                        q.loki_filter(sc.LOKI_EVENT_NAME, sc.EVENT_CRM_ACTION),
                         q.loki_filter(sc.CRM_OUTCOME, sc.CRM_OUTCOME_ERROR),
                         CHANNEL_LOGS,
                     )

@@ -252,7 +252,7 @@ def delivered(collector, promql, otlp_capture, tmp_path_factory):
     otlp_capture.wait_for(
         lambda: any(
             r["resource"].get("service.name") == SERVICE
-            and r["attributes"].get(semconv.EVENT_NAME) == semconv.EVENT_BOT_REPLIED
+            and r["attributes"].get(semconv.LOKI_EVENT_NAME) == semconv.EVENT_BOT_REPLIED
             for r in otlp_capture.log_records()
         ),
         what="log records",

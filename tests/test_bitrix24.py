@@ -289,7 +289,7 @@ async def test_portal_down_gives_error_span_metric_and_log_and_returns_the_error
     ]
     attrs = {kv.key: kv.value.string_value for kv in failures[0].attributes}
     assert attrs[semconv.CRM_OUTCOME] == "error" and attrs[semconv.ERROR_TYPE] == "ConnectError"
-    logged = [r for r in receiver.logs() if r["attributes"].get(semconv.EVENT_NAME) == "crm.action"]
+    logged = [r for r in receiver.logs() if r["event_name"] == semconv.EVENT_CRM_ACTION]
     assert any(r["severity"] == "WARN" and r["trace_id"] == conv.trace_id for r in logged)
 
 

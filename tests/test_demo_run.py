@@ -114,6 +114,9 @@ class _Call:
     def usage(self, input_tokens: int, output_tokens: int, *, cost: float | None = None) -> None:
         self.span.attrs.update(input=input_tokens, output=output_tokens, cost=cost)
 
+    def response(self, *, model: str | None = None, id: str | None = None, finish_reasons: Any = ()) -> None:
+        self.response_model = model
+
     def fail(self, error_type: str) -> None:
         self.span.attrs["error"] = error_type
 
@@ -131,11 +134,11 @@ class _Turn:
             yield call
         call.span.attrs.update(response_model=call.response_model, entity=call.entity_id)
 
-    def llm(self, model: str, *, provider: str = "openai") -> Any:
-        return self._call(semconv.chat_span_name(model), {"provider": provider})
+    def llm(self, model: str, *, provider: str = "openai", server_address: str | None = None, **_: Any) -> Any:
+        return self._call(semconv.chat_span_name(model), {"provider": provider, "server": server_address})
 
-    def crm(self, action: str, *, system: str = "bitrix24") -> Any:
-        return self._call(semconv.crm_span_name(action), {"system": system})
+    def crm(self, action: str, *, system: str = "bitrix24", server_address: str | None = None, **_: Any) -> Any:
+        return self._call(semconv.crm_span_name(action), {"system": system, "server": server_address})
 
     def reply(self, text: str) -> None:
         self.span.attrs["reply"] = text
@@ -165,6 +168,7 @@ def test_executor_reproduces_the_plan_through_the_sdk_surface() -> None:
             for child, call in zip(span.children, calls, strict=True):
                 assert child.seconds == call.seconds
                 assert child.attrs.get("error") == call.error
+                assert child.attrs["server"]  # every CLIENT span names the host it called
         sends = [s for r in rec.roots for s in r.children if s.name == "message.send"]
         planned = [s for sess in plan.sessions for s in sess.steps if isinstance(s, Send)]
         assert [(s.attrs["kind"], s.attrs["text"]) for s in sends] == [(s.kind, s.text) for s in planned]
@@ -317,6 +321,8 @@ class _Noop:
     def intent(self, *args: Any) -> None: ...
 
     def usage(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def response(self, **kwargs: Any) -> None: ...
 
     def fail(self, *args: Any) -> None: ...
 

@@ -137,11 +137,16 @@ async def test_example_event_becomes_one_trace_with_turn_crm_span_and_logs(bw, r
     assert crm["attributes"][semconv.CRM_ENTITY_ID] == "BX_LEAD_4521"
     assert crm["attributes"][semconv.CRM_OUTCOME] == "success"
     assert turn["start"] == root["start"]  # the turn starts at the event's timestamp
-    assert ("lead_created", {semconv.FUNNEL_STAGE: "lead_created"}) in turn["events"]
+    assert ("botwatch.funnel.lead_created", {semconv.FUNNEL_STAGE: "lead_created"}) in turn["events"]
     logs = [r for r in receiver.logs() if r["trace_id"] == trace_id]
-    events = {r["attributes"].get(semconv.EVENT_NAME) for r in logs}
-    assert {"bot.replied", "crm.action", "funnel.lead_created", "funnel.conversation_started"} <= events
-    replied = next(r for r in logs if r["attributes"].get(semconv.EVENT_NAME) == "bot.replied")
+    events = {r["event_name"] for r in logs}
+    assert {
+        "botwatch.bot.replied",
+        "botwatch.crm.action",
+        "botwatch.funnel.lead_created",
+        "botwatch.funnel.conversation_started",
+    } <= events
+    replied = next(r for r in logs if r["event_name"] == semconv.EVENT_BOT_REPLIED)
     assert replied["body"] == "Записал на 15:00, отправил напоминание"
     raw = b"".join(receiver.raw)
     for form in PHONE_FORMS:
@@ -445,8 +450,9 @@ async def test_gateway_exports_its_own_request_metric(bw, receiver):
         await client.get("/nowhere")
     botwatch.flush()
     points = metric_points(receiver, semconv.HTTP_SERVER_REQUEST_DURATION.name)
-    seen = {(labels(p)[semconv.HTTP_ROUTE], labels(p)[semconv.HTTP_RESPONSE_STATUS_CODE]) for p in points}
-    assert seen == {("/v1/events", 200), ("/health/live", 200), ("unmatched", 404)}
+    seen = {(labels(p).get(semconv.HTTP_ROUTE), labels(p)[semconv.HTTP_RESPONSE_STATUS_CODE]) for p in points}
+    assert seen == {("/v1/events", 200), ("/health/live", 200), (None, 404)}  # no http.route when nothing matched
+    assert {labels(p)[semconv.URL_SCHEME] for p in points} == {"http"}
     assert {labels(p)[semconv.HTTP_REQUEST_METHOD] for p in points} == {"POST", "GET"}
 
 

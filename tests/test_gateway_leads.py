@@ -51,7 +51,7 @@ async def test_lead_is_created_with_the_trace_link_and_its_spans_join_the_turn(b
     assert set(crm) == {"crm.duplicate.find", "crm.lead.create"}
     assert all(s["parent_id"] == turn["span_id"] for s in crm.values())
     assert crm["crm.lead.create"]["attributes"][semconv.CRM_OUTCOME] == "success"
-    assert ("lead_created", {semconv.FUNNEL_STAGE: "lead_created"}) in turn["events"]
+    assert (semconv.funnel_event_name("lead_created"), {semconv.FUNNEL_STAGE: "lead_created"}) in turn["events"]
     assert b"79123456789" not in b"".join(receiver.raw)
 
 
@@ -79,7 +79,7 @@ async def test_portal_down_error_span_and_metric_and_the_event_is_still_recorded
     assert lead["attributes"][semconv.CRM_OUTCOME] == "error"
     assert lead["attributes"][semconv.ERROR_TYPE] == "ConnectError"
     assert spans["turn"]["attributes"][semconv.INTENT] == "запись_на_приём"
-    replied = [r for r in receiver.logs() if r["attributes"].get(semconv.EVENT_NAME) == "bot.replied"]
+    replied = [r for r in receiver.logs() if r["event_name"] == semconv.EVENT_BOT_REPLIED]
     assert replied and replied[0]["trace_id"] == trace_id
     failures = [
         {kv.key: kv.value.string_value for kv in p.attributes}

@@ -54,9 +54,11 @@ def test_example_event_is_a_trace_with_logs_carrying_its_id(event_sent, otlp_cap
     assert [s["name"] for s in spans() if not s["parent_id"]] == ["conversation"]
     otlp_capture.wait_for(
         lambda: (
-            {"bot.replied", "crm.action"}
+            {semconv.EVENT_BOT_REPLIED, semconv.EVENT_CRM_ACTION}
             <= {
-                r["attributes"].get(semconv.EVENT_NAME) for r in otlp_capture.log_records() if r["trace_id"] == trace_id
+                r["attributes"].get(semconv.LOKI_EVENT_NAME)
+                for r in otlp_capture.log_records()
+                if r["trace_id"] == trace_id
             }
         ),
         what="log records with the event's trace id",

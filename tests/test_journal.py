@@ -81,7 +81,7 @@ class Emitter:
             context=trace.set_span_in_context(span),
             body=body,
             event_name=event,
-            attributes={sc.EVENT_NAME: event, **attrs},
+            attributes=attrs,
         )
 
     def conversation(self, cid: str, start: int, channel: str, phone: str = "+7 *** ***-45-21") -> Conversation:
@@ -511,7 +511,6 @@ def test_replay_falls_back_to_log_records_without_spans(path: Path) -> None:
         event_name=sc.EVENT_LLM_CALL,
         attributes={
             **base,
-            sc.EVENT_NAME: sc.EVENT_LLM_CALL,
             sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
             sc.GEN_AI_USAGE_INPUT_TOKENS: 5,
             sc.GEN_AI_USAGE_OUTPUT_TOKENS: 7,
@@ -520,7 +519,7 @@ def test_replay_falls_back_to_log_records_without_spans(path: Path) -> None:
     logger.emit(
         timestamp=at(1) + 1,
         event_name=sc.funnel_event_name(sc.PAID),
-        attributes={**base, sc.EVENT_NAME: sc.funnel_event_name(sc.PAID), sc.FUNNEL_STAGE: sc.PAID},
+        attributes={**base, sc.FUNNEL_STAGE: sc.PAID},
     )
     logger_provider.shutdown()
     with Journal(path) as journal:

@@ -116,21 +116,21 @@ def test_sdk_events_are_logs_linked_to_their_spans(bw, receiver):
     logs = receiver.logs()
     events = [log["event_name"] for log in logs]
     for expected in (
-        "funnel.conversation_started",
-        "message.received",
-        "crm.action",
-        "bot.replied",
-        "funnel.booking_created",
+        "botwatch.funnel.conversation_started",
+        "botwatch.message.received",
+        "botwatch.crm.action",
+        "botwatch.bot.replied",
+        "botwatch.funnel.booking_created",
     ):
         assert expected in events, expected
     for log in logs:
         span = spans[log["span_id"]]
         assert log["trace_id"] == span["trace_id"] == conv.trace_id
         assert log["attributes"][semconv.GEN_AI_CONVERSATION_ID] == "sess_logs"
-        assert log["attributes"][semconv.EVENT_NAME] == log["event_name"]
-    received = next(log for log in logs if log["event_name"] == "message.received")
+        assert semconv.LEGACY_EVENT_ATTRIBUTE not in log["attributes"]  # the name is the record's EventName only
+    received = next(log for log in logs if log["event_name"] == semconv.EVENT_MESSAGE_RECEIVED)
     assert received["body"] == "Хочу записаться" and spans[received["span_id"]]["name"] == "turn"
-    crm = next(log for log in logs if log["event_name"] == "crm.action")
+    crm = next(log for log in logs if log["event_name"] == semconv.EVENT_CRM_ACTION)
     assert spans[crm["span_id"]]["name"] == "turn"
     assert crm["attributes"][semconv.CRM_OUTCOME] == "success"
 
@@ -173,7 +173,7 @@ def test_capture_content_off_drops_message_text(receiver, tmp_path, monkeypatch)
     raw = b"".join(receiver.raw)
     for secret in ("Секретный диагноз", "Ответ врача", "тоже секрет"):
         assert secret.encode() not in raw
-    assert {log["event_name"] for log in receiver.logs()} >= {"message.received", "bot.replied"}
+    assert {log["event_name"] for log in receiver.logs()} >= {semconv.EVENT_MESSAGE_RECEIVED, semconv.EVENT_BOT_REPLIED}
 
 
 def _free_port() -> int:

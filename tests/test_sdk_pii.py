@@ -107,7 +107,7 @@ def test_script_without_shutdown_loses_nothing_at_exit(receiver, tmp_path):
     subprocess.run([sys.executable, str(path), receiver.url], check=True, env=env, timeout=60)
     names = sorted(s["name"] for s in receiver.spans())
     assert names == ["conversation", "turn"]
-    assert {log["event_name"] for log in receiver.logs()} >= {"message.received", "bot.replied"}
+    assert {log["event_name"] for log in receiver.logs()} >= {semconv.EVENT_MESSAGE_RECEIVED, semconv.EVENT_BOT_REPLIED}
 
 
 def _free_port() -> int:

@@ -50,7 +50,7 @@ def test_design_example_span_tree(bw, receiver):
     assert root["attributes"][semconv.CHANNEL] == "whatsapp"
     assert root["attributes"][semconv.CLIENT_ID].startswith("ph_")
     assert root["attributes"][semconv.CLIENT_PHONE_MASKED] == "+7 *** ***-67-89"
-    assert ("conversation_started", {semconv.FUNNEL_STAGE: "conversation_started"}) in root["events"]
+    assert ("botwatch.funnel.conversation_started", {semconv.FUNNEL_STAGE: "conversation_started"}) in root["events"]
     assert turn["attributes"][semconv.INTENT] == "booking"
     assert turn["attributes"][semconv.INTENT_CONFIDENCE] == pytest.approx(0.87)
     assert turn["attributes"][semconv.TURN_INDEX] == 1
@@ -67,7 +67,9 @@ def test_design_example_span_tree(bw, receiver):
     assert crm["attributes"][semconv.CRM_ACTION] == "lead.create"
     assert crm["attributes"][semconv.CRM_ENTITY_ID] == "4521"
     assert crm["attributes"][semconv.CRM_OUTCOME] == "success"
-    assert spans["funnel"]["events"] == [("booking_confirmed", {semconv.FUNNEL_STAGE: "booking_confirmed"})]
+    assert spans["funnel"]["events"] == [
+        ("botwatch.funnel.booking_confirmed", {semconv.FUNNEL_STAGE: "booking_confirmed"})
+    ]
     assert all(s["resource"]["service.name"] == "test-bot" for s in spans.values())
 
 

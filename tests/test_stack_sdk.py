@@ -98,9 +98,14 @@ def test_conversation_is_one_trace_and_logs_carry_its_id(conversation_sent, otlp
     assert [r["name"] for r in roots] == ["conversation"]
     otlp_capture.wait_for(
         lambda: (
-            {"message.received", "bot.replied", "crm.action", "message.sent"}
+            {
+                semconv.EVENT_MESSAGE_RECEIVED,
+                semconv.EVENT_BOT_REPLIED,
+                semconv.EVENT_CRM_ACTION,
+                semconv.EVENT_MESSAGE_SENT,
+            }
             <= {
-                r["attributes"].get(semconv.EVENT_NAME)
+                r["attributes"].get(semconv.LOKI_EVENT_NAME)  # copied from EventName by the collector, for Loki
                 for r in otlp_capture.log_records()
                 if r["trace_id"] == conv.trace_id
             }

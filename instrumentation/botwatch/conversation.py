@@ -17,8 +17,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 
 from botwatch import ids, semconv
+from botwatch.error_types import error_type
 from botwatch.instruments import Instruments
 from botwatch.logs import emit_event
+from botwatch.peer import server_attributes
 from botwatch.pii import mask_phone, phone_digits
 from botwatch.scope import Scope, current_scope
 from botwatch.telemetry import Telemetry, current
@@ -36,7 +38,7 @@ _EMPTY_CONTEXT = Context()
 
 
 def _error_type(exc: BaseException) -> str:
-    return type(exc).__qualname__
+    return error_type(exc)
 
 
 class _Block:
@@ -236,12 +238,13 @@ class Conversation(_Block):
 
     def _record_funnel(self, stage: str, span: Span, now: int) -> None:
         telemetry = self.telemetry
-        span.add_event(stage, {semconv.FUNNEL_STAGE: stage}, timestamp=now)
+        event = semconv.funnel_event_name(stage)
+        span.add_event(event, {semconv.FUNNEL_STAGE: stage}, timestamp=now)
         telemetry.deferred.count(telemetry.instruments.funnel_events, 1, {**self.labels, semconv.FUNNEL_STAGE: stage})
         attributes = {**self.common, semconv.FUNNEL_STAGE: stage}
         emit_event(
             telemetry,
-            semconv.funnel_event_name(stage),
+            event,
             stage,
             attributes,
             context=set_span_in_context(span),
@@ -280,7 +283,7 @@ class Turn(_SpanBlock):
         self._start = conv.clock()
         attributes = {**conv.common, semconv.TURN_INDEX: self.index}
         self._open(conv.telemetry, semconv.SPAN_TURN, SpanKind.SERVER, conv.context, attributes, self._start)
-        self._scope_token = current_scope.set(Scope(conv.id, conv.channel, self.index))
+        self._scope_token = current_scope.set(Scope(conv.id, conv.channel, self.index, self._use_model))
         self._previous_turn, conv.active_turn = conv.active_turn, self
         if self._text is not None:
             self._log(semconv.EVENT_MESSAGE_RECEIVED, self._text, {}, self._start)
@@ -327,6 +330,10 @@ class Turn(_SpanBlock):
             level=level,
         )
 
+    def _use_model(self, model: str) -> None:
+        """A GenAI span of an instrumented client (OpenAI) called ``model`` in this turn."""
+        self.model = model
+
     def intent(self, name: str, confidence: float) -> None:
         """The recognised intent and the classifier's confidence (0..1)."""
         self._intent = clean_name(name, "intent")
@@ -334,11 +341,38 @@ class Turn(_SpanBlock):
         self._span.set_attributes({semconv.INTENT: self._intent, semconv.INTENT_CONFIDENCE: self._confidence})
         # The confidence sample is recorded when the turn ends, once its model is known.
 
-    def llm(self, model: str, *, provider: str = "openai", operation: str = semconv.GEN_AI_OPERATION_CHAT) -> LLMCall:
-        return LLMCall(self, model, provider, operation)
+    def llm(
+        self,
+        model: str,
+        *,
+        provider: str = "openai",
+        operation: str = semconv.GEN_AI_OPERATION_CHAT,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> LLMCall:
+        """A GenAI client span (``chat {model}``); ``operation`` is one of ``semconv.GEN_AI_OPERATIONS``.
 
-    def crm(self, action: str, *, system: str = semconv.CRM_SYSTEM_BITRIX24) -> CRMAction:
-        return CRMAction(self, action, system)
+        ``server_address``/``server_port``: the API host called (``api.openai.com``), never a URL.
+        """
+        call = LLMCall(self, model, provider, operation)
+        call.request(temperature=temperature, max_tokens=max_tokens)
+        call.server = server_attributes(server_address, server_port)
+        return call
+
+    def crm(
+        self,
+        action: str,
+        *,
+        system: str = semconv.CRM_SYSTEM_BITRIX24,
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> CRMAction:
+        """A CRM call (``crm.{action}``); ``server_address``: the CRM's host (``salon.bitrix24.ru``)."""
+        action_block = CRMAction(self, action, system)
+        action_block.server = server_attributes(server_address, server_port)
+        return action_block
 
     def reply(self, text: str | bytes) -> None:
         """The bot's answer to this turn."""
@@ -377,17 +411,30 @@ def _record_llm(
 
 
 class LLMCall(_SpanBlock):
-    """A GenAI client span, ``chat {model}``, with token usage and cost."""
+    """A GenAI client span, ``chat {model}``, with token usage, cost and what the response said."""
 
     def __init__(self, turn: Turn, model: str, provider: str, operation: str) -> None:
         self.turn = turn
         self.model = clean_name(model, "model")
         self.provider = clean_name(provider, "provider")
         self.operation = clean_name(operation, "operation")
+        if self.operation not in semconv.GEN_AI_OPERATIONS:
+            raise ValueError(f"unknown GenAI operation {operation!r}; one of: {', '.join(semconv.GEN_AI_OPERATIONS)}")
         self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: tuple[str, ...] = ()
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cost: float | None = None
+        self.server: dict[str, Any] = {}
+        self._request: dict[str, Any] = {}
+
+    def request(self, *, temperature: float | None = None, max_tokens: int | None = None) -> None:
+        """Request parameters (``gen_ai.request.temperature``, ``gen_ai.request.max_tokens``); set before the call."""
+        if temperature is not None:
+            self._request[semconv.GEN_AI_REQUEST_TEMPERATURE] = clean_amount(temperature, "temperature")
+        if max_tokens is not None:
+            self._request[semconv.GEN_AI_REQUEST_MAX_TOKENS] = clean_count(max_tokens, "max_tokens")
 
     def __enter__(self) -> LLMCall:
         conv = self.turn.conversation
@@ -397,6 +444,8 @@ class LLMCall(_SpanBlock):
             semconv.GEN_AI_OPERATION_NAME: self.operation,
             semconv.GEN_AI_PROVIDER_NAME: self.provider,
             semconv.GEN_AI_REQUEST_MODEL: self.model,
+            **self._request,
+            **self.server,
         }
         name = f"{self.operation} {self.model}"
         self._open(conv.telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
@@ -407,29 +456,41 @@ class LLMCall(_SpanBlock):
         self.output_tokens = clean_count(output_tokens, "output_tokens")
         self.cost = clean_amount(cost, "cost") if cost is not None else None
 
+    def response(
+        self, *, model: str | None = None, id: str | None = None, finish_reasons: list[str] | tuple[str, ...] = ()
+    ) -> None:
+        """What the provider answered: ``gen_ai.response.model``, ``.id``, ``.finish_reasons`` (``["stop"]``)."""
+        if model is not None:
+            self.response_model = clean_name(model, "response model")
+        if id is not None:
+            self.response_id = clean_name(id, "response id")
+        self.finish_reasons = tuple(clean_name(reason, "finish reason") for reason in finish_reasons)
+
+    def _response_attributes(self, response_model: str | None) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        if response_model:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+        if self.response_id:
+            attributes[semconv.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.finish_reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
+        if self.input_tokens is not None:
+            attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+            attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens or 0
+        if self.cost is not None:
+            attributes[semconv.LLM_COST] = self.cost
+        return attributes
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         conv = self.turn.conversation
         telemetry = conv.telemetry
         end = conv.clock()
-        span = self._span
         response_model = clean_name(self.response_model, "response_model") if self.response_model else None
-        if response_model:
-            span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, response_model)
-        if self.input_tokens is not None:
-            span.set_attributes(
-                {
-                    semconv.GEN_AI_USAGE_INPUT_TOKENS: self.input_tokens,
-                    semconv.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens or 0,
-                }
-            )
-        if self.cost is not None:
-            span.set_attribute(semconv.LLM_COST, self.cost)
+        self._span.set_attributes(self._response_attributes(response_model))
         labels = {
-            semconv.GEN_AI_OPERATION_NAME: self.operation
-            if self.operation == semconv.GEN_AI_OPERATION_CHAT
-            else semconv.OTHER,
+            semconv.GEN_AI_OPERATION_NAME: self.operation,  # a closed set: no guard needed
             semconv.GEN_AI_PROVIDER_NAME: telemetry.providers(self.provider),
             semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
         }
@@ -461,11 +522,12 @@ class CRMAction(_SpanBlock):
         self.action = clean_name(action, "action")
         self.system = clean_name(system, "system")
         self.entity_id: str | int | None = None
+        self.server: dict[str, Any] = {}
 
     def __enter__(self) -> CRMAction:
         conv = self.turn.conversation
         self._start = conv.clock()
-        attributes = {**conv.common, semconv.CRM_SYSTEM: self.system, semconv.CRM_ACTION: self.action}
+        attributes = {**conv.common, semconv.CRM_SYSTEM: self.system, semconv.CRM_ACTION: self.action, **self.server}
         name = semconv.crm_span_name(self.action)
         self._open(conv.telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
         return self
@@ -487,8 +549,9 @@ class CRMAction(_SpanBlock):
             semconv.CRM_SYSTEM: telemetry.crm_systems(self.system),
             semconv.CRM_ACTION: telemetry.crm_actions(self.action),
             semconv.CRM_OUTCOME: outcome,
-            semconv.ERROR_TYPE: telemetry.errors(error) if error else "",
         }
+        if error:  # absent on success, never ""
+            labels[semconv.ERROR_TYPE] = telemetry.errors(error)
         telemetry.deferred.count(telemetry.instruments.crm_actions, 1, labels)
         log_attributes = {
             semconv.CRM_SYSTEM: self.system,
@@ -513,7 +576,14 @@ class Outbound(_SpanBlock):
     def __enter__(self) -> Outbound:
         conv = self.conversation
         start = conv.clock()
-        attributes = {**conv.common, semconv.MESSAGE_KIND: self.kind}
+        attributes = {
+            **conv.common,
+            semconv.MESSAGE_KIND: self.kind,
+            # The messaging conventions of a PRODUCER span; the destination (a client's chat) is personal data.
+            semconv.MESSAGING_SYSTEM: conv.channel,
+            semconv.MESSAGING_OPERATION_TYPE: semconv.MESSAGING_OPERATION_SEND,
+            semconv.MESSAGING_OPERATION_NAME: semconv.MESSAGING_OPERATION_SEND,
+        }
         parent = conv.active_turn.span if conv.active_turn is not None else None
         context = set_span_in_context(parent, conv.context) if parent is not None else conv.context
         self._open(conv.telemetry, semconv.SPAN_MESSAGE_SEND, SpanKind.PRODUCER, context, attributes, start)

@@ -1,8 +1,11 @@
 """Log records: the SDK's own events, and the bot's loguru / stdlib lines.
 
-Every record carries the active trace and span id, the conversation id and
-an event name (``message.received``, ``bot.replied``, ``crm.action``,
-``funnel.<stage>`` ...), so a Loki line links to its Tempo trace and back.
+Every record carries the active trace and span id and the conversation id;
+the SDK's own records also an event name (``botwatch.message.received``,
+``botwatch.bot.replied``, ``botwatch.crm.action``, ``botwatch.funnel.<stage>``
+...), so a Loki line links to its Tempo trace and back.  Bridged lines say
+where they were logged with ``code.function.name`` (fully qualified),
+``code.line.number`` and ``code.file.path``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.context import Context
 
 from botwatch import semconv
+from botwatch.code_location import code_attributes
 from botwatch.scope import current_scope
 from botwatch.telemetry import Telemetry
 
@@ -53,7 +57,6 @@ def emit_event(
 ) -> None:
     """One SDK event as an OTel log record, built off the hot path (masked by the exporter wrappers)."""
     number, text = severity(level)
-    attributes[semconv.EVENT_NAME] = event
     telemetry.deferred.submit(
         telemetry.logger.emit,
         timestamp=timestamp or time.time_ns(),
@@ -89,8 +92,6 @@ def _emit_line(
     attributes.update(where)
     event = attributes.pop("event", None)
     number, text = severity(level)
-    if isinstance(event, str):
-        attributes[semconv.EVENT_NAME] = event
     telemetry.deferred.submit(
         telemetry.logger.emit,
         context=otel_context.get_current(),
@@ -117,7 +118,7 @@ class LoguruSink:
     def __call__(self, message: Any) -> None:
         record = message.record
         when: datetime = record["time"]
-        where = {"code.function": record["function"], "code.lineno": record["line"], "code.namespace": record["name"]}
+        where = code_attributes(record["name"], record["function"], record["line"], record["file"].path)
         _emit_line(self._telemetry, record["level"].no, record["message"], when.timestamp(), record["extra"], where)
 
 
@@ -133,7 +134,7 @@ class StdlibHandler(logging.Handler):
             return
         try:
             extra = {"event": record.__dict__["event"]} if "event" in record.__dict__ else {}
-            where = {"code.function": record.funcName, "code.lineno": record.lineno, "code.namespace": record.name}
+            where = code_attributes(None, record.funcName, record.lineno, record.pathname)
             _emit_line(self._telemetry, record.levelno, record.getMessage(), record.created, extra, where)
         except Exception:  # noqa: BLE001 - logging must never break the bot
             self.handleError(record)

@@ -12,6 +12,13 @@ name it has in Prometheus after the collector's translation (dots become
 underscores, the unit becomes a suffix, counters gain ``_total``).  The
 Prometheus names are proven by the end-to-end test through the real
 collector; if that translation changes, this file changes and nothing else.
+
+Every ``botwatch.*`` attribute, event and metric here is also described in
+``semconv_registry/botwatch.yaml`` (the semantic-conventions registry format
+OTel Weaver reads); ``tests/test_semconv_registry.py`` fails when the two
+disagree, so a name added here needs its entry there.  Standard names follow
+semantic conventions v1.41.1 (:data:`SCHEMA_URL`), the last release that
+defines the GenAI conventions in core.
 """
 
 from __future__ import annotations
@@ -19,12 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+# The semantic-conventions release botwatch's standard names follow; every
+# instrumentation scope botwatch creates carries its schema URL.
+SEMCONV_VERSION: Final = "1.41.1"
+SCHEMA_URL: Final = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
 # --- spans -------------------------------------------------------------------
 SPAN_CONVERSATION: Final = "conversation"
 SPAN_TURN: Final = "turn"
 SPAN_CHAT_PREFIX: Final = "chat"  # "chat {model}", GenAI semconv span name
 SPAN_CRM_PREFIX: Final = "crm."  # "crm.{action}", e.g. "crm.lead.create"
-SPAN_MESSAGE_SEND: Final = "message.send"
+SPAN_MESSAGE_SEND: Final = "message.send"  # PRODUCER, with the messaging.* attributes below
 SPAN_FUNNEL: Final = "funnel"  # carries a funnel event recorded outside a turn
 SPAN_REVIEW: Final = "review"  # an owner's review label of one turn
 
@@ -39,9 +51,24 @@ def crm_span_name(action: str) -> str:
 
 # --- resource / standard attributes ------------------------------------------
 SERVICE_NAME: Final = "service.name"
+SERVICE_VERSION: Final = "service.version"  # the bot's release: change impact compares before and after
 SESSION_ID: Final = "session.id"
 USER_ID: Final = "user.id"
-ERROR_TYPE: Final = "error.type"
+ERROR_TYPE: Final = "error.type"  # set only when the operation failed, never ""
+SERVER_ADDRESS: Final = "server.address"  # CLIENT spans: the host called (never a path or token)
+SERVER_PORT: Final = "server.port"
+
+# --- messaging semantic conventions (the message.send PRODUCER span) ----------
+MESSAGING_SYSTEM: Final = "messaging.system"  # the channel: telegram, whatsapp...
+MESSAGING_OPERATION_TYPE: Final = "messaging.operation.type"
+MESSAGING_OPERATION_NAME: Final = "messaging.operation.name"
+MESSAGING_OPERATION_SEND: Final = "send"
+# messaging.destination.name is not set: the destination is a client's chat (personal data).
+
+# --- code attributes (log records bridged from loguru / logging) --------------
+CODE_FUNCTION_NAME: Final = "code.function.name"  # fully qualified: module.Class.func
+CODE_LINE_NUMBER: Final = "code.line.number"
+CODE_FILE_PATH: Final = "code.file.path"
 
 # --- GenAI semantic conventions ----------------------------------------------
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
@@ -49,10 +76,24 @@ GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
 GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 GEN_AI_OPERATION_CHAT: Final = "chat"
+# gen_ai.operation.name is a closed set: metrics keep it as it is.
+GEN_AI_OPERATIONS: Final[tuple[str, ...]] = (
+    GEN_AI_OPERATION_CHAT,
+    "text_completion",
+    "embeddings",
+    "generate_content",
+    "execute_tool",
+    "create_agent",
+    "invoke_agent",
+)
 GEN_AI_TOKEN_TYPE_INPUT: Final = "input"
 GEN_AI_TOKEN_TYPE_OUTPUT: Final = "output"
 
@@ -61,6 +102,7 @@ CHANNEL: Final = "botwatch.channel"
 CLIENT_ID: Final = "botwatch.client.id"  # keyed hash of phone / e-mail
 CLIENT_PHONE_MASKED: Final = "botwatch.client.phone.masked"  # "+7 *** ***-45-21"
 SCENARIO_VARIANT: Final = "botwatch.scenario.variant"
+SCENARIO_VERSION: Final = "botwatch.scenario.version"  # prompt/scenario version an operator sets
 TURN_INDEX: Final = "botwatch.turn.index"
 INTENT: Final = "botwatch.intent"
 INTENT_CONFIDENCE: Final = "botwatch.intent.confidence"
@@ -72,8 +114,19 @@ CRM_OUTCOME: Final = "botwatch.crm.outcome"
 MESSAGE_KIND: Final = "botwatch.message.kind"  # reminder, confirmation, ...
 HANDLER: Final = "botwatch.handler"  # module.qualname of the bot framework handler that ran
 MESSAGE_TEXT: Final = "botwatch.message.text"  # masked text; absent when capture is off
+# Chat-framework integrations (aiogram, python-telegram-bot): on every turn / message record.
+BOT_ID: Final = "botwatch.bot.id"  # the Telegram bot's numeric id (from its token)
+UPDATE_KIND: Final = "botwatch.update.kind"  # Bot API update type: message, edited_message, callback_query...
+UPDATE_UNHANDLED: Final = "botwatch.update.unhandled"  # true: no handler took the update; not a turn in KPIs
+CHAT_NON_CLIENT: Final = "botwatch.chat.non_client"  # true: an admin/notification chat; out of client KPIs
+MEDIA_KIND: Final = "botwatch.media.kind"  # photo, voice, video_note, video, audio, document, sticker...
+MEDIA_SIZE: Final = "botwatch.media.size"  # bytes, when known
+MEDIA_DURATION: Final = "botwatch.media.duration"  # seconds (voice, video note, video, audio)
+MESSAGE_MARKUP: Final = "botwatch.message.markup"  # parse mode of a reply: html, markdown, markdownv2
 FUNNEL_STAGE: Final = "botwatch.funnel.stage"
-EVENT_NAME: Final = "botwatch.event"  # log attribute mirroring the event name
+# Deprecated: records before 0.2 mirrored their event name in this attribute;
+# now the name is only the log record's EventName.  Still read from old data.
+LEGACY_EVENT_ATTRIBUTE: Final = "botwatch.event"
 LLM_COST: Final = "botwatch.llm.cost"
 REVIEW_VERDICT: Final = "botwatch.review.verdict"  # correct / wrong
 REVIEW_TRUE_INTENT: Final = "botwatch.review.true_intent"
@@ -87,20 +140,55 @@ CRM_ACTION_LEAD_CREATE: Final = "lead.create"
 
 OTHER: Final = "other"  # what any label value outside an allow-list becomes
 
-# --- log event names (OTel log record event_name) -----------------------------
-EVENT_MESSAGE_RECEIVED: Final = "message.received"
-EVENT_BOT_REPLIED: Final = "bot.replied"
-EVENT_MESSAGE_SENT: Final = "message.sent"
-EVENT_INTENT: Final = "intent.recognized"
-EVENT_LLM_CALL: Final = "llm.call"
-EVENT_CRM_ACTION: Final = "crm.action"
-EVENT_FUNNEL_PREFIX: Final = "funnel."
-EVENT_ERROR: Final = "conversation.error"
-EVENT_REVIEW: Final = "review.labeled"
+# --- event names (log record EventName, span event name) ----------------------
+# Application events, so in the botwatch. namespace.
+EVENT_MESSAGE_RECEIVED: Final = "botwatch.message.received"
+EVENT_BOT_REPLIED: Final = "botwatch.bot.replied"
+EVENT_MESSAGE_SENT: Final = "botwatch.message.sent"
+EVENT_INTENT: Final = "botwatch.intent.recognized"
+EVENT_LLM_CALL: Final = "botwatch.llm.call"
+EVENT_CRM_ACTION: Final = "botwatch.crm.action"
+EVENT_FUNNEL_PREFIX: Final = "botwatch.funnel."
+EVENT_ERROR: Final = "botwatch.conversation.error"
+EVENT_REVIEW: Final = "botwatch.review.labeled"
+EVENT_CRM_RETRY: Final = "botwatch.crm.retry"  # span event: one attempt failed, the client waits and retries
+
+# Loki does not map a log record's EventName; the collector copies it into this
+# attribute on the way to Loki, where LogQL filters on it (``| event_name="..."``).
+LOKI_EVENT_NAME: Final = "event_name"
+
+_NAMESPACE: Final = "botwatch."
+# Names journals and Loki hold from before the botwatch. prefix (read, never written).
+_LEGACY_EVENTS: Final = frozenset(
+    name.removeprefix(_NAMESPACE)
+    for name in (
+        EVENT_MESSAGE_RECEIVED,
+        EVENT_BOT_REPLIED,
+        EVENT_MESSAGE_SENT,
+        EVENT_INTENT,
+        EVENT_LLM_CALL,
+        EVENT_CRM_ACTION,
+        EVENT_ERROR,
+        EVENT_REVIEW,
+        EVENT_CRM_RETRY,
+    )
+)
 
 
 def funnel_event_name(stage: str) -> str:
     return f"{EVENT_FUNNEL_PREFIX}{stage}"
+
+
+def current_event_name(name: str | None) -> str | None:
+    """An event name as botwatch writes it now: ``message.received`` (old data) -> ``botwatch.message.received``."""
+    if name and (name in _LEGACY_EVENTS or name.startswith("funnel.")):
+        return _NAMESPACE + name
+    return name
+
+
+def event_names_read(name: str) -> tuple[str, str]:
+    """The current name and its pre-namespace spelling, for queries over old and new records."""
+    return name, name.removeprefix(_NAMESPACE)
 
 
 # --- funnel stages ----------------------------------------------------------
@@ -114,6 +202,8 @@ NO_SHOW: Final = "no_show"
 CANCELLED: Final = "cancelled"
 ESCALATED: Final = "escalated"
 PAID: Final = "paid"
+RESCHEDULED: Final = "rescheduled"  # the client moved a booking to another time
+COMPLAINT: Final = "complaint"  # the client complained
 
 FUNNEL_STAGES: Final[tuple[str, ...]] = (
     CONVERSATION_STARTED,
@@ -126,6 +216,8 @@ FUNNEL_STAGES: Final[tuple[str, ...]] = (
     CANCELLED,
     ESCALATED,
     PAID,
+    RESCHEDULED,
+    COMPLAINT,
 )
 
 # --- channels known out of the box (anything else is "other" in metrics) -----
@@ -313,7 +405,6 @@ GATEWAY_EVENT_ID: Final = "botwatch.gateway.event_id"  # the bot's event_id, on 
 GATEWAY_OUTCOME: Final = "botwatch.gateway.outcome"  # accepted / duplicate / rejected
 GATEWAY_REASON: Final = "botwatch.gateway.reason"  # a reason code, never free text
 CRM_ATTEMPTS: Final = "botwatch.crm.attempts"  # HTTP attempts one CRM call took (retries included)
-EVENT_CRM_RETRY: Final = "crm.retry"  # span event: one attempt failed, the client waits and retries
 
 GATEWAY_ACCEPTED: Final = "accepted"
 GATEWAY_DUPLICATE: Final = "duplicate"
@@ -336,10 +427,15 @@ CRM_ACTION_ALIASES: Final[dict[str, str]] = {
 
 # OpenTelemetry HTTP semantic conventions (the gateway's request metric).
 HTTP_REQUEST_METHOD: Final = "http.request.method"
-HTTP_ROUTE: Final = "http.route"
+HTTP_ROUTE: Final = "http.route"  # absent when no route matched
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+URL_SCHEME: Final = "url.scheme"
+NETWORK_PROTOCOL_VERSION: Final = "network.protocol.version"
+HTTP_METHODS: Final = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
+HTTP_METHOD_OTHER: Final = "_OTHER"  # any method outside HTTP_METHODS
 
-HTTP_DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The buckets the HTTP semantic conventions advise for http.server.request.duration.
+HTTP_DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 GATEWAY_EVENTS: Final = Metric(
     name="botwatch.gateway.events",
@@ -355,9 +451,34 @@ HTTP_SERVER_REQUEST_DURATION: Final = Metric(
     unit="s",
     description="Duration of the gateway's HTTP requests.",
     prometheus="http_server_request_duration_seconds",
-    attributes=(HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE),
+    attributes=(
+        HTTP_REQUEST_METHOD,
+        URL_SCHEME,
+        HTTP_ROUTE,
+        HTTP_RESPONSE_STATUS_CODE,
+        NETWORK_PROTOCOL_VERSION,
+        ERROR_TYPE,
+    ),
     buckets=HTTP_DURATION_BUCKETS,
 )
 
 # Not in METRICS: only a gateway process exports these (the SDK test checks every METRICS entry).
 GATEWAY_METRICS: Final[tuple[Metric, ...]] = (GATEWAY_EVENTS, HTTP_SERVER_REQUEST_DURATION)
+
+# --- label budgets --------------------------------------------------------------
+# Per tenant, each label's distinct values and each metric's label sets are
+# budgeted (botwatch.budgets); what does not fit becomes OTHER for that tenant
+# alone, never the SDK's label-less overflow series that all tenants share.
+BUDGET_KIND: Final = "botwatch.budget.kind"  # values (a label's distinct values) or series (a metric's label sets)
+BUDGET_SUBJECT: Final = "botwatch.budget.subject"  # the label (values) or the metric (series) whose budget is spent
+BUDGET_KIND_VALUES: Final = "values"
+BUDGET_KIND_SERIES: Final = "series"
+LABEL_BUDGET_EXCEEDED: Final = Metric(
+    name="botwatch.label.budget.exceeded",
+    instrument="counter",
+    unit="{value}",
+    description="Label values refused and measurements folded into other because a tenant's label budget is spent.",
+    prometheus="botwatch_label_budget_exceeded_total",
+    attributes=(TENANT, BUDGET_KIND, BUDGET_SUBJECT),
+)
+# Not in METRICS either: exported only once a budget is hit.

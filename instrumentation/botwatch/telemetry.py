@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib.metadata
 import logging
 import threading
 from collections import OrderedDict
@@ -20,11 +21,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation import set_span_in_context
 
-from botwatch import ids
+from botwatch import ids, semconv
 from botwatch.config import Settings
 from botwatch.deferred import Deferred
 from botwatch.exporters import Destination, destination
 from botwatch.extras import require
+from botwatch.genai import GenAIConversation, instrument_openai
 from botwatch.instruments import Instruments
 from botwatch.labels import LabelGuard
 from botwatch.pii import Redactor
@@ -33,6 +35,16 @@ from botwatch.selfmetrics import count_drops
 
 _log = logging.getLogger("botwatch")
 _SCOPE = "botwatch"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("botwatch")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+SCOPE_VERSION = _version()
 _STARTED_MEMORY = 10_000
 
 
@@ -75,12 +87,15 @@ class Telemetry:
             self._span_queue, self._log_queue = _queue_of(spans), _queue_of(logs)
             if self._span_queue is None or self._log_queue is None:
                 _log.warning("botwatch: cannot read the export queues of this opentelemetry-sdk; no back-pressure")
+            self.tracer_provider.add_span_processor(GenAIConversation())
             self.tracer_provider.add_span_processor(spans)
             self.logger_provider.add_log_record_processor(logs)
         self.destination = target.description if target else "nowhere (botwatch.init() was not called)"
-        self.tracer = self.tracer_provider.get_tracer(_SCOPE)
-        self.logger = self.logger_provider.get_logger(_SCOPE)
-        self.instruments = Instruments(self.meter_provider.get_meter(_SCOPE), lambda: self.deferred.dropped)
+        version, schema = SCOPE_VERSION, semconv.SCHEMA_URL
+        self.tracer = self.tracer_provider.get_tracer(_SCOPE, version, schema_url=schema)
+        self.logger = self.logger_provider.get_logger(_SCOPE, version, schema_url=schema)
+        meter = self.meter_provider.get_meter(_SCOPE, version, schema_url=schema)
+        self.instruments = Instruments(meter, lambda: self.deferred.dropped)
 
         sensitive = self.redactor.contains_pii
         # Channels and intents are matched case-insensitively ("WhatsApp" is "whatsapp");
@@ -233,29 +248,11 @@ def init(service_name: str | None = None, **options: Any) -> Telemetry:
 
     install_log_hooks(telemetry)
     if settings.instrument_openai:
-        _instrument_openai(telemetry)
+        instrument_openai(telemetry)
     _set_globals(telemetry)
     with _state_lock:
         _current = telemetry
     return telemetry
-
-
-def _instrument_openai(telemetry: Telemetry) -> None:
-    try:
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor  # type: ignore[import-not-found]
-    except ImportError:
-        _log.warning(
-            "botwatch: instrument_openai=True but opentelemetry-instrumentation-openai-v2 is not installed "
-            "(pip install 'botwatch[openai]'); OpenAI calls are not traced automatically"
-        )
-        return
-    instrumentor = OpenAIInstrumentor()  # type: ignore[no-untyped-call,unused-ignore]
-    instrumentor.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        logger_provider=telemetry.logger_provider,
-    )
-    telemetry.add_hook(instrumentor.uninstrument)
 
 
 def shutdown() -> None:

@@ -35,6 +35,19 @@ def logql_filter(attribute: str, value: str) -> str:
     return f'| {semconv.prometheus_label(attribute)} = "{escaped}"'
 
 
+def logql_event(name: str) -> str:
+    """Lines of one event: ``event_name`` (copied by the collector), or the attribute older SDKs wrote."""
+    current, legacy = semconv.event_names_read(name)
+    old = semconv.prometheus_label(semconv.LEGACY_EVENT_ATTRIBUTE)
+    return f'| {semconv.LOKI_EVENT_NAME} = "{current}" or {old} = "{legacy}"'
+
+
+def event_name_of(labels: Mapping[str, str]) -> str | None:
+    """The event name of a Loki line, as botwatch writes it now."""
+    name = labels.get(semconv.LOKI_EVENT_NAME) or labels.get(semconv.prometheus_label(semconv.LEGACY_EVENT_ATTRIBUTE))
+    return semconv.current_event_name(name)
+
+
 class Loki:
     def __init__(self, url: str) -> None:
         self.api = JsonApi("Loki", url, ENV_LOKI)

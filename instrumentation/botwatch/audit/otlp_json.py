@@ -20,6 +20,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, set_span_in_context
 
 from botwatch import semconv
+from botwatch.audit.loki import event_name_of
 
 # Loki stores attribute names with dots as underscores; these are the ones botwatch reads back.
 _DOTTED = {
@@ -175,7 +176,7 @@ def readable_log(time_ns: int, line: str, labels: Mapping[str, str]) -> Readable
         severity_text=labels.get("severity_text") or None,
         body=line,
         attributes=attrs,
-        event_name=attrs.get(semconv.EVENT_NAME),
+        event_name=event_name_of(labels),
     )
     resource = Resource({semconv.SERVICE_NAME: labels.get("service_name", "")})
     return ReadableLogRecord(record, resource, InstrumentationScope("loki"))

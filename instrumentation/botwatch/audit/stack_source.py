@@ -15,7 +15,7 @@ from pathlib import Path
 
 from botwatch import semconv
 from botwatch.audit.errors import SourceError
-from botwatch.audit.loki import Loki, LokiLine, logql_filter, stream_selector
+from botwatch.audit.loki import Loki, LokiLine, event_name_of, logql_event, logql_filter, stream_selector
 from botwatch.audit.otlp_json import loki_attributes, readable_log, readable_spans
 from botwatch.audit.prometheus import Prometheus
 from botwatch.audit.source import SourceOptions
@@ -201,7 +201,7 @@ class StackSource:
         if not wanted:
             return turns
         texts: dict[tuple[str, int | None], str] = {}
-        query = f"{self.stream} {logql_filter(semconv.EVENT_NAME, semconv.EVENT_MESSAGE_RECEIVED)}"
+        query = f"{self.stream} {logql_event(semconv.EVENT_MESSAGE_RECEIVED)}"
         for line in self.loki.lines(query, _ns(since), _ns(until)):
             attrs = loki_attributes(line.labels)
             key = (str(attrs.get(semconv.GEN_AI_CONVERSATION_ID)), _int(attrs.get(semconv.TURN_INDEX)))
@@ -264,7 +264,7 @@ def _log_line(line: LokiLine) -> LogLine:
     attrs = loki_attributes(line.labels)
     return LogLine(
         line.time_ns,
-        attrs.get(semconv.EVENT_NAME),
+        event_name_of(line.labels),
         line.line,
         attrs.get(semconv.GEN_AI_CONVERSATION_ID),
         attrs.get(semconv.CHANNEL),

@@ -2,7 +2,7 @@
 
 Every call is one ``crm.*`` span (through ``turn.crm``) whose outcome is the
 call's final outcome: a ``QUERY_LIMIT_EXCEEDED`` answered by a retry that
-succeeds is one successful span carrying a ``crm.retry`` event per failed
+succeeds is one successful span carrying a ``botwatch.crm.retry`` event per failed
 attempt and ``botwatch.crm.attempts``, so the lead-failure alert counts leads
 that were really lost, not the portal's throttling.
 
@@ -12,7 +12,8 @@ exponentially with jitter, pausing every caller of the same client.  A write
 (``crm.lead.add``) is retried only when the portal certainly did not do it
 (throttled, or the connection never opened), so a retry never makes two leads.
 
-The webhook URL holds a secret token: it is never logged or exported.
+The webhook URL holds a secret token: it is never logged or exported; the
+spans carry only the portal's host and port (``server.address``, ``server.port``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import httpx
 
 from botwatch import semconv
 from botwatch.conversation import CRMAction, Turn
+from botwatch.masking.logfilter import hide_secrets_in_http_logs
+from botwatch.peer import server_of_url
 from botwatch.pii import phone_digits
 
 QUERY_LIMIT_EXCEEDED = "QUERY_LIMIT_EXCEEDED"
@@ -127,6 +130,8 @@ class Bitrix24:
         if not webhook_url.startswith(("http://", "https://")):
             raise ValueError("the Bitrix24 webhook URL must start with https:// (or http:// for a local test portal)")
         self._base = webhook_url.rstrip("/") + "/"
+        hide_secrets_in_http_logs()  # httpx logs every request URL at INFO, token included
+        self._host, self._port = server_of_url(webhook_url)
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
         self.limiter = TokenBucket(rate, burst, clock)
@@ -189,7 +194,8 @@ class Bitrix24:
             return await self.call(method, params, idempotent=idempotent)
         failure: Bitrix24Error | None = None
         result: Any = None
-        with turn.crm(action, system=semconv.CRM_SYSTEM_BITRIX24) as span:
+        crm = turn.crm(action, system=semconv.CRM_SYSTEM_BITRIX24, server_address=self._host, server_port=self._port)
+        with crm as span:
             try:
                 result = await self.call(method, params, idempotent=idempotent, span=span)
             except Bitrix24Error as exc:

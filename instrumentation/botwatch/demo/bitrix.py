@@ -17,6 +17,14 @@ from botwatch import semconv
 from .plan import NS_PER_S, CrmCall
 
 SYSTEM = semconv.CRM_SYSTEM_BITRIX24
+PORT = 443  # every portal answers HTTPS
+
+
+def portal(business: str) -> str:
+    """The business's (fictional) portal host: server.address of its crm.* spans."""
+    return f"{business}-demo.bitrix24.ru"
+
+
 LEAD_CREATE = "lead.create"
 DEAL_CREATE = "deal.create"
 DEAL_UPDATE = "deal.update"

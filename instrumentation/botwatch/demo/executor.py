@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import bitrix, llm
 from .plan import ConversationPlan, Funnel, Send, Session, Turn
 from .sdk import ConversationSpan, OpenConversation, VirtualClock
 
@@ -28,7 +29,7 @@ def _session(
     ) as conversation:
         for step in session.steps:
             if isinstance(step, Turn):
-                _turn(conversation, step, clock)
+                _turn(conversation, step, clock, bitrix.portal(plan.business))
             elif isinstance(step, Send):
                 clock.set(step.start_ns)
                 with conversation.send(step.text, kind=step.kind):
@@ -42,23 +43,24 @@ def _funnel(conversation: ConversationSpan, step: Funnel, clock: VirtualClock) -
     conversation.funnel(step.stage)
 
 
-def _turn(conversation: ConversationSpan, turn: Turn, clock: VirtualClock) -> None:
+def _turn(conversation: ConversationSpan, turn: Turn, clock: VirtualClock, portal: str) -> None:
     clock.set(turn.start_ns)
     with conversation.turn(turn.text, index=turn.index) as span:
         clock.set(turn.intent_ns)
         span.intent(turn.intent, turn.confidence)
         for call in turn.llm_calls:
             clock.set(call.start_ns)
-            with span.llm(call.model, provider=call.provider) as llm:
+            host = llm.model_by_name(call.model).server_address
+            with span.llm(call.model, provider=call.provider, server_address=host, server_port=443) as chat:
                 clock.set(call.end_ns)
                 if call.error:
-                    llm.fail(call.error)
+                    chat.fail(call.error)
                 else:
-                    llm.response_model = call.response_model
-                    llm.usage(call.input_tokens, call.output_tokens, cost=call.cost)
+                    chat.response(model=call.response_model, finish_reasons=("stop",))
+                    chat.usage(call.input_tokens, call.output_tokens, cost=call.cost)
         for action in turn.crm_calls:
             clock.set(action.start_ns)
-            with span.crm(action.action, system=action.system) as crm:
+            with span.crm(action.action, system=action.system, server_address=portal, server_port=bitrix.PORT) as crm:
                 clock.set(action.end_ns)
                 if action.error:
                     crm.fail(action.error)

@@ -27,6 +27,7 @@ class ModelProfile:
     usd_per_input_token: float
     usd_per_output_token: float
     rate_limit_error: str  # error.type of a throttled attempt
+    server_address: str  # the API host (server.address of the chat span)
 
     def tokens(self, text: str) -> int:
         return max(1, math.ceil(len(text) / self.chars_per_token))
@@ -45,7 +46,8 @@ GPT_4O_MINI = ModelProfile(
     chars_per_token=3.2,
     usd_per_input_token=0.15e-6,
     usd_per_output_token=0.60e-6,
-    rate_limit_error="RateLimitError",
+    rate_limit_error="openai.RateLimitError",
+    server_address="api.openai.com",
 )
 YANDEXGPT_LITE = ModelProfile(
     name="yandexgpt-lite",
@@ -58,6 +60,7 @@ YANDEXGPT_LITE = ModelProfile(
     usd_per_input_token=2.2e-6,
     usd_per_output_token=2.2e-6,
     rate_limit_error="ResourceExhausted",
+    server_address="llm.api.cloud.yandex.net",
 )
 MODELS = (GPT_4O_MINI, YANDEXGPT_LITE)
 

@@ -16,6 +16,10 @@ from typing import Protocol, cast
 class LlmSpan(Protocol):
     response_model: str | None
 
+    def response(
+        self, *, model: str | None = None, id: str | None = None, finish_reasons: list[str] | tuple[str, ...] = ()
+    ) -> None: ...
+
     def usage(self, input_tokens: int, output_tokens: int, *, cost: float | None = None) -> None: ...
 
     def fail(self, error_type: str) -> None: ...
@@ -30,9 +34,23 @@ class CrmSpan(Protocol):
 class TurnSpan(Protocol):
     def intent(self, name: str, confidence: float) -> None: ...
 
-    def llm(self, model: str, *, provider: str = "openai") -> AbstractContextManager[LlmSpan]: ...
+    def llm(
+        self,
+        model: str,
+        *,
+        provider: str = "openai",
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> AbstractContextManager[LlmSpan]: ...
 
-    def crm(self, action: str, *, system: str = "bitrix24") -> AbstractContextManager[CrmSpan]: ...
+    def crm(
+        self,
+        action: str,
+        *,
+        system: str = "bitrix24",
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> AbstractContextManager[CrmSpan]: ...
 
     def reply(self, text: str) -> None: ...
 

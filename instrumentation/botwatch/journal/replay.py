@@ -88,6 +88,7 @@ def build_replay(conn: sqlite3.Connection, conversation_id: str) -> list[ReplayE
     error_spans: set[str] = set()
     error_turns: set[int] = set()
     for row in logs:
+        row = (*row[:2], semconv.current_event_name(row[2]), *row[3:])  # old journals: names without botwatch.
         event_name = row[2] or ""
         if _SPAN_TWIN.get(event_name) in families:
             continue

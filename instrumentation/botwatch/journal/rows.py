@@ -236,7 +236,8 @@ def span_row(span: ReadableSpan, resource_id: int | None) -> tuple[tuple[Any, ..
 def log_row(record: ReadableLogRecord, resource_id: int | None) -> tuple[Any, ...]:
     log = record.log_record
     attrs: Mapping[str, Any] = log.attributes or {}
-    event_name = log.event_name or _str(attrs.get(semconv.EVENT_NAME))
+    # Stored as botwatch writes names now, also for records from an older SDK.
+    event_name = semconv.current_event_name(log.event_name or _str(attrs.get(semconv.LEGACY_EVENT_ATTRIBUTE)))
     body = log.body
     body_text = body if isinstance(body, str) or body is None else to_json(body)
     severity = log.severity_number.value if log.severity_number is not None else None

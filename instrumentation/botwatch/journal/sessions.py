@@ -208,11 +208,18 @@ def low_confidence_turns(
     rows = conn.execute(
         """SELECT t.conversation_id, t.turn_index, t.start_ns, t.intent, t.confidence, t.channel,
                   (SELECT l.body FROM logs l WHERE l.conversation_id = t.conversation_id
-                       AND l.turn_index = t.turn_index AND l.event_name = ? ORDER BY l.time_ns LIMIT 1)
+                       AND l.turn_index = t.turn_index AND l.event_name IN (?, ?) ORDER BY l.time_ns LIMIT 1)
            FROM spans t WHERE t.family = ? AND t.start_ns >= ? AND t.start_ns < ?
                 AND t.intent IS NOT NULL AND t.confidence < ?
            ORDER BY t.start_ns LIMIT ?""",
-        (semconv.EVENT_MESSAGE_RECEIVED, FAMILY_TURN, since_ns, until_ns, semconv.LOW_CONFIDENCE, limit),
+        (
+            *semconv.event_names_read(semconv.EVENT_MESSAGE_RECEIVED),
+            FAMILY_TURN,
+            since_ns,
+            until_ns,
+            semconv.LOW_CONFIDENCE,
+            limit,
+        ),
     )
     return [LowConfidenceTurn(*row) for row in rows]
 
@@ -231,10 +238,10 @@ def log_lines(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> Iterato
         (since_ns, until_ns),
     )
     cursor.arraysize = 1000
-    loads = json.loads
+    loads, current = json.loads, semconv.current_event_name
     while batch := cursor.fetchmany():
         for t, event, body, cid, channel, turn, attributes, trace in batch:
-            yield LogLine(t, event, body, cid, channel, turn, loads(attributes), trace)
+            yield LogLine(t, current(event), body, cid, channel, turn, loads(attributes), trace)
 
 
 def client_phone(conn: sqlite3.Connection, conversation_id: str) -> str | None:
