@@ -67,6 +67,8 @@ async def test_redis_store_claims_once_and_numbers_conversation_events(redis_url
     await store.release_events("t", [f"{run}a"])
     assert await store.claim_events("t", [f"{run}a"]) == [True]
     assert await store.count_events("t", [f"c{run}", f"c{run}", f"d{run}"]) == [1, 2, 1]
+    pairs = [(f"{run}a", f"c{run}"), (f"{run}x", f"c{run}"), (f"{run}x", f"c{run}"), (f"{run}y", f"e{run}")]
+    assert await store.claim_and_count("t", pairs) == [0, 3, 0, 1]
     assert await store.ping()
     await store.close()
 

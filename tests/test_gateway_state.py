@@ -43,6 +43,8 @@ async def test_ids_expire_after_the_ttl_and_survive_reopening(tmp_path):
     assert await again.claim_events("t", ["a", "b"]) == [False, True]
     assert await again.claim_events("other", ["a"]) == [True]
     assert await again.count_events("t", ["c1"]) == [3]
+    # What a request does: claim and number in one transaction (0: a duplicate).
+    assert await again.claim_and_count("t", [("a", "c1"), ("x", "c1"), ("x", "c1"), ("y", "c9")]) == [0, 4, 0, 1]
     clock.now += 601
     assert await again.claim_events("t", ["a"]) == [True]  # past the TTL: a new delivery
     clock.now += 3600

@@ -249,16 +249,15 @@ class Gateway:
             else:
                 reason, message = checked
                 results[index] = _rejected(index, raw, reason, message)
-        event_ids = [event.event_id for _, event in valid]
+        pairs = [(event.event_id, tenant.prefix + event.session_id) for _, event in valid]
         try:
-            fresh = await self.store.claim_events(tenant.id, event_ids) if event_ids else []
-            new = [(i, e) for (i, e), ok in zip(valid, fresh, strict=True) if ok]
-            conversations = [tenant.prefix + e.session_id for _, e in new]
-            numbers = await self.store.count_events(tenant.id, conversations) if new else []
+            claimed = await self.store.claim_and_count(tenant.id, pairs) if pairs else []
         except StoreUnavailable as exc:
             raise _store_unavailable(exc) from None
-        for (index, event), ok in zip(valid, fresh, strict=True):
-            if not ok:
+        new = [(i, e) for (i, e), number in zip(valid, claimed, strict=True) if number]
+        numbers = [number for number in claimed if number]
+        for (index, event), number in zip(valid, claimed, strict=True):
+            if not number:
                 trace = telemetry.trace_id(tenant.prefix + event.session_id)
                 results[index] = EventResult(index=index, event_id=event.event_id, status="duplicate", trace_id=trace)
         queued: list[Accepted] = []
@@ -369,8 +368,8 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope["path"] if scope["path"] in ROUTES else None  # no http.route when nothing matched
-            self.gateway.metrics.asgi_request(scope, route, status, time.perf_counter() - started)
+            route = scope["path"] if scope["path"] in ROUTES else "unmatched"
+            self.gateway.metrics.request(scope["method"], route, status, time.perf_counter() - started)
 
 
 def create_app(

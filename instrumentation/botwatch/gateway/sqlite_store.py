@@ -108,14 +108,32 @@ class SqliteStore:
 
     # -- the Store protocol ----------------------------------------------------
     async def claim_events(self, tenant: str, event_ids: Sequence[str]) -> list[bool]:
-        def work(db: sqlite3.Connection) -> list[bool]:
-            now = self._clock()
-            expires = now + self._ttl
-            fresh = [db.execute(_CLAIM, (tenant, _hash(e), expires, now)).rowcount == 1 for e in event_ids]
-            self._grew(db, "event_ids", tenant, sum(fresh), now)
-            return fresh
+        return await self._run(lambda: self._transaction(lambda db: self._claim(db, tenant, event_ids)))
+
+    async def claim_and_count(self, tenant: str, events: Sequence[tuple[str, str]]) -> list[int]:
+        """Both in one transaction on the worker thread: a request pays one hop, not two."""
+
+        def work(db: sqlite3.Connection) -> list[int]:
+            fresh = self._claim(db, tenant, [event_id for event_id, _ in events])
+            conversations = [c for (_, c), ok in zip(events, fresh, strict=True) if ok]
+            numbers = iter(self._count(db, tenant, conversations))
+            return [next(numbers) if ok else 0 for ok in fresh]
 
         return await self._run(lambda: self._transaction(work))
+
+    def _claim(self, db: sqlite3.Connection, tenant: str, event_ids: Sequence[str]) -> list[bool]:
+        now = self._clock()
+        expires = now + self._ttl
+        fresh = [db.execute(_CLAIM, (tenant, _hash(e), expires, now)).rowcount == 1 for e in event_ids]
+        self._grew(db, "event_ids", tenant, sum(fresh), now)
+        return fresh
+
+    def _count(self, db: sqlite3.Connection, tenant: str, conversations: Sequence[str]) -> list[int]:
+        now = self._clock()
+        expires = now + self._conversation_ttl
+        numbers = [int(db.execute(_COUNT, (tenant, _hash(c), expires, now)).fetchone()[0]) for c in conversations]
+        self._grew(db, "conversations", tenant, sum(n == 1 for n in numbers), now)
+        return numbers
 
     async def release_events(self, tenant: str, event_ids: Sequence[str]) -> None:
         def work(db: sqlite3.Connection) -> None:
@@ -126,14 +144,7 @@ class SqliteStore:
         await self._run(lambda: self._transaction(work))
 
     async def count_events(self, tenant: str, conversations: Sequence[str]) -> list[int]:
-        def work(db: sqlite3.Connection) -> list[int]:
-            now = self._clock()
-            expires = now + self._conversation_ttl
-            numbers = [int(db.execute(_COUNT, (tenant, _hash(c), expires, now)).fetchone()[0]) for c in conversations]
-            self._grew(db, "conversations", tenant, sum(n == 1 for n in numbers), now)
-            return numbers
-
-        return await self._run(lambda: self._transaction(work))
+        return await self._run(lambda: self._transaction(lambda db: self._count(db, tenant, conversations)))
 
     async def take_tokens(self, tenant: str, cost: int, rate: float, burst: int) -> float:
         limiter = self._limiters.get(tenant)
