@@ -336,7 +336,9 @@ def cancel(s: Scene) -> None:
 def complaint(s: Scene) -> None:
     comment = [(bitrix.COMMENT_ADD, bitrix.deal_id(s.number))]
     text = s.client_text(ph.COMPLAINTS[s.business.key])
-    s.turn(text, intents.COMPLAINT, s.bot_text(ph.BOT_ESCALATE), crm=comment, funnel=[semconv.ESCALATED])
+    s.turn(
+        text, intents.COMPLAINT, s.bot_text(ph.BOT_ESCALATE), crm=comment, funnel=[semconv.COMPLAINT, semconv.ESCALATED]
+    )
     if s.rng.random() < 0.5:
         s.turn(s.client_text(ph.COMPLAINT_FOLLOW), intents.OTHER, s.bot_text(ph.BOT_ESCALATED_AGAIN))
 
@@ -356,7 +358,13 @@ def _move(s: Scene, request: str, day: int, part: tuple[str, float, float]) -> N
     slot = s.rng.choice(slots)
     deal = [(bitrix.DEAL_UPDATE, bitrix.deal_id(s.number))]
     reply = s.bot_text(ph.BOT_RESCHEDULED, slot=_clock(slot), **s.slot_fields(day, slots))
-    s.turn(s.client_text(ph.PICK_SLOT, slot=_clock(slot)), intents.RESCHEDULE, reply, crm=deal)
+    s.turn(
+        s.client_text(ph.PICK_SLOT, slot=_clock(slot)),
+        intents.RESCHEDULE,
+        reply,
+        crm=deal,
+        funnel=[semconv.RESCHEDULED],
+    )
     s.follow_up(day, slot)
 
 

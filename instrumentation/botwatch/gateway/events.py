@@ -27,6 +27,8 @@ FunnelStage = Literal[
     "cancelled",
     "escalated",
     "paid",
+    "rescheduled",
+    "complaint",
 ]
 assert set(FunnelStage.__args__) == set(semconv.FUNNEL_STAGES)  # type: ignore[attr-defined]
 
