@@ -42,7 +42,7 @@ def build() -> core.Dashboard:
             "Funnel stages reached",
             "How many times each business outcome happened: conversation started, "
             "lead created, booking created and confirmed, reminder sent, visit completed, no-show, cancelled, "
-            "escalated to a human, paid.",
+            "escalated to a human, paid, rescheduled, complaint.",
             [
                 PromTarget(
                     q.increase_sum(q.count(sc.FUNNEL_EVENTS, f'{STAGE}=~"{stages}"'), group=STAGE),
