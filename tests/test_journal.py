@@ -427,14 +427,22 @@ def test_kpi_equals_hand_computed_fixture(emitter: Emitter, path: Path) -> None:
     assert kpi.escalations == 2  # c2 in a turn, c5 outside any turn; funnel log records not double counted
     assert (kpi.llm_calls, kpi.input_tokens, kpi.output_tokens) == (4, 360, 75)
     assert kpi.llm_cost == pytest.approx(0.0012)
+    assert kpi.conversations_escalated == 2 and kpi.closed_without_human == 0.5  # c2 and c5 went to a human
+    assert (kpi.no_shows_reminded, kpi.visits_reminded) == (0, 0)  # c1's reminder is a message, not the stage
+    assert (kpi.no_show_rate_reminded, kpi.no_show_rate_unreminded) == (None, 0.5)
+    assert (kpi.rescheduled, kpi.complaints, kpi.demo_runs) == (0, 0, ())
+    assert kpi.services == ("unknown_service:python",)  # the fixture's SDK sets no service.name
 
     data = kpi_to_json(kpi)
     assert data["conversion"] == 0.5
+    assert data["sla_breach_share"] == 0.3333 and data["lead_failure_rate"] == 0.3333  # rounded, not 0.333…3
+    assert data["closed_without_human"] == 0.5 and data["services"] == ["unknown_service:python"]
     assert data["since"] == "2025-11-13T12:00:00+00:00"
     assert data["sla_seconds"] == sc.SLA_SECONDS
     assert format_kpi_table(kpi) == "\n".join(
         [
             "KPIs 2025-11-13 12:00 → 2025-11-20 12:00 UTC (7 days)",
+            "Covers services: unknown_service:python",
             "",
             "  Conversations                               4",
             "  Conversion chat → booking              50.0 %  2 of 4 conversations",
@@ -445,6 +453,10 @@ def test_kpi_equals_hand_computed_fixture(emitter: Emitter, path: Path) -> None:
             "  Intents below 0.6 confidence           40.0 %  2 of 5 intents",
             "  Lead creation failures                      1  33.3 % of 3 lead.create calls",
             "  Escalations to a human                      2",
+            "  Closed without a human                 50.0 %  2 of 4 conversations",
+            "  No-shows after a reminder                   —",
+            "  No-shows without a reminder            50.0 %",
+            "  Rescheduled / complaints                0 / 0",
             "  LLM calls                                   4",
             "  Tokens in / out                      360 / 75",
             "  LLM cost                                $0.00",

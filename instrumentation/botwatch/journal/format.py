@@ -20,21 +20,48 @@ NONE = "—"
 NOT_CAPTURED = "(content not captured)"
 
 
+RATIO_DIGITS = 4  # 0.1234 = 12.34 %: two more digits than the table's one-decimal percent
+SECONDS_DIGITS = 3
+MONEY_DIGITS = 4
+
+
 def kpi_to_json(kpi: Kpi) -> dict[str, Any]:
-    """A flat, JSON-serialisable dict: counts, ratios (0..1 or null), thresholds, window."""
+    """A flat, JSON-serialisable dict: counts, ratios (0..1 or null), thresholds, window, what it covers.
+
+    Floats are rounded (ratios to 4 digits, seconds to 3), never printed as 1.1839568999999994.
+    """
     data = asdict(kpi)
     data["since"] = kpi.since.isoformat()
     data["until"] = kpi.until.isoformat()
-    data.update(
-        conversion=kpi.conversion,
-        no_show_rate=kpi.no_show_rate,
-        sla_breach_share=kpi.sla_breach_share,
-        low_confidence_share=kpi.low_confidence_share,
-        lead_failure_rate=kpi.lead_failure_rate,
-        sla_seconds=semconv.SLA_SECONDS,
-        low_confidence_threshold=semconv.LOW_CONFIDENCE,
-    )
+    data["services"] = list(kpi.services)
+    data["demo_runs"] = list(kpi.demo_runs)
+    data["turn_p50_s"] = _round(kpi.turn_p50_s, SECONDS_DIGITS)
+    data["turn_p95_s"] = _round(kpi.turn_p95_s, SECONDS_DIGITS)
+    data["llm_cost"] = _round(kpi.llm_cost, MONEY_DIGITS)
+    ratios = {
+        "conversion": kpi.conversion,
+        "no_show_rate": kpi.no_show_rate,
+        "sla_breach_share": kpi.sla_breach_share,
+        "low_confidence_share": kpi.low_confidence_share,
+        "lead_failure_rate": kpi.lead_failure_rate,
+        "closed_without_human": kpi.closed_without_human,
+        "no_show_rate_reminded": kpi.no_show_rate_reminded,
+        "no_show_rate_unreminded": kpi.no_show_rate_unreminded,
+    }
+    data.update({key: _round(value, RATIO_DIGITS) for key, value in ratios.items()})
+    data.update(sla_seconds=semconv.SLA_SECONDS, low_confidence_threshold=semconv.LOW_CONFIDENCE)
     return data
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def kpi_coverage(kpi: Kpi) -> str:
+    """Which bots (service.name) and demo runs the window holds, in one line."""
+    services = ", ".join(kpi.services) if kpi.services else NONE
+    runs = ", ".join(str(seed) for seed in kpi.demo_runs)
+    return f"Covers services: {services}" + (f" · demo runs (seed): {runs}" if runs else "")
 
 
 def format_kpi_table(kpi: Kpi) -> str:
@@ -73,6 +100,16 @@ def format_kpi_table(kpi: Kpi) -> str:
             else f"no {semconv.CRM_ACTION_LEAD_CREATE} calls",
         ),
         ("Escalations to a human", _n(kpi.escalations), ""),
+        (
+            "Closed without a human",
+            _pct(kpi.closed_without_human),
+            ""
+            if kpi.conversations_escalated is None
+            else f"{_n(kpi.conversations - kpi.conversations_escalated)} of {_n(kpi.conversations)} conversations",
+        ),
+        ("No-shows after a reminder", _pct(kpi.no_show_rate_reminded), ""),
+        ("No-shows without a reminder", _pct(kpi.no_show_rate_unreminded), ""),
+        ("Rescheduled / complaints", f"{_n(kpi.rescheduled)} / {_n(kpi.complaints)}", ""),
         ("LLM calls", _n(kpi.llm_calls), ""),
         ("Tokens in / out", f"{_n(kpi.input_tokens)} / {_n(kpi.output_tokens)}", ""),
     ]
@@ -80,7 +117,7 @@ def format_kpi_table(kpi: Kpi) -> str:
         rows.append(("LLM cost", f"${kpi.llm_cost:,.2f}", ""))
     label_width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
-    lines = [header, ""]
+    lines = [header, kpi_coverage(kpi), ""]
     lines += [f"  {label:<{label_width}}  {value:>{value_width}}  {detail}".rstrip() for label, value, detail in rows]
     return "\n".join(printable(line) for line in lines)
 

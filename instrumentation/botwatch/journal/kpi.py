@@ -11,6 +11,15 @@ Definitions (window = [since, until), by each record's own timestamp):
 - low confidence: share of turns with an intent whose confidence < LOW_CONFIDENCE;
 - lead creation failures: CRM spans of action ``lead.create`` with outcome error;
 - escalations: ``escalated`` funnel events; tokens: usage on ``chat`` spans;
+- closed without a human: of the conversations started in the window, the
+  share with no ``escalated`` event (before ``until``);
+- no-shows after a reminder vs without: no-show rate of the appointments
+  (``no_show`` / ``visit_completed`` in the window) whose conversation had a
+  ``reminder_sent`` before the outcome, and of the others;
+- rescheduled, complaints: ``rescheduled`` / ``complaint`` funnel events;
+- coverage: the ``service.name`` of the turns in the window and the demo runs
+  (seeds of ``demo-<seed>-<n>`` conversations) started in it, so a reader
+  sees which runs and bots the numbers cover;
 - turns and conversations are clients' only: updates no handler took
   (``botwatch.update.unhandled``) and chats marked ``botwatch.chat.non_client``
   (an admin group) are left out.
@@ -54,6 +63,14 @@ class Kpi:
     input_tokens: int
     output_tokens: int
     llm_cost: float
+    # None where a source cannot tell (Prometheus has no per-conversation view).
+    conversations_escalated: int | None = None
+    no_shows_reminded: int | None = None
+    visits_reminded: int | None = None
+    rescheduled: int = 0
+    complaints: int = 0
+    services: tuple[str, ...] = ()
+    demo_runs: tuple[int, ...] = ()
 
     @property
     def conversion(self) -> float | None:
@@ -75,6 +92,25 @@ class Kpi:
     def lead_failure_rate(self) -> float | None:
         return _ratio(self.lead_create_failures, self.lead_creates)
 
+    @property
+    def closed_without_human(self) -> float | None:
+        if self.conversations_escalated is None:
+            return None
+        return _ratio(self.conversations - self.conversations_escalated, self.conversations)
+
+    @property
+    def no_show_rate_reminded(self) -> float | None:
+        if self.no_shows_reminded is None or self.visits_reminded is None:
+            return None
+        return _ratio(self.no_shows_reminded, self.no_shows_reminded + self.visits_reminded)
+
+    @property
+    def no_show_rate_unreminded(self) -> float | None:
+        if self.no_shows_reminded is None or self.visits_reminded is None:
+            return None
+        no_shows = self.no_shows - self.no_shows_reminded
+        return _ratio(no_shows, no_shows + self.visits_completed - self.visits_reminded)
+
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
@@ -82,8 +118,12 @@ def _ratio(part: int, whole: int) -> float | None:
 
 def compute_kpi(conn: sqlite3.Connection, since: datetime, until: datetime) -> Kpi:
     window = (_ns(since), _ns(until))
-    conversations, booked = _conversion(conn, *window)
-    stages = _stage_counts(conn, *window, (semconv.NO_SHOW, semconv.VISIT_COMPLETED, semconv.ESCALATED))
+    conversations, booked, escalated = _conversion(conn, *window)
+    stages = _stage_counts(
+        conn,
+        *window,
+        (semconv.NO_SHOW, semconv.VISIT_COMPLETED, semconv.ESCALATED, semconv.RESCHEDULED, semconv.COMPLAINT),
+    )
     turns, over_sla, with_intent, low = conn.execute(
         """SELECT COUNT(*), COALESCE(SUM(sla_breached), 0),
                   COALESCE(SUM(intent IS NOT NULL), 0),
@@ -123,6 +163,13 @@ def compute_kpi(conn: sqlite3.Connection, since: datetime, until: datetime) -> K
         input_tokens=tokens_in,
         output_tokens=tokens_out,
         llm_cost=float(cost),
+        conversations_escalated=escalated,
+        no_shows_reminded=_reminded(conn, *window, semconv.NO_SHOW),
+        visits_reminded=_reminded(conn, *window, semconv.VISIT_COMPLETED),
+        rescheduled=stages[semconv.RESCHEDULED],
+        complaints=stages[semconv.COMPLAINT],
+        services=_services(conn, *window),
+        demo_runs=_demo_runs(conn, *window),
     )
 
 
@@ -132,9 +179,13 @@ def _ns(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def _conversion(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple[int, int]:
-    started, booked = conn.execute(
+def _conversion(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple[int, int, int]:
+    started, booked, escalated = conn.execute(
         """SELECT COUNT(DISTINCT s.conversation_id),
+                  COUNT(DISTINCT CASE WHEN EXISTS (
+                      SELECT 1 FROM funnel b
+                      WHERE b.conversation_id = s.conversation_id AND b.stage = ? AND b.time_ns < ?
+                  ) THEN s.conversation_id END),
                   COUNT(DISTINCT CASE WHEN EXISTS (
                       SELECT 1 FROM funnel b
                       WHERE b.conversation_id = s.conversation_id AND b.stage = ? AND b.time_ns < ?
@@ -143,9 +194,48 @@ def _conversion(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple
                 AND NOT EXISTS (SELECT 1 FROM spans r WHERE r.id = s.span_row AND """
         + _NON_CLIENT.replace("attributes", "r.attributes")
         + ")",
-        (semconv.BOOKING_CREATED, until_ns, semconv.CONVERSATION_STARTED, since_ns, until_ns),
+        (
+            semconv.BOOKING_CREATED,
+            until_ns,
+            semconv.ESCALATED,
+            until_ns,
+            semconv.CONVERSATION_STARTED,
+            since_ns,
+            until_ns,
+        ),
     ).fetchone()
-    return int(started), int(booked)
+    return int(started), int(booked), int(escalated)
+
+
+def _reminded(conn: sqlite3.Connection, since_ns: int, until_ns: int, stage: str) -> int:
+    """``stage`` events in the window whose conversation had a reminder sent before them."""
+    (count,) = conn.execute(
+        """SELECT COUNT(*) FROM funnel o WHERE o.stage = ? AND o.time_ns >= ? AND o.time_ns < ?
+             AND EXISTS (SELECT 1 FROM funnel r WHERE r.conversation_id = o.conversation_id
+                         AND r.stage = ? AND r.time_ns <= o.time_ns)""",
+        (stage, since_ns, until_ns, semconv.REMINDER_SENT),
+    ).fetchone()
+    return int(count)
+
+
+def _services(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple[str, ...]:
+    rows = conn.execute(
+        """SELECT DISTINCT json_extract(r.attributes, '$."service.name"') FROM resources r
+           WHERE r.id IN (SELECT DISTINCT resource_id FROM spans
+                          WHERE family = ? AND start_ns >= ? AND start_ns < ?)""",
+        (FAMILY_TURN, since_ns, until_ns),
+    ).fetchall()
+    return tuple(sorted(str(name) for (name,) in rows if name))
+
+
+def _demo_runs(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple[int, ...]:
+    """Seeds of the ``botwatch demo`` runs whose conversations started in the window."""
+    rows = conn.execute(
+        """SELECT DISTINCT substr(conversation_id, 6, instr(substr(conversation_id, 6), '-') - 1)
+           FROM funnel WHERE stage = ? AND time_ns >= ? AND time_ns < ? AND conversation_id LIKE 'demo-%-%'""",
+        (semconv.CONVERSATION_STARTED, since_ns, until_ns),
+    ).fetchall()
+    return tuple(sorted(int(seed) for (seed,) in rows if str(seed).isdigit()))
 
 
 def _stage_counts(conn: sqlite3.Connection, since_ns: int, until_ns: int, stages: tuple[str, ...]) -> dict[str, int]:
