@@ -173,7 +173,8 @@ def registry_problems(registry: Registry, semconv: ModuleType) -> list[str]:
     problems += [f"attribute {a} is in the registry, not in semconv.py" for a in sorted(set(defined) - attributes)]
     problems += [f"event {e} is in semconv.py, not in the registry" for e in sorted(events - registry.events)]
     problems += [f"event {e} is in the registry, not in semconv.py" for e in sorted(registry.events - events)]
-    ours = {m.name: m for m in (*semconv.METRICS, *semconv.GATEWAY_METRICS) if m.name.startswith(NAMESPACE)}
+    every = [v for v in vars(semconv).values() if isinstance(v, semconv.Metric)]
+    ours = {m.name: m for m in every if m.name.startswith(NAMESPACE)}
     problems += [f"metric {m} is in semconv.py, not in the registry" for m in sorted(set(ours) - set(registry.metrics))]
     problems += [f"metric {m} is in the registry, not in semconv.py" for m in sorted(set(registry.metrics) - set(ours))]
     for name in set(ours) & set(registry.metrics):
@@ -188,6 +189,7 @@ def registry_problems(registry: Registry, semconv: ModuleType) -> list[str]:
         semconv.CRM_OUTCOME: {semconv.CRM_OUTCOME_SUCCESS, semconv.CRM_OUTCOME_ERROR},
         semconv.REVIEW_VERDICT: {semconv.REVIEW_VERDICT_CORRECT, semconv.REVIEW_VERDICT_WRONG},
         semconv.GATEWAY_OUTCOME: {semconv.GATEWAY_ACCEPTED, semconv.GATEWAY_DUPLICATE, semconv.GATEWAY_REJECTED},
+        semconv.BUDGET_KIND: {semconv.BUDGET_KIND_VALUES, semconv.BUDGET_KIND_SERIES},
     }
     for attribute, values in enums.items():
         kind = defined.get(attribute, {}).get("type")
