@@ -7,20 +7,29 @@ drift hits both; reported: mean time per update (the update fed through the
 real dispatcher, reply sent and answered), the difference, the ratio, and
 the same with 50 updates in flight at once.
 
-    python benchmarks/integrations.py [--updates 1000] [--rounds 5]
+``--before REV`` adds a third bot instrumented by the integration code of an
+earlier commit (its ``botwatch/integrations`` package, loaded beside today's
+under another name, on today's SDK), in the same rounds: the "before/after"
+of a change to the integrations, free of the machine's drift between runs.
+
+    python benchmarks/integrations.py [--updates 1000] [--rounds 5] [--before 62656ff~1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -30,20 +39,45 @@ from test_integrations_aiogram import update_json
 
 import botwatch
 
+ROOT = Path(__file__).resolve().parents[1]
 Feed = Callable[[int, int], Awaitable[object]]
+Instrument = Callable[..., object] | None
 CHATS = 100
 IN_FLIGHT = 50
+_PACKAGE = "instrumentation/botwatch/integrations"
+_BEFORE = "botwatch_integrations_before"
 
 
-async def aiogram_bots(api: BotAPI) -> tuple[Feed, Feed, Callable[[], Awaitable[None]]]:
+def load_before(rev: str, into: Path) -> ModuleType:
+    """The integrations package as it was at ``rev``, importable as ``botwatch_integrations_before``."""
+    package = into / _BEFORE
+    package.mkdir()
+    names = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", rev, f"{_PACKAGE}/"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for name in names:
+        if not name.endswith(".py"):
+            continue
+        source = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{rev}:{name}"], check=True, capture_output=True, text=True
+        ).stdout
+        (package / Path(name).name).write_text(source.replace("botwatch.integrations", _BEFORE))
+    sys.path.insert(0, str(into))
+    return importlib.import_module(_BEFORE)
+
+
+async def aiogram_bots(api: BotAPI, variants: dict[str, Instrument]) -> tuple[dict[str, Feed], Callable[[], Any]]:
     from aiogram import Bot, Dispatcher, Router
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
     from aiogram.types import Message, Update
 
-    from botwatch.integrations.aiogram import instrument
-
-    def make(traced: bool) -> tuple[Dispatcher, Bot]:
+    feeds: dict[str, Feed] = {}
+    bots: list[Bot] = []
+    for label, instrument in variants.items():
         bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
         router = Router()
 
@@ -53,57 +87,50 @@ async def aiogram_bots(api: BotAPI) -> tuple[Feed, Feed, Callable[[], Awaitable[
 
         dp = Dispatcher()
         dp.include_router(router)
-        if traced:
+        if instrument is not None:
             instrument(dp, bot)
-        return dp, bot
 
-    (plain_dp, plain_bot), (traced_dp, traced_bot) = make(False), make(True)
+        def feed(n: int, chat: int, dp: Dispatcher = dp, bot: Bot = bot) -> Awaitable[object]:
+            update = Update.model_validate(update_json(n, chat, "Хочу записаться"), context={"bot": bot})
+            return dp.feed_update(bot, update)
 
-    def feeder(dp: Dispatcher, bot: Bot) -> Feed:
-        def feed(n: int, chat: int) -> Awaitable[object]:
-            return dp.feed_update(
-                bot, Update.model_validate(update_json(n, chat, "Хочу записаться"), context={"bot": bot})
-            )
-
-        return feed
+        feeds[label] = feed
+        bots.append(bot)
 
     async def close() -> None:
-        await plain_bot.session.close()
-        await traced_bot.session.close()
+        for bot in bots:
+            await bot.session.close()
 
-    return feeder(plain_dp, plain_bot), feeder(traced_dp, traced_bot), close
+    return feeds, close
 
 
-async def ptb_bots(api: BotAPI) -> tuple[Feed, Feed, Callable[[], Awaitable[None]]]:
+async def ptb_bots(api: BotAPI, variants: dict[str, Instrument]) -> tuple[dict[str, Feed], Callable[[], Any]]:
     from telegram import Update
     from telegram.ext import Application, ApplicationBuilder, MessageHandler, filters
-
-    from botwatch.integrations.telegram_bot import instrument
 
     async def reply(update: Update, context: object) -> None:
         await update.effective_message.reply_text("Записал вас на 15:00")  # type: ignore[union-attr]
 
-    async def make(traced: bool) -> Application:  # type: ignore[type-arg]
+    feeds: dict[str, Feed] = {}
+    apps: list[Application] = []  # type: ignore[type-arg]
+    for label, instrument in variants.items():
         app = ApplicationBuilder().token(TOKEN).base_url(f"{api.url}/bot").build()
         app.add_handler(MessageHandler(filters.ALL, reply))
-        if traced:
+        if instrument is not None:
             instrument(app)
         await app.initialize()
-        return app
 
-    plain, traced = await make(False), await make(True)
-
-    def feeder(app: Application) -> Feed:  # type: ignore[type-arg]
-        def feed(n: int, chat: int) -> Awaitable[object]:
+        def feed(n: int, chat: int, app: Application = app) -> Awaitable[object]:  # type: ignore[type-arg]
             return app.process_update(Update.de_json(update_json(n, chat, "Хочу записаться"), app.bot))
 
-        return feed
+        feeds[label] = feed
+        apps.append(app)
 
     async def close() -> None:
-        await plain.shutdown()
-        await traced.shutdown()
+        for app in apps:
+            await app.shutdown()
 
-    return feeder(plain), feeder(traced), close
+    return feeds, close
 
 
 async def sequential(feed: Feed, start: int, count: int) -> float:
@@ -122,37 +149,52 @@ async def concurrent(feed: Feed, start: int, count: int) -> float:
     return (time.perf_counter() - began) / count
 
 
-async def measure(name: str, plain: Feed, traced: Feed, updates: int, rounds: int) -> None:
+async def measure(name: str, feeds: dict[str, Feed], updates: int, rounds: int) -> None:
     for mode in (sequential, concurrent):
-        await mode(plain, 0, 100)  # warm up connections, pydantic, caches
-        await mode(traced, 0, 100)
-        times: dict[str, list[float]] = {"plain": [], "traced": []}
+        for feed in feeds.values():
+            await mode(feed, 0, 100)  # warm up connections, pydantic, caches
+        times: dict[str, list[float]] = {label: [] for label in feeds}
         n = 1_000
         for _ in range(rounds):
-            for label, feed in (("plain", plain), ("traced", traced)):
+            for label, feed in feeds.items():
                 times[label].append(await mode(feed, n, updates))
                 n += updates
             botwatch.flush()  # export outside the timed windows' ends, as the background thread would anyway
-        base, with_bw = statistics.median(times["plain"]), statistics.median(times["traced"])
-        print(
-            f"{name:<8} {mode.__name__:<10} without botwatch {base * 1e6:8.0f} µs/update   "
-            f"with {with_bw * 1e6:8.0f} µs/update   added {(with_bw - base) * 1e6:7.0f} µs   "
-            f"ratio {with_bw / base:5.2f}x"
-        )
+        base = statistics.median(times["plain"])
+        for label in feeds:
+            if label == "plain":
+                continue
+            with_bw = statistics.median(times[label])
+            print(
+                f"{name:<8} {mode.__name__:<10} {label:<7} without botwatch {base * 1e6:6.0f} µs/update   "
+                f"with {with_bw * 1e6:6.0f} µs/update   added {(with_bw - base) * 1e6:6.0f} µs   "
+                f"ratio {with_bw / base:5.2f}x"
+            )
+        if "before" in times:
+            before, after = statistics.median(times["before"]), statistics.median(times["traced"])
+            print(f"{name:<8} {mode.__name__:<10} after/before {after / before:5.2f}x")
 
 
-async def main(updates: int, rounds: int) -> None:
+async def main(updates: int, rounds: int, before_rev: str | None) -> None:
     receiver = OTLPReceiver()
     api = BotAPI()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BOTWATCH_SECRET_FILE"] = str(Path(tmp) / "secret")
         os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
         botwatch.init(service_name="bench", endpoint=receiver.url, secret="bench", capture_loguru=False)
+        before = load_before(before_rev, Path(tmp)) if before_rev else None
         print(f"{updates} updates × {rounds} rounds per bot, {CHATS} chats, local Bot API at {api.url}")
         for name, factory in (("aiogram", aiogram_bots), ("ptb", ptb_bots)):
-            plain, traced, close = await factory(api)
+            module = "aiogram" if name == "aiogram" else "telegram_bot"
+            variants: dict[str, Instrument] = {
+                "plain": None,
+                "traced": importlib.import_module(f"botwatch.integrations.{module}").instrument,
+            }
+            if before is not None:
+                variants["before"] = importlib.import_module(f"{_BEFORE}.{module}").instrument
+            feeds, close = await factory(api, variants)
             try:
-                await measure(name, plain, traced, updates, rounds)
+                await measure(name, feeds, updates, rounds)
             finally:
                 await close()
         botwatch.shutdown()
@@ -166,5 +208,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--before", metavar="REV", help="also measure the integrations as they were at this commit")
     args = parser.parse_args()
-    asyncio.run(main(args.updates, args.rounds))
+    asyncio.run(main(args.updates, args.rounds, args.before))

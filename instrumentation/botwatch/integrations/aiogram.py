@@ -96,6 +96,9 @@ def _incoming(update: Update) -> _Incoming | None:
         return None
     if kind in _NOT_CLIENTS:
         return None
+    message = update.message
+    if message is not None:  # the common case, without building aiogram's EventContext
+        return _Incoming(message.chat.id, message.text or message.caption, kind, media.of_message(message))
     context = UserContextMiddleware.resolve_event_context(update)
     chat_id = context.chat_id if context.chat_id is not None else context.user_id
     if chat_id is None:

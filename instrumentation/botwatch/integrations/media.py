@@ -61,7 +61,7 @@ def _duration(value: Any) -> int | None:
 
 def of_message(message: Any) -> dict[str, Any]:
     """The media attributes of a received (or answered) message; empty for plain text."""
-    if message is None:
+    if message is None or _field(message, "text") is not None:  # a text message carries no media
         return {}
     for kind in KINDS:
         value = _field(message, kind)
