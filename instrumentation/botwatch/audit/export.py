@@ -2,9 +2,9 @@
 
 The files themselves (CSV, xlsx, JSON lines) are written by ``botwatch.audit.writers``.
 
-A turn's row is assembled from its records in time order (``message.received``
-opens it, ``intent.recognized`` / ``crm.action`` / ``llm.call`` fill it,
-``bot.replied`` closes and emits it); outbound messages and funnel stages are
+A turn's row is assembled from its records in time order (``botwatch.message.received``
+opens it, ``botwatch.intent.recognized`` / ``.crm.action`` / ``.llm.call`` fill it,
+``botwatch.bot.replied`` closes and emits it); outbound messages and funnel stages are
 rows of their own.  At most ``MAX_OPEN_TURNS`` turns wait for their reply, so
 memory stays bounded whatever the size of the export.
 """

@@ -1,7 +1,7 @@
 """``botwatch audit label``: an owner's review of one turn, recorded as telemetry in the conversation's trace.
 
 The review is a ``review`` span (child of the conversation, carrying a
-``review.labeled`` span event), a ``review.labeled`` log record and one
+``botwatch.review.labeled`` span event), a log record of that name and one
 ``botwatch.reviews`` increment labelled by the bot's intent, the verdict and
 the true intent, so false positives/negatives per intent become metrics.
 """

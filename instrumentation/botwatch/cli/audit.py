@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "label",
         help="record a review of one turn: the recognised intent was correct, or wrong (and what it really was)",
         description=(
-            "Records the review in the conversation's trace (a review span with a review.labeled event), as a "
+            "Records the review in the conversation's trace (a review span with a botwatch.review.labeled event), as a "
             "log record and on the botwatch.reviews counter. Telemetry goes where botwatch.init() sends it: "
             "OTEL_EXPORTER_OTLP_ENDPOINT (the collector) or else the journal. Use the bot's BOTWATCH_SECRET so "
             "the review lands in the same trace."
