@@ -233,3 +233,24 @@ async def test_callbacks_inline_queries_and_member_updates_carry_their_kind(bw, 
     ]
     assert [r[semconv.MESSAGE_TEXT] for r in replies(steps[0])] == ["Записал на 15:00"]
     assert [semconv.UPDATE_UNHANDLED in t["attributes"] for t in steps] == [False, False, False, True]
+
+
+@pytest.mark.filterwarnings("ignore:Tasks created via `Application.create_task`")  # not polling: fed directly
+async def test_a_non_blocking_handler_takes_the_update_though_it_runs_after_the_turn(bw, receiver, api, app):
+    done = asyncio.Event()
+
+    async def later(update: Update, context: Context) -> None:
+        await update.effective_message.reply_text("Отвечу позже")  # type: ignore[union-attr]
+        done.set()
+
+    app.add_handler(MessageHandler(filters.TEXT, later, block=False))
+    instrument(app)
+    await app.initialize()
+    await feed(app, tg.text(800, 4008, "Привет"))
+    await asyncio.wait_for(done.wait(), 10)
+    botwatch.flush()
+
+    (turn,) = turns(receiver)
+    assert semconv.UPDATE_UNHANDLED not in turn["attributes"]
+    sends = [s for s in receiver.spans() if s["name"] == semconv.SPAN_MESSAGE_SEND]
+    assert len(sends) == 1 and sends[0]["trace_id"] == turn["trace_id"]  # its message: a send in the episode

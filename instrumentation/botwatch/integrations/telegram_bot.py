@@ -121,6 +121,18 @@ def _unwrap_handlers(handlers: list[BaseHandler[Any, Any, Any]]) -> None:
             handler.callback = handler.callback.__wrapped__  # type: ignore[attr-defined]
 
 
+def _taken_later(application: Application, update: object) -> bool:  # type: ignore[type-arg]
+    """Whether a ``block=False`` handler took the update: it runs after the turn, so it never said so."""
+    defaults = getattr(application.bot, "defaults", None)
+    later_by_default = defaults is not None and not defaults.block  # Defaults(block=False)
+    for group in application.handlers.values():
+        for handler in group:
+            later = handler.block is False or (later_by_default and handler.block is not True)
+            if later and handler.check_update(update) not in (None, False):
+                return True
+    return False
+
+
 def _same_name(cls: type[Any], base: type[Any]) -> None:
     """The subclass reads as its base in error texts, ``repr`` and ``type(x).__name__``."""
     cls.__name__, cls.__qualname__, cls.__module__ = base.__name__, base.__qualname__, base.__module__
@@ -143,7 +155,7 @@ def _traced_application_class(base: type[A], tracer: ChatTracer, bot_id: int | N
                 incoming.chat_id, incoming.text, bot_id=bot_id, kind=incoming.kind, media=incoming.media
             ) as active:
                 await super().process_update(update)
-                if not active.handled:
+                if not active.handled and not _taken_later(self, update):
                     active.unhandled()
 
     _same_name(TracedApplication, base)
