@@ -8,7 +8,9 @@ conversation has no such spans (e.g. they were sampled out).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -173,12 +175,17 @@ def _from_log(conversation_id: str, row: tuple[Any, ...], turns: Mapping[int, tu
     attrs: dict[str, Any] = json.loads(attributes)
     base = {"time_ns": time_ns, "conversation_id": conversation_id, "turn_index": turn, "channel": channel}
     if event_name == semconv.EVENT_MESSAGE_RECEIVED:
-        return ReplayEntry(kind=EntryKind.CLIENT, text=body or "", **base)
+        return ReplayEntry(kind=EntryKind.CLIENT, text=message_text(body, attrs), **base)
     if event_name in (semconv.EVENT_BOT_REPLIED, semconv.EVENT_MESSAGE_SENT):
         kind = _opt_str(attrs.get(semconv.MESSAGE_KIND))
         duration, breached = turns.get(turn, (None, None)) if turn is not None and kind is None else (None, None)
         return ReplayEntry(
-            kind=EntryKind.BOT, text=body or "", message_kind=kind, duration_s=duration, sla_breached=breached, **base
+            kind=EntryKind.BOT,
+            text=message_text(body, attrs),
+            message_kind=kind,
+            duration_s=duration,
+            sla_breached=breached,
+            **base,
         )
     if event_name == semconv.EVENT_INTENT:
         return ReplayEntry(
@@ -228,6 +235,67 @@ def _turn_errors(
         yield ReplayEntry(
             row[3], EntryKind.ERROR, conversation_id, turn_index=row[7], channel=row[6], error_type=row[17]
         )
+
+
+# How replay shows a message's media (owner-facing, Russian): "🎤 голосовое 0:07", "🖼 фото".
+MEDIA_LABELS = {
+    "voice": "🎤 голосовое",
+    "video_note": "📹 видеосообщение",
+    "photo": "🖼 фото",
+    "video": "🎬 видео",
+    "audio": "🎵 аудио",
+    "animation": "🎞 GIF",
+    "document": "📄 файл",
+    "sticker": "🏷 стикер",
+    "location": "📍 геопозиция",
+    "venue": "📍 место",
+    "contact": "👤 контакт",
+    "poll": "📊 опрос",
+    "dice": "🎲 кубик",
+    "media_group": "🖼 альбом",
+}
+EDITED = "✏️ изменено"
+_EDITED_KINDS = frozenset({"edited_message", "edited_business_message"})
+
+
+def message_text(body: str | None, attrs: Mapping[str, Any]) -> str:
+    """A message as replay shows it: its media line, then its text as the client saw it (markup rendered)."""
+    text = plain_text(body or "", _opt_str(attrs.get(semconv.MESSAGE_MARKUP)))
+    parts = [EDITED if attrs.get(semconv.UPDATE_KIND) in _EDITED_KINDS else "", media_line(attrs), text]
+    return " · ".join(part for part in parts if part)
+
+
+def media_line(attrs: Mapping[str, Any]) -> str:
+    """ "🎤 голосовое 0:07" for a message's ``botwatch.media.*`` attributes; "" without media."""
+    kind = _opt_str(attrs.get(semconv.MEDIA_KIND))
+    if not kind:
+        return ""
+    label = MEDIA_LABELS.get(kind, f"📎 {kind}")
+    duration = _opt_int(attrs.get(semconv.MEDIA_DURATION))
+    return label if duration is None else f"{label} {duration // 60}:{duration % 60:02d}"
+
+
+_HTML_TAG = re.compile(r"<[^>]*>")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)\s]+\)")
+# A paired marker around text that starts and ends with a visible character: *bold*, __underline__,
+# ||spoiler||.  A masked phone "+7 *** ***-45-21" has no such pair, so it stays as it is.
+_MD_PAIR = re.compile(
+    r"(?<![\\\w*_~|`])(\*\*|\*|__|_|~~|~|\|\||```|`)(?=[^\s*_~|`])(.+?)(?<=[^\s\\])\1(?![\w*_~|`])", re.S
+)
+_MD_ESCAPE = re.compile(r"\\([_*\[\]()~`>#+\-=|{}.!\\])")
+
+
+def plain_text(text: str, markup: str | None) -> str:
+    """Text with Telegram's HTML or Markdown markup rendered away: what the client read."""
+    if markup == "html":
+        return html.unescape(_HTML_TAG.sub("", text))
+    if markup in ("markdown", "markdownv2"):
+        text = _MD_LINK.sub(r"\1", text)
+        previous = None
+        while previous != text:  # nested markers: *bold _italic_*
+            previous, text = text, _MD_PAIR.sub(r"\2", text)
+        return _MD_ESCAPE.sub(r"\1", text) if markup == "markdownv2" else text
+    return text
 
 
 def _opt_str(value: Any) -> str | None:
