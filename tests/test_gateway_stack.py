@@ -87,6 +87,8 @@ def test_event_shows_in_botwatch_metrics_and_gateway_metrics(event_sent, promql)
     assert float(funnel[0]["value"][1]) == 1
     for spec in semconv.GATEWAY_METRICS:
         series = promql.wait_for(f"{spec.prometheus_series[0]}{{{job}}}", timeout=60)
-        assert set(spec.prometheus_labels) - {"botwatch_gateway_reason"} <= set(series[0]["metric"]), spec.name
+        # error.type only on 5xx, http.route only when a route matched (HTTP semantic conventions)
+        optional = {"botwatch_gateway_reason", semconv.prometheus_label(semconv.ERROR_TYPE), "http_route"}
+        assert set(spec.prometheus_labels) - optional <= set(series[0]["metric"]), spec.name
     accepted = promql.query(f'{semconv.GATEWAY_EVENTS.prometheus}{{{job},botwatch_gateway_outcome="accepted"}}')
     assert float(accepted[0]["value"][1]) == 1
