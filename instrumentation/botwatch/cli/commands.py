@@ -12,6 +12,7 @@ SUMMARIES: dict[str, str] = {
     "kpi": "conversion, no-shows, SLA, confidence, lead failures for a period",
     "replay": "a conversation as a transcript: messages, intents, LLM calls, CRM actions, funnel",
     "sessions": "find conversations: by channel, intent, low confidence, slow replies, failed CRM calls, variant",
+    "insights": "where clients are lost (scenario steps ranked, with intervals) and what a model or release switch did",
     "export": "all events of a period as CSV or JSON lines (the webhook gateway's event shape)",
     "audit": "review loop: sample conversations, list unsure intents, label a turn right or wrong",
     "report": "the owner's weekly report: HTML with charts, optionally sent to Telegram",

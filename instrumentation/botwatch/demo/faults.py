@@ -2,7 +2,7 @@
 
     faults  := "" | "none" | rule ("," rule)*
     rule    := name "=" rate ["@" window]
-    name    := "slow_llm" | "low_confidence" | "crm_errors"
+    name    := "slow_llm" | "low_confidence" | "crm_errors" | "broken_price"
     rate    := a number in [0, 1] ("0.3") or a percentage ("30%")
     window  := [time] "-" [time]      start inclusive, end exclusive; either side may be empty
     time    := number [unit]          unit: s (default), m, h, d
@@ -23,6 +23,10 @@ What a rate applies to:
   QUERY_LIMIT_EXCEEDED, ERROR_CORE, INTERNAL_SERVER_ERROR or timeout, and the
   conversation loses its ``lead_created`` stage.  The client does not notice.
   Without the fault ``lead.create`` never fails.
+* ``broken_price``: each price question in scenario variant B (a planted
+  problem for ``botwatch insights``).  The bot misreads it (confidence
+  0.30–0.59), answers beside the point, and the client leaves: the rest of
+  the conversation (booking, reminders, visit) never happens.
 
 Time is seconds since the start of the run: on the real clock in live mode
 (``--rate``), where each conversation is judged at the moment it is sent; in
@@ -38,7 +42,8 @@ from dataclasses import dataclass, field
 SLOW_LLM = "slow_llm"
 LOW_CONFIDENCE = "low_confidence"
 CRM_ERRORS = "crm_errors"
-FAULT_NAMES = (SLOW_LLM, LOW_CONFIDENCE, CRM_ERRORS)
+BROKEN_PRICE = "broken_price"
+FAULT_NAMES = (SLOW_LLM, LOW_CONFIDENCE, CRM_ERRORS, BROKEN_PRICE)
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -70,20 +75,23 @@ class Faults:
     slow_llm: tuple[FaultRule, ...] = field(default=())
     low_confidence: tuple[FaultRule, ...] = field(default=())
     crm_errors: tuple[FaultRule, ...] = field(default=())
+    broken_price: tuple[FaultRule, ...] = field(default=())
 
     @classmethod
     def parse(cls, text: str) -> Faults:
         return parse_faults(text)
 
     @classmethod
-    def constant(cls, *, slow_llm: float = 0.0, low_confidence: float = 0.0, crm_errors: float = 0.0) -> Faults:
+    def constant(
+        cls, *, slow_llm: float = 0.0, low_confidence: float = 0.0, crm_errors: float = 0.0, broken_price: float = 0.0
+    ) -> Faults:
         """Faults at a fixed rate for the whole run."""
 
         def rules(rate: float) -> tuple[FaultRule, ...]:
             _check_rate(rate, str(rate))
             return (FaultRule(rate),) if rate else ()
 
-        return cls(rules(slow_llm), rules(low_confidence), rules(crm_errors))
+        return cls(rules(slow_llm), rules(low_confidence), rules(crm_errors), rules(broken_price))
 
     def rules(self, name: str) -> tuple[FaultRule, ...]:
         if name == SLOW_LLM:
@@ -92,6 +100,8 @@ class Faults:
             return self.low_confidence
         if name == CRM_ERRORS:
             return self.crm_errors
+        if name == BROKEN_PRICE:
+            return self.broken_price
         raise KeyError(name)
 
     def rate(self, name: str, elapsed_s: float) -> float:
@@ -126,7 +136,7 @@ def parse_faults(text: str) -> Faults:
         for earlier, later in itertools.pairwise(rules):
             if earlier.end_s is None or earlier.end_s > later.start_s:
                 raise FaultSyntaxError(f"{name}: windows {earlier} and {later} overlap in {text!r}")
-    return Faults(tuple(found[SLOW_LLM]), tuple(found[LOW_CONFIDENCE]), tuple(found[CRM_ERRORS]))
+    return Faults(*(tuple(found[name]) for name in FAULT_NAMES))
 
 
 def _parse_rule(item: str, text: str) -> tuple[str, FaultRule]:

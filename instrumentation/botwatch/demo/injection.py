@@ -16,8 +16,9 @@ from dataclasses import replace
 from botwatch import semconv
 
 from . import bitrix, llm
+from . import classifier as intents
 from .classifier import low_confidence
-from .faults import CRM_ERRORS, LOW_CONFIDENCE, SLOW_LLM, Faults
+from .faults import BROKEN_PRICE, CRM_ERRORS, FAULT_NAMES, LOW_CONFIDENCE, SLOW_LLM, Faults
 from .placement import shift_crm, shift_step, shift_turn
 from .plan import ConversationPlan, CrmCall, Session, Step, Turn
 
@@ -27,11 +28,9 @@ Elapsed = Callable[[int], float]  # Unix ns of an event -> seconds since the sta
 def inject(plan: ConversationPlan, faults: Faults, seed: int, elapsed: Elapsed) -> ConversationPlan:
     if not faults:
         return plan
-    streams = {
-        name: random.Random(f"botwatch-demo/{seed}/{plan.number}/{name}")
-        for name in (SLOW_LLM, LOW_CONFIDENCE, CRM_ERRORS)
-    }
+    streams = {name: random.Random(f"botwatch-demo/{seed}/{plan.number}/{name}") for name in FAULT_NAMES}
     sessions: list[Session] = []
+    left = False  # the client gave up: nothing after this step happens
     for session in plan.sessions:
         delay = 0  # how much the faults so far have delayed the rest of this session
         steps: list[Step] = []
@@ -40,9 +39,24 @@ def inject(plan: ConversationPlan, faults: Faults, seed: int, elapsed: Elapsed) 
             if isinstance(moved, Turn):
                 moved, extra = _turn(moved, faults, streams, elapsed(moved.start_ns))
                 delay += extra
+                if plan.variant == "B" and moved.true_intent == intents.PRICE:
+                    moved, left = _broken_price(moved, faults, streams[BROKEN_PRICE], elapsed(moved.start_ns))
             steps.append(moved)
+            if left:
+                break
         sessions.append(Session(session.resume, tuple(steps)))
+        if left:
+            break
     return replace(plan, sessions=tuple(sessions))
+
+
+def _broken_price(turn: Turn, faults: Faults, stream: random.Random, at_s: float) -> tuple[Turn, bool]:
+    """Variant B's price answer is broken: misread, answered beside the point, and the client leaves."""
+    hit, value = stream.random(), stream.random()
+    if hit >= faults.rate(BROKEN_PRICE, at_s):
+        return turn, False
+    reply = "Уточните, пожалуйста, ваш вопрос."
+    return replace(turn, confidence=low_confidence(value), reply=reply, funnel=(), low_confidence_injected=True), True
 
 
 def _turn(turn: Turn, faults: Faults, streams: dict[str, random.Random], at_s: float) -> tuple[Turn, int]:

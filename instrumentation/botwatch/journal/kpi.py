@@ -40,6 +40,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The integrations write these attributes only as ``true``; a substring test avoids parsing JSON per row.
 _NON_CLIENT = f"instr(attributes, '\"{semconv.CHAT_NON_CLIENT}\":true') > 0"
 _CLIENT_TURN = f"NOT (instr(attributes, '\"{semconv.UPDATE_UNHANDLED}\":true') > 0 OR {_NON_CLIENT})"
+CLIENT_TURN = _CLIENT_TURN  # the same filter for other readers of turns (journal.facts)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TypeVar
 from botwatch.journal import sessions as audit_queries
 from botwatch.journal.config import JournalSettings, journal_path
 from botwatch.journal.errors import explain
+from botwatch.journal.facts import ConversationFacts, read_facts
 from botwatch.journal.kpi import Kpi, compute_kpi
 from botwatch.journal.readonly import connect_read_only
 from botwatch.journal.replay import ReplayEntry, build_replay
@@ -53,6 +54,12 @@ class Journal:
         if end.tzinfo is None:
             end = end.replace(tzinfo=UTC)
         return self._query(lambda conn: compute_kpi(conn, end - since, end))
+
+    def facts(
+        self, since: datetime, until: datetime, progress: Callable[[str], None] | None = None
+    ) -> list[ConversationFacts]:
+        """One row of facts per conversation started in [since, until): what insights and change impact compare."""
+        return self._query(lambda conn: read_facts(conn, _ns(since), _ns(until), progress))
 
     def replay(self, conversation_id: str) -> list[ReplayEntry]:
         """Everything recorded for one conversation, in time order ([] if unknown)."""

@@ -1,0 +1,209 @@
+"""``botwatch insights``: where clients are lost, and what the last model, release or scenario change did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botwatch.cli.commands import SUMMARIES
+from botwatch.cli.common import EXIT_OK, add_journal_option, open_journal, parse_duration
+from botwatch.journal.impact import ChangeImpact, VariantComparison, compare_variants, measure_changes, russian_date
+from botwatch.journal.insights import REASONS_RU, Finding, Insights, rank_losses
+from botwatch.terminal import printable
+
+ENV_LANG = "BOTWATCH_LANG"
+REASONS_EN = {
+    "escalated": "handed to a human",
+    "slow_reply": "reply over 3 s",
+    "low_confidence": "bot did not understand",
+    "left": "client left",
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "insights",
+        help=SUMMARIES["insights"],
+        description=(
+            "Rank the scenario steps where conversations end without a booking far more often in one variant, "
+            "model, bot or channel than in the rest (with confidence intervals and examples), and measure what "
+            "each switch of model, release or scenario version did to conversion. Reads the journal."
+        ),
+    )
+    parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--lang", choices=("ru", "en"), default=os.environ.get(ENV_LANG, "ru"), help="ru (default) or en"
+    )
+    parser.add_argument("--top", type=int, default=5, help="findings to show (5)")
+    parser.add_argument(
+        "--min-effect", type=float, default=0.2, help="smallest loss-rate gap that counts, 0..1 (0.2 = 20 points)"
+    )
+    parser.add_argument("--alpha", type=float, default=0.01, help="significance after Bonferroni correction (0.01)")
+    parser.add_argument("--min-reached", type=int, default=30, help="conversations each side of a comparison (30)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_journal_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    until = datetime.now(UTC)
+    since = until - args.since
+    started = time.monotonic()
+
+    def progress(step: str) -> None:
+        if not args.quiet:
+            print(f"botwatch insights: {step} … {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+
+    with open_journal(args.journal) as journal:
+        facts = journal.facts(since, until, progress)
+    insights = rank_losses(
+        facts, since, until, min_reached=args.min_reached, min_effect=args.min_effect, alpha=args.alpha
+    )
+    changes = measure_changes(facts, min_side=args.min_reached)
+    variants = compare_variants(facts, min_side=args.min_reached)
+    progress("done")
+    if args.json:
+        print(json.dumps(to_json(insights, changes, variants, args.top), ensure_ascii=False, indent=2))
+    else:
+        print(printable(format_text(insights, changes, variants, args.top, args.lang), keep_newlines=True))
+    return EXIT_OK
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def to_json(
+    insights: Insights, changes: list[ChangeImpact], variants: list[VariantComparison], top: int
+) -> dict[str, Any]:
+    return {
+        "since": insights.since.isoformat(),
+        "until": insights.until.isoformat(),
+        "conversations": insights.conversations,
+        "lost": insights.lost,
+        "average_loss": _r(insights.average_loss),
+        "comparisons": insights.comparisons,
+        "findings": [
+            {
+                "step": f.step,
+                "segment": f.segment,
+                "reached": f.reached,
+                "lost": f.lost,
+                "loss_rate": _r(f.loss_rate),
+                "ci": [_r(f.ci_low), _r(f.ci_high)],
+                "rest_reached": f.rest_reached,
+                "rest_lost": f.rest_lost,
+                "rest_rate": _r(f.rest_rate),
+                "rest_ci": [_r(f.rest_ci_low), _r(f.rest_ci_high)],
+                "p_value": float(f"{f.p_value:.3g}"),
+                "reasons": f.reasons,
+                "examples": list(f.examples),
+            }
+            for f in insights.findings[:top]
+        ],
+        "changes": [
+            {
+                "attribute": c.attribute,
+                "before": c.before,
+                "after": c.after,
+                "changed_at": c.changed_at.isoformat(),
+                "conversations_before": c.side_before.conversations,
+                "conversations_after": c.side_after.conversations,
+                "conversion_before": _r(c.conversion_before),
+                "conversion_after": _r(c.conversion_after),
+                "p_value": float(f"{c.p_value:.3g}"),
+                "significant": c.significant,
+                "min_sample": c.min_sample,
+            }
+            for c in changes
+        ],
+        "variants": [
+            {
+                "variant": v.variant,
+                "conversion": _r(v.side.conversion),
+                "conversations": v.side.conversations,
+                "compared_with": v.other,
+                "p_value": float(f"{v.p_value:.3g}"),
+            }
+            for v in variants
+        ],
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _finding_lines(number: int, f: Finding, lang: str) -> list[str]:
+    reasons = REASONS_RU if lang == "ru" else REASONS_EN
+    why = ", ".join(f"{reasons[r]} {n}" for r, n in sorted(f.reasons.items(), key=lambda i: -i[1]) if n)
+    p = f"{f.p_value:.2g}" if f.p_value >= 1e-4 else "<0.0001"
+    ci = f"{_pct(f.loss_rate)} ({_pct(f.ci_low)}–{_pct(f.ci_high)})"
+    rest = f"{_pct(f.rest_rate)} ({_pct(f.rest_ci_low)}–{_pct(f.rest_ci_high)})"
+    if lang == "ru":
+        return [
+            f"{number}. {f.title_ru}",
+            f"   {ci} против {rest} · p={p.replace('.', ',')}",
+            f"   почему: {why}",
+            f"   примеры: {', '.join(f.examples)}  → botwatch replay {f.examples[0]}" if f.examples else "",
+        ]
+    return [
+        f"{number}. {f.title_en}",
+        f"   {ci} against {rest} · p={p}",
+        f"   why: {why}",
+        f"   examples: {', '.join(f.examples)}  → botwatch replay {f.examples[0]}" if f.examples else "",
+    ]
+
+
+def format_text(
+    insights: Insights, changes: list[ChangeImpact], variants: list[VariantComparison], top: int, lang: str
+) -> str:
+    ru = lang == "ru"
+    period = (
+        f"{russian_date(insights.since)} – {russian_date(insights.until)}"
+        if ru
+        else f"{insights.since:%d %b} – {insights.until:%d %b}"
+    )
+    if ru:
+        lines = [
+            f"Где теряются клиенты · {period} · {insights.conversations} разговоров, "
+            f"без записи {_pct(insights.average_loss)}",
+            f"(сравнений: {insights.comparisons}; показаны отличия от остальных больше чем на 20 п.п., p<0,01)",
+            "",
+        ]
+    else:
+        lines = [
+            f"Where clients are lost · {period} · {insights.conversations} conversations, "
+            f"{_pct(insights.average_loss)} without a booking",
+            f"({insights.comparisons} comparisons; shown: gaps over 20 points against the rest, p<0.01)",
+            "",
+        ]
+    if not insights.findings:
+        lines.append(
+            "Проблемных шагов не найдено: отличия в пределах шума." if ru else "No problem step: within noise."
+        )
+    for number, finding in enumerate(insights.findings[:top], 1):
+        lines += [line for line in _finding_lines(number, finding, lang) if line]
+    lines += ["", "Что изменилось" if ru else "What changed"]
+    if not changes:
+        lines.append(
+            "Смен модели, версии бота или сценария не было." if ru else "No model, release or scenario switch."
+        )
+    lines += [f"• {c.sentence_ru if ru else c.sentence_en}" for c in changes]
+    if variants:
+        parts = [f"{v.variant} {_pct(v.side.conversion)}" for v in variants]
+        label = "Варианты сценария (конверсия)" if ru else "Scenario variants (conversion)"
+        best_p = min(v.p_value for v in variants)
+        verdict = (
+            ("разница значима" if best_p < 0.05 else "разница в пределах шума")
+            if ru
+            else ("significant" if best_p < 0.05 else "within noise")
+        )
+        lines.append(f"{label}: {' · '.join(parts)} ({verdict})")
+    return "\n".join(lines)

@@ -1,0 +1,250 @@
+"""Where clients are lost: scenario steps whose conversations end without a booking far more often than usual.
+
+A **step** is something a conversation went through: an intent the bot
+recognised (``intent=price``) or the handler that answered (``handler=…``).
+A conversation is **lost at** a step when its last turn was that step and it
+never reached ``booking_created``, or it was handed to a human
+(``escalated``) there: the client stopped at this point of the scenario.
+
+Steps differ by nature (a cancellation never books), so a step is never
+compared with the bot's average.  It is compared with itself: within the
+conversations that reached the step, each **segment** (scenario variant, LLM
+model, bot, channel) against the rest of them.  A finding needs all of:
+
+- enough conversations on both sides (``min_reached``, default 30);
+- a loss rate at least ``min_effect`` (default 20 points) above the rest's;
+- a one-sided pooled two-proportion z-test below ``alpha`` (default 0.01)
+  after a Bonferroni correction over every comparison made.
+
+So a clean bot, however its steps differ, gives no finding; a step broken in
+one variant stands out.  Each finding carries both rates with their Wilson 95 %
+intervals, why the lost conversations ended (escalated, a reply over 3 s,
+the bot not understanding, or the client just left) and three examples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botwatch import semconv
+from botwatch.journal.facts import UNKNOWN, ConversationFacts
+from botwatch.journal.stats import TwoProportions, wilson
+
+if TYPE_CHECKING:
+    from botwatch.journal.reader import Journal
+
+SEGMENTS = ("variant", "model", "bot", "channel")
+REASONS = ("escalated", "slow_reply", "low_confidence", "left")
+REASONS_RU = {
+    "escalated": "передан администратору",
+    "slow_reply": "ответ дольше 3 секунд",
+    "low_confidence": "бот не понял клиента",
+    "left": "клиент ушёл без записи",
+}
+SEGMENTS_RU = {"variant": "вариант сценария", "model": "модель", "bot": "бот", "channel": "канал"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    step: str  # "intent=price"
+    segment: str  # "variant=B"
+    reached: int
+    lost: int
+    rest_reached: int
+    rest_lost: int
+    p_value: float  # Bonferroni-adjusted, one-sided
+    reasons: dict[str, int]
+    examples: tuple[str, ...]
+
+    @property
+    def loss_rate(self) -> float:
+        return self.lost / self.reached
+
+    @property
+    def rest_rate(self) -> float:
+        return self.rest_lost / self.rest_reached
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return wilson(self.lost, self.reached)
+
+    @property
+    def rest_ci(self) -> tuple[float, float]:
+        return wilson(self.rest_lost, self.rest_reached)
+
+    @property
+    def ci_low(self) -> float:
+        return self.ci[0]
+
+    @property
+    def ci_high(self) -> float:
+        return self.ci[1]
+
+    @property
+    def rest_ci_low(self) -> float:
+        return self.rest_ci[0]
+
+    @property
+    def rest_ci_high(self) -> float:
+        return self.rest_ci[1]
+
+    @property
+    def excess_lost(self) -> float:
+        """Conversations lost beyond what the rest's rate would lose: the ranking key."""
+        return self.lost - self.reached * self.rest_rate
+
+    @property
+    def title_en(self) -> str:
+        kind, _, value = self.step.partition("=")
+        where, _, which = self.segment.partition("=")
+        return (
+            f"{kind} {value!r} in {where} {which}: {self.loss_rate:.0%} of clients lost "
+            f"against {self.rest_rate:.0%} elsewhere ({self.lost} of {self.reached})"
+        )
+
+    @property
+    def title_ru(self) -> str:
+        kind, _, value = self.step.partition("=")
+        where, _, which = self.segment.partition("=")
+        step = f"вопрос «{value}»" if kind == "intent" else f"шаг «{value}»"
+        return (
+            f"{step}, {SEGMENTS_RU.get(where, where)} {which}: теряется {self.loss_rate:.0%} клиентов, "
+            f"в остальных случаях {self.rest_rate:.0%} ({self.lost} из {self.reached})"
+        )
+
+    @property
+    def main_reason(self) -> str:
+        return max(self.reasons, key=lambda r: self.reasons[r]) if self.reasons else "left"
+
+
+@dataclass(frozen=True)
+class Insights:
+    since: datetime
+    until: datetime
+    conversations: int
+    lost: int
+    comparisons: int  # how many step/segment comparisons the correction covers
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def average_loss(self) -> float | None:
+        return self.lost / self.conversations if self.conversations else None
+
+
+def is_lost(conversation: ConversationFacts) -> bool:
+    return conversation.escalated or not conversation.booked
+
+
+def loss_reason(conversation: ConversationFacts) -> str:
+    if conversation.escalated:
+        return "escalated"
+    last = conversation.last_turn
+    if last is not None and last.slow:
+        return "slow_reply"
+    if last is not None and last.confidence is not None and last.confidence < semconv.LOW_CONFIDENCE:
+        return "low_confidence"
+    return "left"
+
+
+def _turn_steps(intent: str, handler: str | None) -> set[str]:
+    steps = {f"intent={intent}"} if intent != UNKNOWN else set()
+    return steps | ({f"handler={handler}"} if handler else set())
+
+
+def _steps(conversation: ConversationFacts) -> set[str]:
+    return set().union(*(_turn_steps(t.intent, t.handler) for t in conversation.turns))
+
+
+def lost_at(conversation: ConversationFacts) -> set[str]:
+    """The steps where this conversation was lost: its last turn's, or none when it booked."""
+    last = conversation.last_turn
+    if last is None or not is_lost(conversation):
+        return set()
+    return _turn_steps(last.intent, last.handler)
+
+
+def _segments(conversation: ConversationFacts) -> list[str]:
+    return [f"{name}={getattr(conversation, name)}" for name in SEGMENTS if getattr(conversation, name) != UNKNOWN]
+
+
+def find_losses(journal: Journal, since: datetime, until: datetime, **options: Any) -> Insights:
+    """Read the window's conversations from ``journal`` and rank where clients are lost (options: rank_losses)."""
+    progress = options.get("progress")
+    return rank_losses(journal.facts(since, until, progress), since, until, **options)
+
+
+def rank_losses(
+    conversations: Iterable[ConversationFacts],
+    since: datetime,
+    until: datetime,
+    *,
+    min_reached: int = 30,
+    min_effect: float = 0.2,
+    alpha: float = 0.01,
+    progress: Callable[[str], None] | None = None,
+) -> Insights:
+    say = progress or (lambda _text: None)
+    reached: dict[str, list[ConversationFacts]] = defaultdict(list)
+    lost_here: dict[str, set[str]] = {}
+    total = lost_total = 0
+    for conversation in conversations:
+        total += 1
+        lost_total += is_lost(conversation)
+        lost_here[conversation.conversation_id] = lost_at(conversation)
+        for step in _steps(conversation):
+            reached[step].append(conversation)
+    say(f"{total} conversations, {len(reached)} steps")
+
+    candidates: list[tuple[str, str, list[ConversationFacts], int, int, int, int, float]] = []
+    for step, group in reached.items():
+        per_segment: dict[str, list[ConversationFacts]] = defaultdict(list)
+        for conversation in group:
+            for segment in _segments(conversation):
+                per_segment[segment].append(conversation)
+        group_lost = sum(step in lost_here[c.conversation_id] for c in group)
+        for segment, members in per_segment.items():
+            n_in = len(members)
+            if n_in < min_reached or len(group) - n_in < min_reached:
+                continue
+            k_in = sum(step in lost_here[c.conversation_id] for c in members)
+            test = TwoProportions(k_in, n_in, group_lost - k_in, len(group) - n_in)
+            candidates.append((step, segment, members, k_in, n_in, test.k_b, test.n_b, test.p_greater))
+    comparisons = len(candidates)
+    findings = []
+    for step, segment, members, k_in, n_in, k_rest, n_rest, p in candidates:
+        adjusted = min(1.0, p * comparisons)
+        if adjusted >= alpha or k_in / n_in - k_rest / n_rest < min_effect:
+            continue
+        lost_members = [c for c in members if step in lost_here[c.conversation_id]]
+        reasons = Counter(loss_reason(c) for c in lost_members)
+        findings.append(
+            Finding(
+                step=step,
+                segment=segment,
+                reached=n_in,
+                lost=k_in,
+                rest_reached=n_rest,
+                rest_lost=k_rest,
+                p_value=adjusted,
+                reasons={r: reasons.get(r, 0) for r in REASONS},
+                examples=tuple(c.conversation_id for c in lost_members[-3:]),
+            )
+        )
+    findings.sort(key=lambda f: (-f.excess_lost, f.p_value))
+    return Insights(since, until, total, lost_total, comparisons, _distinct(findings))
+
+
+def _distinct(findings: list[Finding]) -> list[Finding]:
+    """One finding per step: the same broken step seen through two segments (variant B, and the model B uses)
+    is reported once, under the segment that explains most."""
+    seen: set[str] = set()
+    kept = []
+    for finding in findings:
+        if finding.step not in seen:
+            seen.add(finding.step)
+            kept.append(finding)
+    return kept

@@ -1,0 +1,151 @@
+"""``botwatch insights`` finds a planted problem and stays quiet on a clean bot; change impact finds a switch.
+
+The planted problem is the simulator's ``broken_price`` fault: in scenario
+variant B the bot misreads the price question and the client leaves.  Two
+runs of ``botwatch demo`` (one with the fault, one clean, different seeds)
+are read back from their journals.  Change impact is driven through the real
+SDK with a virtual clock: conversations over four weeks with a model switch
+in the middle, once lowering conversion by 8 points and once changing nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sdk_journal import sdk_journal
+
+import botwatch
+from botwatch.demo.sdk import VirtualClock
+from botwatch.journal import Journal
+from botwatch.journal.impact import measure_changes
+from botwatch.journal.insights import find_losses
+
+pytestmark = pytest.mark.slow
+CONVERSATIONS = 1500
+SECRET = "insights-test-secret-0123456789"
+
+
+def run_demo(journal: Path, seed: int, faults: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "BOTWATCH_SECRET_FILE": str(journal.parent / "secret")}
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    argv = [sys.executable, "-m", "botwatch.cli", "demo", f"-n={CONVERSATIONS}", f"--seed={seed}"]
+    argv += [f"--faults={faults}", f"--journal={journal}"]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def journals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A planted-problem run and a clean run, made side by side (one core each)."""
+    directory = tmp_path_factory.mktemp("insights")
+    paths = {"planted": directory / "planted.sqlite", "clean": directory / "clean.sqlite"}
+    runs = {
+        "planted": run_demo(paths["planted"], 21, "broken_price=0.9"),
+        "clean": run_demo(paths["clean"], 22, "none"),
+    }
+    for name, process in runs.items():
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, f"{name}: {err[-2000:]}"
+    return paths
+
+
+def window() -> tuple[datetime, datetime]:
+    until = datetime.now(UTC)
+    return until - timedelta(days=8), until  # the demo back-dates over the last 7 days
+
+
+def test_the_planted_step_ranks_first_outside_the_others_interval(journals: dict[str, Path]) -> None:
+    with Journal(journals["planted"]) as journal:
+        insights = find_losses(journal, *window())
+    assert insights.conversations == CONVERSATIONS
+    first = insights.findings[0]
+    assert (first.step, first.segment) == ("intent=price", "variant=B"), [f.title_en for f in insights.findings]
+    assert first.ci_low > first.rest_ci_high  # its loss rate lies outside the interval of the others
+    assert first.p_value < 0.01 and first.loss_rate - first.rest_rate >= 0.2
+    assert max(first.reasons, key=lambda r: first.reasons[r]) == "low_confidence"  # what the fault does
+    with Journal(journals["planted"]) as journal:
+        for example in first.examples:  # each example really ended at the broken step without a booking
+            entries = journal.replay(example)
+            assert any(e.intent == "price" for e in entries), example
+            assert not any(e.funnel_stage == "booking_created" for e in entries), example
+
+
+def test_a_clean_run_has_no_finding_above_the_noise(journals: dict[str, Path]) -> None:
+    with Journal(journals["clean"]) as journal:
+        insights = find_losses(journal, *window())
+    assert insights.conversations == CONVERSATIONS
+    assert insights.comparisons > 20  # the steps were compared, and none stood out
+    assert insights.findings == [], [f.title_en for f in insights.findings]
+
+
+def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
+    def insights(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "botwatch.cli", "insights", "--since=8d", f"--journal={journals['planted']}", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    text = insights("--quiet")
+    assert text.startswith("Где теряются клиенты")
+    assert "1. вопрос «price», вариант сценария B: теряется" in text
+    assert "бот не понял клиента" in text
+    data = json.loads(insights("--json", "--quiet"))
+    assert data["findings"][0]["step"] == "intent=price"
+    for number in (data["average_loss"], data["findings"][0]["loss_rate"], *data["findings"][0]["ci"]):
+        assert number == round(number, 3)
+
+
+def simulate_switch(path: Path, conversion_before: float, conversion_after: float, seed: int) -> datetime:
+    """800 conversations on gpt-4o-mini over two weeks, then 800 on yandexgpt; returns the switch time."""
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(days=28)
+    switch = start + timedelta(days=14)
+    step = timedelta(days=14) / 800
+    with sdk_journal(path, "impact-test-bot", SECRET):
+        for number in range(1600):
+            at = start + step * number
+            model, rate = ("gpt-4o-mini", conversion_before) if at < switch else ("yandexgpt-lite", conversion_after)
+            clock = VirtualClock(int(at.timestamp() * 1e9))
+            with botwatch.conversation(f"impact-{seed}-{number}", channel="telegram", clock=clock) as conversation:
+                with conversation.turn("Хочу записаться на маникюр") as turn:
+                    turn.intent("booking", confidence=0.9)
+                    with turn.llm(model=model, provider="openai") as call:
+                        call.usage(input_tokens=100, output_tokens=20)
+                    clock.set(clock() + 800_000_000)
+                    turn.reply("Записала на 15:00")
+                if rng.random() < rate:
+                    conversation.funnel("booking_created")
+            if number % 100 == 99:
+                botwatch.flush()  # a bounded export queue: faster than real time, the test must not outrun it
+    return switch
+
+
+def test_a_model_switch_that_costs_8_points_is_found_with_its_date(tmp_path: Path) -> None:
+    switch = simulate_switch(tmp_path / "worse.sqlite", 0.41, 0.33, seed=5)
+    with Journal(tmp_path / "worse.sqlite") as journal:
+        changes = measure_changes(journal.facts(switch - timedelta(days=15), switch + timedelta(days=15)))
+    (change,) = changes
+    assert (change.attribute, change.before, change.after) == ("model", "gpt-4o-mini", "yandexgpt-lite")
+    assert abs(change.changed_at - switch) < timedelta(hours=1)
+    assert change.significant and change.worse, (change.conversion_before, change.conversion_after, change.p_value)
+    assert change.side_before.conversations == change.side_after.conversations == 800
+    assert "конверсия упала" in change.sentence_ru and "подумайте об откате" in change.sentence_ru
+
+
+def test_a_switch_that_changes_nothing_is_reported_as_no_significant_change(tmp_path: Path) -> None:
+    switch = simulate_switch(tmp_path / "same.sqlite", 0.41, 0.41, seed=6)
+    with Journal(tmp_path / "same.sqlite") as journal:
+        (change,) = measure_changes(journal.facts(switch - timedelta(days=15), switch + timedelta(days=15)))
+    assert abs(change.changed_at - switch) < timedelta(hours=1)
+    assert not change.significant, change.p_value
+    assert "значимого изменения нет" in change.sentence_ru
