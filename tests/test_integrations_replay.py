@@ -18,6 +18,7 @@ from telegram_api import TOKEN, BotAPI
 from test_integrations_aiogram import BOT_ID, episode_of
 
 import botwatch
+from botwatch import semconv
 from botwatch.integrations import ChatTracer, episode_for
 from botwatch.journal import Journal, format_replay
 from botwatch.journal.replay import media_line, plain_text
@@ -144,9 +145,9 @@ def test_episode_day_begins_at_midnight_in_the_business_time_zone(monkeypatch):
 
 
 def test_media_line_and_markup_rendering():
-    assert media_line({"botwatch.media.kind": "voice", "botwatch.media.duration": 67}) == "🎤 голосовое 1:07"
-    assert media_line({"botwatch.media.kind": "video_note", "botwatch.media.duration": 9}) == "📹 видеосообщение 0:09"
-    assert media_line({"botwatch.media.kind": "paid_media"}) == "📎 paid_media"
+    assert media_line({semconv.MEDIA_KIND: "voice", semconv.MEDIA_DURATION: 67}) == "🎤 голосовое 1:07"
+    assert media_line({semconv.MEDIA_KIND: "video_note", semconv.MEDIA_DURATION: 9}) == "📹 видеосообщение 0:09"
+    assert media_line({semconv.MEDIA_KIND: "paid_media"}) == "📎 paid_media"
     assert media_line({}) == ""
     assert plain_text("<b>Итого</b>: 1 &lt; 2", "html") == "Итого: 1 < 2"
     assert plain_text("*жирный* _курсив_ [сайт](https://example.ru)", "markdown") == "жирный курсив сайт"
