@@ -312,3 +312,25 @@ async def test_callbacks_inline_queries_member_updates_and_payments_carry_their_
     assert [r[semconv.MESSAGE_TEXT] for r in replies(steps[0])] == ["Записал на 15:00"]
     assert [semconv.UPDATE_UNHANDLED in t["attributes"] for t in steps] == [False, False, False, True]
     assert [t["attributes"][semconv.TURN_INDEX] for t in steps] == [1, 2, 3, 4]
+
+
+async def test_a_turn_that_fails_after_replying_ends_at_its_reply(bw, receiver, api, bot):
+    dp = Dispatcher()
+    router = Router()
+
+    @router.message()
+    async def slow_crm(message: Message) -> None:
+        await asyncio.sleep(0.1)
+        await message.answer("Минутку, проверяю")
+        await asyncio.sleep(0.3)
+        raise TimeoutError("CRM timed out")  # no error handler: aiogram logs it, the turn fails
+
+    dp.include_router(router)
+    instrument(dp, bot)
+    with pytest.raises(TimeoutError):
+        await feed(dp, bot, tg.text(900, 3009, "Запишите"))
+    botwatch.flush()
+
+    (turn,) = turns(receiver)
+    assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "TimeoutError"
+    assert 0.1 <= (turn["end"] - turn["start"]) / 1e9 < 0.3

@@ -297,8 +297,8 @@ class ChatTracer:
                 token = _active.set(active)
                 try:
                     yield active
-                    clock.held = active.last_reply
                 finally:
+                    clock.held = active.last_reply  # the turn ends at its last reply, error or not
                     active.open = False
                     _active.reset(token)
 
