@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -53,6 +54,31 @@ MIN_SECRET_BYTES = 16
 
 class SecretError(ValueError):
     """The per-deployment secret is missing its minimum length; the message says how to make one."""
+
+
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def resolve_tenant(explicit: str | None, env: Mapping[str, str] = os.environ) -> str | None:
+    """``init(tenant=)``, else ``BOTWATCH_TENANT`` (``OTEL_RESOURCE_ATTRIBUTES`` is read by the SDK)."""
+    tenant = explicit if explicit is not None else env.get("BOTWATCH_TENANT") or None
+    if tenant is not None and not _TENANT.match(tenant):
+        raise ValueError(f"tenant {tenant!r}: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit")
+    return tenant
+
+
+def env_count(name: str, explicit: int | None, default: int, env: Mapping[str, str] = os.environ) -> int:
+    """A positive count from a keyword argument, else the environment variable, else ``default``."""
+    raw = env.get(name)
+    value = explicit if explicit is not None else default
+    if explicit is None and raw and raw.strip():
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"{name.removeprefix('BOTWATCH_').lower()} must be at least 1, not {value}")
+    return value
 
 
 def load_secret(explicit: str | bytes | None, env: Mapping[str, str] = os.environ) -> bytes:
@@ -129,6 +155,9 @@ class Settings:
     capture_logging: bool
     instrument_openai: bool
     max_text_length: int = 4096
+    tenant: str | None = None  # botwatch.tenant of this process (a resource attribute)
+    max_tenants: int = 10  # tenants one process records for (the gateway: its tenants); more share `other`
+    label_budget: int = 300  # label sets per metric and tenant before new ones fold into `other`
 
     @classmethod
     def resolve(
@@ -147,6 +176,9 @@ class Settings:
         capture_loguru: bool = True,
         capture_logging: bool = False,
         instrument_openai: bool = False,
+        tenant: str | None = None,
+        max_tenants: int | None = None,
+        label_budget: int | None = None,
         env: Mapping[str, str] = os.environ,
     ) -> Settings:
         endpoint_explicit = bool(endpoint)
@@ -178,4 +210,7 @@ class Settings:
             capture_loguru=capture_loguru,
             capture_logging=capture_logging,
             instrument_openai=instrument_openai,
+            tenant=resolve_tenant(tenant, env),
+            max_tenants=env_count("BOTWATCH_MAX_TENANTS", max_tenants, 10, env),
+            label_budget=env_count("BOTWATCH_LABEL_BUDGET", label_budget, 300, env),
         )

@@ -119,8 +119,11 @@ class Conversation(_Block):
         session_id: str | None = None,
         resume: bool = False,
         clock: Clock | None = None,
+        tenant: str | None = None,
     ) -> None:
         self.telemetry = telemetry = current()
+        # The tenant's label budgets (botwatch.budgets); a tenant named here also goes on the series.
+        self.guards = telemetry.budgets.guards(tenant)
         self.id = ids.validate_conversation_id(conversation_id)
         redactor = telemetry.redactor
         if telemetry.redactor.contains_pii(self.id):
@@ -154,8 +157,9 @@ class Conversation(_Block):
         if self.variant is not None:
             self.common[semconv.SCENARIO_VARIANT] = self.variant
         self.labels = {
-            semconv.CHANNEL: telemetry.channels(self.channel),
-            semconv.SCENARIO_VARIANT: telemetry.variants(self.variant),
+            semconv.CHANNEL: self.guards.channels(self.channel),
+            semconv.SCENARIO_VARIANT: self.guards.variants(self.variant),
+            **self.guards.tenant,
         }
         self.trace_id_int, self.root_span_id, self.context = telemetry.root_context(self.id)
         self._turns = 0
@@ -303,8 +307,8 @@ class Turn(_SpanBlock):
             span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, self.model)
         labels = {
             **conv.labels,
-            semconv.INTENT: telemetry.intents(self._intent),
-            semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
+            semconv.INTENT: conv.guards.intents(self._intent),
+            semconv.GEN_AI_REQUEST_MODEL: conv.guards.models(self.model),
         }
         # The turn's context goes with the latency sample, so its exemplar carries this trace id.
         if self.measured:
@@ -491,13 +495,14 @@ class LLMCall(_SpanBlock):
         self._span.set_attributes(self._response_attributes(response_model))
         labels = {
             semconv.GEN_AI_OPERATION_NAME: self.operation,  # a closed set: no guard needed
-            semconv.GEN_AI_PROVIDER_NAME: telemetry.providers(self.provider),
-            semconv.GEN_AI_REQUEST_MODEL: telemetry.models(self.model),
+            semconv.GEN_AI_PROVIDER_NAME: conv.guards.providers(self.provider),
+            semconv.GEN_AI_REQUEST_MODEL: conv.guards.models(self.model),
+            **conv.guards.tenant,
         }
         if response_model:
-            labels[semconv.GEN_AI_RESPONSE_MODEL] = telemetry.models(response_model)
+            labels[semconv.GEN_AI_RESPONSE_MODEL] = conv.guards.models(response_model)
         error = self._close(exc, end)
-        duration_labels = {**labels, semconv.ERROR_TYPE: telemetry.errors(error)} if error else labels
+        duration_labels = {**labels, semconv.ERROR_TYPE: conv.guards.errors(error)} if error else labels
         duration = max(end - self._start, 0) / 1e9
         telemetry.deferred.submit(
             _record_llm,
@@ -546,12 +551,13 @@ class CRMAction(_SpanBlock):
         self._span.set_attributes(attributes)
         error = self._close(exc, end)
         labels = {
-            semconv.CRM_SYSTEM: telemetry.crm_systems(self.system),
-            semconv.CRM_ACTION: telemetry.crm_actions(self.action),
+            semconv.CRM_SYSTEM: conv.guards.crm_systems(self.system),
+            semconv.CRM_ACTION: conv.guards.crm_actions(self.action),
+            **conv.guards.tenant,
             semconv.CRM_OUTCOME: outcome,
         }
         if error:  # absent on success, never ""
-            labels[semconv.ERROR_TYPE] = telemetry.errors(error)
+            labels[semconv.ERROR_TYPE] = conv.guards.errors(error)
         telemetry.deferred.count(telemetry.instruments.crm_actions, 1, labels)
         log_attributes = {
             semconv.CRM_SYSTEM: self.system,

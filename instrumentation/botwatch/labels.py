@@ -21,7 +21,8 @@ class LabelGuard:
 
     With an explicit allow-list only those values pass.  Without one, the
     first ``limit`` distinct values pass (enough for a bot's real intents),
-    everything after that is ``other``.
+    everything after that is ``other`` and ``on_full`` is called (a budget
+    hit; botwatch.budgets keeps one guard per tenant).
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class LabelGuard:
         is_sensitive: Callable[[str], bool],
         default: str = "unknown",
         lowercase: bool = False,
+        on_full: Callable[[], None] | None = None,
     ) -> None:
         self._lowercase = lowercase
         self._fixed = allowed is not None
@@ -39,6 +41,7 @@ class LabelGuard:
         self._limit = limit
         self._is_sensitive = is_sensitive
         self._default = default
+        self._on_full = on_full
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -56,23 +59,27 @@ class LabelGuard:
 
     def _decide(self, raw: str) -> str:
         value = self._normalise(raw)
+        full = False
         with self._lock:
             if value in self._allowed:
                 label = value
             elif (
                 self._fixed
-                or len(self._allowed) >= self._limit
                 or not value
                 or len(value) > MAX_LABEL_LENGTH
                 or not value.isprintable()
                 or self._is_sensitive(value)
             ):
                 label = OTHER
+            elif len(self._allowed) >= self._limit:
+                label, full = OTHER, True
             else:
                 self._allowed.add(value)
                 label = value
             if len(self._cache) < _CACHE_LIMIT:
                 self._cache[raw] = label
+        if full and self._on_full is not None:
+            self._on_full()
         return label
 
     @property

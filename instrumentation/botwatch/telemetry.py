@@ -22,13 +22,13 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation import set_span_in_context
 
 from botwatch import ids, semconv
+from botwatch.budgets import LabelBudgets
 from botwatch.config import Settings
 from botwatch.deferred import Deferred
 from botwatch.exporters import Destination, destination
 from botwatch.extras import require
 from botwatch.genai import GenAIConversation, instrument_openai
 from botwatch.instruments import Instruments
-from botwatch.labels import LabelGuard
 from botwatch.pii import Redactor
 from botwatch.redacting import masking_logs, masking_spans
 from botwatch.selfmetrics import count_drops
@@ -57,7 +57,12 @@ class Telemetry:
         self._span_queue: tuple[Any, int] | None = None
         self._log_queue: tuple[Any, int] | None = None
         attrs: dict[str, Any] = {SERVICE_NAME: settings.service_name} if settings.service_name else {}
+        if settings.tenant:
+            attrs[semconv.TENANT] = settings.tenant
         self.resource = Resource.create(attrs)
+        # Label values and series are budgeted per tenant (botwatch.budgets), the SDK's limit sized from them.
+        tenant = str(self.resource.attributes.get(semconv.TENANT, ""))
+        self.budgets = LabelBudgets(settings, tenant, self.redactor.contains_pii)
 
         readers: list[MetricReader] = []
         if target is not None:
@@ -72,7 +77,9 @@ class Telemetry:
             bridge.before_scrape = self.deferred.drain
             readers.append(bridge)
             self.prometheus_server = bridge.serve(settings.prometheus_host, settings.prometheus_port)
-        self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers, shutdown_on_exit=False)
+        self.meter_provider = MeterProvider(
+            resource=self.resource, metric_readers=readers, views=self.budgets.views(), shutdown_on_exit=False
+        )
 
         # Our own exit hook shuts them down in order (pending measurements and log records first).
         self.tracer_provider = TracerProvider(
@@ -97,19 +104,18 @@ class Telemetry:
         meter = self.meter_provider.get_meter(_SCOPE, version, schema_url=schema)
         self.instruments = Instruments(meter, lambda: self.deferred.dropped)
 
-        sensitive = self.redactor.contains_pii
+        self.budgets.attach(self.instruments, meter)
+        # The label guards of this process's own tenant (a conversation may name another one).
         # Channels and intents are matched case-insensitively ("WhatsApp" is "whatsapp");
         # model names, variants and error codes keep their case.
-        self.channels = LabelGuard(
-            settings.channels, limit=len(settings.channels), is_sensitive=sensitive, lowercase=True
+        own = self.budgets.guards()
+        self.channels, self.intents, self.models, self.variants = own.channels, own.intents, own.models, own.variants
+        self.providers, self.crm_systems, self.crm_actions, self.errors = (
+            own.providers,
+            own.crm_systems,
+            own.crm_actions,
+            own.errors,
         )
-        self.intents = LabelGuard(settings.intents, limit=50, is_sensitive=sensitive, lowercase=True)
-        self.models = LabelGuard(settings.models, limit=20, is_sensitive=sensitive)
-        self.variants = LabelGuard(settings.variants, limit=20, is_sensitive=sensitive, default="default")
-        self.providers = LabelGuard(None, limit=10, is_sensitive=sensitive)
-        self.crm_systems = LabelGuard(None, limit=5, is_sensitive=sensitive)
-        self.crm_actions = LabelGuard(None, limit=30, is_sensitive=sensitive)
-        self.errors = LabelGuard(None, limit=30, is_sensitive=sensitive)
 
         # Two HMACs and a sampling decision per conversation entry, the same every time.
         self.root_context = functools.lru_cache(maxsize=_STARTED_MEMORY)(self._root_context)

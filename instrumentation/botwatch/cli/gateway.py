@@ -110,7 +110,9 @@ def app_factory() -> object:
     # unless the operator set them.
     for name, value in QUEUE_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    botwatch.init(service_name=os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME)
+    botwatch.init(
+        service_name=os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME, max_tenants=len(config.tenants)
+    )
     app = create_app(config, after_close=botwatch.shutdown)
     limit_connections(config)
     tune_gc(os.environ.get("BOTWATCH_GATEWAY_GC", "tuned"))

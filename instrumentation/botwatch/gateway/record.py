@@ -80,6 +80,7 @@ def recorded(event: Event, where: Placement) -> Iterator[Turn | None]:
         session_id=event.session_id,
         resume=not where.starts_conversation,
         clock=clock,
+        tenant=where.tenant,
     ) as conv:
         # Everything this event records (not the conversation's root) carries its tenant and event id.
         conv.common.update({semconv.TENANT: where.tenant, semconv.GATEWAY_EVENT_ID: event.event_id})
