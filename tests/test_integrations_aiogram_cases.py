@@ -9,6 +9,7 @@ that are not messages.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -334,3 +335,32 @@ async def test_a_turn_that_fails_after_replying_ends_at_its_reply(bw, receiver, 
     (turn,) = turns(receiver)
     assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "TimeoutError"
     assert 0.1 <= (turn["end"] - turn["start"]) / 1e9 < 0.3
+
+
+def logged(handler: Any) -> Any:
+    """A decorator as bots write them: functools.wraps around the real handler."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return await handler(*args, **kwargs)
+
+    return wrapper
+
+
+async def test_handler_name_is_the_function_under_decorators_in_nested_routers(bw, receiver, api, bot):
+    dp = Dispatcher()
+    outer, inner = Router(), Router()
+
+    @inner.message(F.text.startswith("цена"))
+    @logged
+    async def price(message: Message) -> None:
+        await message.answer("2 000 ₽")
+
+    outer.include_router(inner)
+    dp.include_router(outer)
+    instrument(dp, bot)
+    await feed(dp, bot, tg.text(950, 3010, "цена стрижки"))
+    botwatch.flush()
+
+    (turn,) = turns(receiver)
+    assert turn["attributes"][semconv.HANDLER].endswith("nested_routers.<locals>.price")
