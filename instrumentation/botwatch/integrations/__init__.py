@@ -108,14 +108,20 @@ def episode_for(
     timezone: tzinfo | str | None = None,
     at: datetime | None = None,
 ) -> str:
-    """The episode id a bot's chat has at ``at`` (now): windows start at midnight in the business's time zone."""
-    zone = business_timezone(timezone)
-    moment = at or datetime.now(UTC)
-    offset = moment.astimezone(zone).utcoffset() or timedelta(0)
+    """The episode id a bot's chat has at ``at`` (now): windows start at midnight in the business's time zone.
+
+    The id's stamp is the window's start on that wall clock (``...-20261207T0000`` from 00:00 Moscow time).
+    """
     seconds = int(window.total_seconds())
-    slot = (int(moment.timestamp()) + int(offset.total_seconds())) // seconds
-    local = datetime.fromtimestamp(slot * seconds, UTC)  # the window's start on the local wall clock
+    moment = (at or datetime.now(UTC)).timestamp()
+    local = datetime.fromtimestamp(_slot(moment, business_timezone(timezone), seconds) * seconds, UTC)
     return botwatch.episode_id(chat_key(chat_id, bot_id), channel=channel, window=window, at=local)
+
+
+def _slot(moment: float, zone: tzinfo, seconds: int) -> int:
+    """The number of the window ``moment`` falls in, windows counted on the business's wall clock."""
+    offset = zone.utcoffset(datetime.fromtimestamp(moment, UTC)) or timedelta(0)
+    return (int(moment) + int(offset.total_seconds())) // seconds
 
 
 def handler_name(callback: Any) -> str:
@@ -242,9 +248,7 @@ class ChatTracer:
 
     def episode(self, chat_id: int | str, bot_id: int | None = None) -> str:
         """The chat's current episode id (cached per window: deriving it costs an HMAC and a strftime)."""
-        now = time.time()
-        offset = self.timezone.utcoffset(datetime.fromtimestamp(now, UTC)) or timedelta(0)
-        slot = (int(now) + int(offset.total_seconds())) // self._seconds
+        slot = _slot(time.time(), self.timezone, self._seconds)
         telemetry = current()
         if self._episodes_of is not telemetry:  # a new init() may bring a new secret
             self._episodes, self._episodes_of = {}, telemetry
