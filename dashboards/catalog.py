@@ -71,7 +71,7 @@ def recording_rules() -> frozenset[str]:
 def known_metrics() -> dict[str, frozenset[str] | None]:
     """Metric name -> labels it carries (None: not checked)."""
     known: dict[str, frozenset[str] | None] = {}
-    for metric in semconv.METRICS:
+    for metric in (*semconv.METRICS, semconv.LABEL_BUDGET_EXCEEDED):
         labels = RESOURCE_LABELS | set(metric.prometheus_labels)
         for series in metric.prometheus_series:
             known[series] = frozenset(labels | {"le"}) if series.endswith("_bucket") else frozenset(labels)

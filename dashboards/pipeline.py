@@ -15,6 +15,7 @@ from dashboards.targets import PromTarget
 UID = "botwatch-pipeline"
 SIGNALS = (("spans", "traces"), ("metric_points", "metrics"), ("log_records", "logs"))
 TELEGRAM = 'integration="telegram"'
+BUDGET_LABELS = ", ".join(sc.prometheus_label(a) for a in (sc.TENANT, sc.BUDGET_SUBJECT))
 
 
 def loss_steps() -> list[dict[str, object]]:
@@ -71,6 +72,23 @@ def build() -> core.Dashboard:
             thresholds=loss_steps(),
             threshold_style="area",
             links=[p.alert_link("BotwatchSDKDroppingSpans"), p.alert_link("BotwatchSDKDroppingLogs")],
+            w=8,
+        ),
+        p.timeseries(
+            g,
+            "Label budgets spent, by tenant",
+            "Label values and series a tenant's budget folded into other (a new intent, model or variant "
+            "past the tenant's slots, or a label set past its series budget). That tenant's metrics "
+            "show `other` for the rest; other tenants are not affected. Raise BOTWATCH_LABEL_BUDGET or "
+            "set BOTWATCH_INTENTS / BOTWATCH_MODELS allow-lists if the values are real.",
+            [
+                PromTarget(
+                    f"sum by ({BUDGET_LABELS}) "
+                    f'(increase({sc.LABEL_BUDGET_EXCEEDED.prometheus}{{job=~"${v.JOB}"}}[$__rate_interval]))',
+                    legend=f"{{{{{sc.prometheus_label(sc.TENANT)}}}}} {{{{{sc.prometheus_label(sc.BUDGET_SUBJECT)}}}}}",
+                )
+            ],
+            p.COUNT,
             w=8,
         ),
         p.timeseries(

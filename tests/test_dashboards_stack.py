@@ -86,6 +86,9 @@ def simulated(collector, prometheus, promql, otlp_capture, alertmanager, tmp_pat
         wrong = {semconv.REVIEW_VERDICT: "wrong"}
         telemetry.instruments.reviews.add(2, {semconv.INTENT: "booking", semconv.REVIEW_TRUE_INTENT: "price", **wrong})
         telemetry.instruments.reviews.add(1, {semconv.INTENT: "price", semconv.REVIEW_TRUE_INTENT: "booking", **wrong})
+        for number in range(55):  # intents past the 50 slots of the label budget: that panel has hits to show
+            with botwatch.conversation(f"dash-junk-{number}", channel="web") as conv, conv.turn("?") as turn:
+                turn.intent(f"junk-{number}", confidence=0.5)
         time.sleep(3)  # a few more cumulative exports, so rate() has points
         botwatch.flush()
     finally:
