@@ -1,4 +1,8 @@
-"""Small PNG charts for the report (matplotlib, no display needed)."""
+"""Small PNG charts for the report (matplotlib, no display needed).
+
+Drawn narrow (3.6 in at 200 dpi, 720 px) with 11 pt type, so a phone that
+shows them 336 px wide still prints the labels at about 14 px.
+"""
 
 from __future__ import annotations
 
@@ -11,40 +15,51 @@ from botwatch.extras import require
 # Imported by `botwatch report` only when it runs; a core install names the extra instead.
 require("matplotlib", extra="report", feature="botwatch report (its charts)").use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the Agg backend
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-BLUE, ORANGE, GREY = "#3b73b9", "#e8833a", "#9aa5b1"
+BLUE, LIGHT_BLUE, RED, GREY = "#3b73b9", "#a9c4e6", "#c0392b", "#9aa5b1"
+WIDTH_IN, HEIGHT_IN, DPI, FONT = 3.6, 2.1, 200, 11
 
 
 def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def daily_chart(
-    title: str, days: Sequence[str], values: Sequence[float | None], *, percent: bool, threshold: float | None = None
-) -> str:
-    """A bar per day (base64 PNG); days without data show no bar."""
-    fig, ax = plt.subplots(figsize=(6.4, 2.4))
-    shown = [(v * 100 if percent else v) if v is not None else 0.0 for v in values]
-    colors = [GREY if v is None else BLUE for v in values]
-    ax.bar(range(len(days)), shown, color=colors)
-    ax.set_xticks(range(len(days)), days, fontsize=8)
-    if threshold is not None:
-        ax.axhline(threshold * 100 if percent else threshold, color=ORANGE, linewidth=1, linestyle="--")
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.set_ylabel("%" if percent else "count", fontsize=8)
+def _axes(days: Sequence[str]) -> tuple[Figure, Axes]:
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
+    ax.set_xticks(range(len(days)), days, fontsize=FONT - 2 if len(days) > 8 else FONT)
+    ax.tick_params(axis="y", labelsize=FONT)
+    if days:  # the last bar is today: its label ("today") is the longest, set smaller and bold
+        ax.get_xticklabels()[-1].set(fontsize=FONT - 3, fontweight="bold")
     ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def share_chart(days: Sequence[str], values: Sequence[float | None], target: float, target_label: str) -> str:
+    """A bar per calendar day (base64 PNG) of a share in %, the target as a red line; no bar without data.
+
+    Bars above the target are red, the rest blue.
+    """
+    fig, ax = _axes(days)
+    shown = [v * 100 if v is not None else 0.0 for v in values]
+    colors = [GREY if v is None else RED if v > target else BLUE for v in values]
+    ax.bar(range(len(days)), shown, color=colors)
+    ax.axhline(target * 100, color=RED, linewidth=1.5, linestyle="--", label=target_label)
+    ax.set_ylim(0, max([target * 100 * 1.5, *shown]) * 1.05)
+    ax.legend(fontsize=FONT, frameon=False, loc="lower left", bbox_to_anchor=(0, 1), borderaxespad=0)
+    ax.yaxis.set_major_formatter(lambda value, _pos: f"{value:g}%")
     return _png(fig)
 
 
-def ranking_chart(title: str, labels: Sequence[str], values: Sequence[float]) -> str:
-    fig, ax = plt.subplots(figsize=(6.4, 0.35 * max(len(labels), 1) + 0.8))
-    ax.barh(range(len(labels)), values, color=ORANGE)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.spines[["top", "right"]].set_visible(False)
+def count_chart(days: Sequence[str], totals: Sequence[int], parts: Sequence[int], labels: tuple[str, str]) -> str:
+    """Bars per calendar day: the total (light) with its part (dark) drawn over it."""
+    fig, ax = _axes(days)
+    ax.bar(range(len(days)), totals, color=LIGHT_BLUE, label=labels[0])
+    ax.bar(range(len(days)), parts, color=BLUE, label=labels[1], width=0.5)
+    ax.set_ylim(0, max([1, *totals]) * 1.05)
+    ax.legend(fontsize=FONT, frameon=False, loc="lower left", bbox_to_anchor=(0, 1), borderaxespad=0, ncols=2)
     return _png(fig)

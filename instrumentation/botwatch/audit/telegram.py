@@ -1,4 +1,4 @@
-"""Send a file to the owner's Telegram chat through the Bot API ``sendDocument``.
+"""Send the owner's Telegram chat a message (``sendMessage``) and a file (``sendDocument``).
 
 Configured like the alerts' receiver: the Bot API base URL (a self-hosted
 Bot API server or, in tests, a local fake), a token file, a chat id.
@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from botwatch.audit.errors import SourceError, UsageError
+from botwatch.masking.logfilter import hide_secrets_in_http_logs
 
 ENV_API_URL = "BOTWATCH_TELEGRAM_API_URL"
 ENV_TOKEN_FILE = "BOTWATCH_TELEGRAM_TOKEN_FILE"
@@ -41,16 +42,28 @@ class TelegramTarget:
         return cls((os.environ.get(ENV_API_URL) or DEFAULT_API_URL).rstrip("/"), token, chat_id)
 
 
+def send_message(target: TelegramTarget, text: str) -> None:
+    """``sendMessage`` with ``parse_mode=HTML``: the caller keeps ``text`` valid Telegram HTML under 4096."""
+    _call(target, "sendMessage", {"chat_id": target.chat_id, "text": text, "parse_mode": "HTML"}, None, "summary")
+
+
 def send_document(target: TelegramTarget, name: str, content: bytes, caption: str) -> None:
-    url = f"{target.api_url}/bot{target.token}/sendDocument"
+    files = {"document": (name, content, "text/html")}
+    _call(target, "sendDocument", {"chat_id": target.chat_id, "caption": caption[:1024]}, files, "report")
+
+
+def _call(
+    target: TelegramTarget,
+    method: str,
+    data: dict[str, str],
+    files: dict[str, tuple[str, bytes, str]] | None,
+    what: str,
+) -> None:
+    url = f"{target.api_url}/bot{target.token}/{method}"
     where = target.api_url  # never print the URL with the token in it
+    hide_secrets_in_http_logs()  # nor let urllib3 log it
     try:
-        response = requests.post(
-            url,
-            data={"chat_id": target.chat_id, "caption": caption[:1024]},
-            files={"document": (name, content, "text/html")},
-            timeout=60,
-        )
+        response = requests.post(url, data=data, files=files, timeout=60)
     except requests.RequestException as error:
         raise SourceError(f"Telegram Bot API at {where} is not reachable ({type(error).__name__})") from error
     try:
@@ -60,7 +73,7 @@ def send_document(target: TelegramTarget, name: str, content: bytes, caption: st
     if not isinstance(body, dict) or body.get("ok") is not True:
         description = body.get("description") if isinstance(body, dict) else None
         raise SourceError(
-            f"Telegram Bot API at {where} refused the report (HTTP {response.status_code}"
+            f"Telegram Bot API at {where} refused the {what} (HTTP {response.status_code}"
             + (f": {description}" if description else "")
             + ")"
         )

@@ -1,14 +1,43 @@
-"""``botwatch kpi``: the owner's numbers for a period, as a table or JSON."""
+"""``botwatch kpi``: the owner's numbers for a period, as a table or JSON.
+
+The window is ``[until - since, until)``; ``--since`` is a duration (7d) or a
+moment (ISO 8601, as the report's page states its own window), ``--until``
+a moment (default now). Both the table and the JSON say which services and
+demo runs the window covers.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_OK, add_journal_option, open_journal, parse_duration
+from botwatch.cli.common import EXIT_OK, EXIT_USAGE, add_journal_option, fail, open_journal, parse_duration
 from botwatch.journal import format_kpi_table, kpi_to_json
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 moment (argparse type); one without a zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a moment like 2026-12-06T00:00+03:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_since(text: str) -> timedelta | datetime:
+    """A duration (7d) or an ISO 8601 moment."""
+    try:
+        return parse_duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        return parse_moment(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration like 7d nor a moment like 2026-12-01"
+        ) from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,14 +46,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=SUMMARIES["kpi"],
         description="Key numbers of the bot for a period, computed from the journal.",
     )
-    parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
+    parser.add_argument(
+        "--since", type=parse_since, default=timedelta(days=7), help="period (24h, 7d) or start moment (ISO 8601) (7d)"
+    )
+    parser.add_argument("--until", type=parse_moment, default=None, help="end moment, ISO 8601 (now)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_journal_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    until = args.until or datetime.now(UTC)
+    period = until - args.since if isinstance(args.since, datetime) else args.since
+    if period <= timedelta(0):
+        return fail("--since must be before --until", EXIT_USAGE)
     with open_journal(args.journal) as journal:
-        kpi = journal.kpi(args.since)
+        kpi = journal.kpi(period, until)
     print(json.dumps(kpi_to_json(kpi), ensure_ascii=False, indent=2) if args.json else format_kpi_table(kpi))
     return EXIT_OK
