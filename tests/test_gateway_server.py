@@ -343,3 +343,19 @@ def test_export_keeps_the_event_id_action_and_crm_id_of_an_event_without_text(ga
     assert {"evt_textless", "evt_with_text"} <= set(rows), list(rows)
     assert (rows["evt_textless"]["action"], rows["evt_textless"]["crm_id"]) == ("create_lead", "BX_LEAD_4521")
     assert rows["evt_with_text"]["text"] == "Здравствуйте"
+
+
+def test_an_unusable_state_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BOTWATCH_"))}
+    env |= {
+        "BOTWATCH_GATEWAY_TOKEN": PLAIN_TOKEN,
+        "BOTWATCH_SECRET": "server-test-secret-0123456789",
+        "BOTWATCH_JOURNAL": str(tmp_path / "journal.sqlite"),
+        "BOTWATCH_GATEWAY_STATE": str(blocker / "state.sqlite"),
+    }
+    command = [sys.executable, "-m", "botwatch.cli.gateway", "--port", str(free_port())]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "cannot open" in done.stderr and "state.sqlite" in done.stderr and "Traceback" not in done.stderr

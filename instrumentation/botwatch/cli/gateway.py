@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -92,7 +93,13 @@ def run(args: argparse.Namespace) -> int:
     os.environ["BOTWATCH_GATEWAY_CONFIG_JSON"] = json.dumps({"tenants": str(args.tenants or ""), "redis": args.redis})
     print(f"botwatch gateway: {len(config.tenants)} tenant(s) on http://{args.host}:{args.port}", file=sys.stderr)
     # One process: the app is built here; several: each worker builds its own from the factory.
-    app = app_factory() if args.workers == 1 else "botwatch.cli.gateway:app_factory"
+    if args.workers == 1:
+        try:
+            app: object = app_factory()
+        except (OSError, sqlite3.Error) as error:  # the idempotency store beside the journal
+            return fail(f"gateway: cannot open {config.state_path}: {error}", EXIT_USAGE)
+    else:
+        app = "botwatch.cli.gateway:app_factory"
     serve(app, host=args.host, port=args.port, workers=args.workers, limit_concurrency=config.limit_concurrency)
     return EXIT_OK  # drained: every accepted event recorded and flushed (see botwatch.gateway.server)
 
