@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,12 @@ from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
 from botwatch.cli.sessions import format_sessions
 from botwatch.journal import journal_path
+from botwatch.journal.sessions import LowConfidenceTurn
+from botwatch.masking import cut
 from botwatch.terminal import json_line, printable
+
+PAGE_SIZE = 20  # turns per page of `audit weekly`
+TEXT_CHARS = 80  # of a client's message on one line
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "weekly", help=f"turns whose intent was below {semconv.LOW_CONFIDENCE:g} confidence in the last week"
     )
     weekly.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period (7d)")
-    weekly.add_argument("--json", action="store_true", help="one JSON object per line")
+    weekly.add_argument("--page", type=int, default=1, help="which page of turns (1)")
+    weekly.add_argument("--limit", type=int, default=PAGE_SIZE, help=f"turns per page; 0 for all ({PAGE_SIZE})")
+    weekly.add_argument("--json", action="store_true", help="one JSON object per line (the same page)")
     add_source_options(weekly)
     weekly.set_defaults(run=run_weekly)
 
@@ -92,40 +100,69 @@ def run_sample(args: argparse.Namespace) -> int:
 
 @audit_errors
 def run_weekly(args: argparse.Namespace) -> int:
+    if args.page < 1 or args.limit < 0:
+        raise UsageError("--page must be at least 1 and --limit at least 0 (0 prints every turn)")
     until = datetime.now(UTC)
     source = source_from(args)
     try:
         turns = source.low_confidence_turns(until - args.since, until)
     finally:
         source.close()
+    pages = max(1, math.ceil(len(turns) / args.limit)) if args.limit else 1
+    if args.page > pages:
+        raise UsageError(f"--page {args.page}: there are {pages} pages of {args.limit} turns ({len(turns)} turns)")
+    start = (args.page - 1) * args.limit
+    page = turns[start : start + args.limit] if args.limit else turns
     if args.json:
-        for t in turns:
+        for t in page:
             print(json_line(t.__dict__))
         return EXIT_OK
     if not turns:
         print(f"No intents below {semconv.LOW_CONFIDENCE:g} confidence in the last {human(args.since)}.")
         return EXIT_OK
-    by_intent: dict[str, list[float]] = defaultdict(list)
-    for t in turns:
-        by_intent[printable(t.intent or "?")].append(t.confidence)
-    print(f"Intents below {semconv.LOW_CONFIDENCE:g} confidence, last {human(args.since)}: {len(turns)} turns\n")
-    width = max(len(i) for i in by_intent)
-    for intent, values in sorted(by_intent.items(), key=lambda kv: -len(kv[1])):
-        print(
-            f"  {intent:<{width}}  {len(values):>5} turns  mean {sum(values) / len(values):.2f}  min {min(values):.2f}"
-        )
-    print()
-    for t in turns:
+    _weekly_summary(turns, args.since)
+    print(f"\nTurns {start + 1}–{start + len(page)} of {len(turns)} (page {args.page} of {pages}), oldest first:")
+    for t in page:
         moment = datetime.fromtimestamp(t.time_ns // 1000 / 1e6, UTC)
-        text = f"  «{t.text}»" if t.text else ""
+        text = f"  «{cut(t.text, TEXT_CHARS)}»" if t.text else ""
         where = f"{moment:%Y-%m-%d %H:%M}  {t.conversation_id}  turn {t.turn_index}"
         print(printable(f"  {where}  {t.intent} {t.confidence:.2f}{text}"))
-    first = turns[0]
+    if args.page < pages:
+        limit = f" --limit {args.limit}" if args.limit != PAGE_SIZE else ""
+        print(f"\nNext page: botwatch audit weekly --since {_compact(args.since)}{limit} --page {args.page + 1}")
+    first = page[0]
     print(
-        f"\nLabel one: botwatch audit label {printable(first.conversation_id)} --turn {first.turn_index} --correct "
+        f"Label one: botwatch audit label {printable(first.conversation_id)} --turn {first.turn_index} --correct "
         f"(or --wrong <true intent>)"
     )
     return EXIT_OK
+
+
+def _compact(delta: timedelta) -> str:
+    """The duration as ``--since`` takes it back: 8d, 12h, 90m, 45s."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _weekly_summary(turns: list[LowConfidenceTurn], since: timedelta) -> None:
+    """Per intent: how many turns, in how many conversations, mean and lowest confidence."""
+    by_intent: dict[str, list[LowConfidenceTurn]] = defaultdict(list)
+    for t in turns:
+        by_intent[printable(t.intent or "?")].append(t)
+    conversations = len({t.conversation_id for t in turns})
+    print(
+        f"Intents below {semconv.LOW_CONFIDENCE:g} confidence, last {human(since)}: "
+        f"{len(turns)} turns in {conversations} conversations\n"
+    )
+    width = max(len(i) for i in by_intent)
+    for intent, group in sorted(by_intent.items(), key=lambda kv: -len(kv[1])):
+        values = [t.confidence for t in group]
+        print(
+            f"  {intent:<{width}}  {len(values):>5} turns  mean {sum(values) / len(values):.2f}  min {min(values):.2f}"
+        )
 
 
 @audit_errors
