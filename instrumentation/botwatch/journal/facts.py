@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from botwatch import semconv
 from botwatch.journal.kpi import CLIENT_TURN
@@ -20,12 +21,11 @@ from botwatch.journal.rows import FAMILY_CRM, FAMILY_TURN
 UNKNOWN = "—"
 
 
-@dataclass(frozen=True, slots=True)
-class TurnFact:
-    index: int
+class TurnFact(NamedTuple):  # a tuple: a million-event journal has hundreds of thousands of turns
+    turn_index: int
     intent: str
     confidence: float | None
-    slow: bool
+    slow: int  # 0/1
     seconds: float
     handler: str | None
 
@@ -48,7 +48,7 @@ class ConversationFacts:
 
     @property
     def last_turn(self) -> TurnFact | None:
-        return max(self.turns, key=lambda t: t.index) if self.turns else None
+        return max(self.turns, key=lambda t: t.turn_index) if self.turns else None
 
 
 def _resources(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
@@ -60,6 +60,16 @@ def _resources(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
             attributes = {}
         found[row_id] = {k: str(v) for k, v in attributes.items() if isinstance(v, str | int | float)}
     return found
+
+
+def _name_segments(
+    found: ConversationFacts, model: str | None, resource: dict[str, str], variant: str | None, version: str | None
+) -> None:
+    found.variant = variant or UNKNOWN
+    found.model = model or UNKNOWN
+    found.bot = resource.get(semconv.SERVICE_NAME, UNKNOWN)
+    found.release = resource.get(semconv.SERVICE_VERSION, UNKNOWN)
+    found.scenario_version = version or resource.get(semconv.SCENARIO_VERSION, UNKNOWN)
 
 
 def read_facts(
@@ -94,28 +104,23 @@ def read_facts(
 
     say("turns")
     resources = _resources(conn)
+    # The turn's own columns come converted, so each row becomes a TurnFact without Python work.
     query = (
-        "SELECT conversation_id, turn_index, intent, confidence, sla_breached, duration_ns, model, resource_id, "
+        f"SELECT conversation_id, COALESCE(turn_index, 0), COALESCE(intent, '{UNKNOWN}'), confidence, "
+        "COALESCE(sla_breached, 0), COALESCE(duration_ns, 0) / 1e9, "
+        f"json_extract(attributes, '$.\"{semconv.HANDLER}\"'), model, resource_id, "
         f"json_extract(attributes, '$.\"{semconv.SCENARIO_VARIANT}\"'), "
-        f"json_extract(attributes, '$.\"{semconv.HANDLER}\"'), "
         f"json_extract(attributes, '$.\"{semconv.SCENARIO_VERSION}\"') "
         f"FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ? AND {CLIENT_TURN}"
     )
+    make = TurnFact._make
     for row in conn.execute(query, (FAMILY_TURN, since_ns, until_ns)):
-        conversation_id, index, intent, confidence, slow, duration, model, resource_id, variant, handler, version = row
-        found = facts.get(conversation_id)
+        found = facts.get(row[0])
         if found is None:
             continue  # started before the window
         if not found.turns:  # the first turn seen names the conversation's segments
-            resource = resources.get(resource_id, {})
-            found.variant = variant or UNKNOWN
-            found.model = model or UNKNOWN
-            found.bot = resource.get(semconv.SERVICE_NAME, UNKNOWN)
-            found.release = resource.get(semconv.SERVICE_VERSION, UNKNOWN)
-            found.scenario_version = version or resource.get(semconv.SCENARIO_VERSION, UNKNOWN)
-        found.turns.append(
-            TurnFact(int(index or 0), intent or UNKNOWN, confidence, bool(slow), (duration or 0) / 1e9, handler)
-        )
+            _name_segments(found, row[7], resources.get(row[8], {}), row[9], row[10])
+        found.turns.append(make(row[1:7]))
 
     say("lead creations")
     for conversation_id, outcome in conn.execute(
