@@ -368,8 +368,8 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope["path"] if scope["path"] in ROUTES else "unmatched"
-            self.gateway.metrics.request(scope["method"], route, status, time.perf_counter() - started)
+            route = scope["path"] if scope["path"] in ROUTES else None  # no http.route when nothing matched
+            self.gateway.metrics.asgi_request(scope, route, status, time.perf_counter() - started)
 
 
 def create_app(
