@@ -57,9 +57,14 @@ def make_dashboard(
     variables: Sequence[Any],
     *,
     time_from: str = "now-6h",
+    annotations: Sequence[dict[str, Any]] = (),
 ) -> core.Dashboard:
     for panel in panels:
         check_panel(uid, panel)
+    for annotation in annotations:
+        found = promql.problems(annotation["expr"])
+        if found:
+            raise DashboardError(f"dashboard {uid!r}, annotation {annotation['name']!r}: " + "; ".join(found))
     board = core.Dashboard(
         title=title,
         uid=uid,
@@ -73,6 +78,7 @@ def make_dashboard(
         schemaVersion=SCHEMA_VERSION,
         graphTooltip=1,  # shared crosshair
         links=dashboard_links(),
+        annotations=core.Annotations(list=list(annotations)),
         editable=True,
     )
     return board.auto_panel_ids()

@@ -20,7 +20,13 @@ RULES_GLOB = "alerts/rules/*.yml"
 
 # Labels every bot series carries after the collector's remote write.
 RESOURCE_LABELS = frozenset(
-    {semconv.PROMETHEUS_JOB_LABEL, semconv.PROMETHEUS_SERVICE_LABEL, "instance", "otel_scope_name"}
+    {
+        semconv.PROMETHEUS_JOB_LABEL,
+        semconv.PROMETHEUS_SERVICE_LABEL,
+        semconv.prometheus_label(semconv.SERVICE_VERSION),  # collector/config.yaml: resource_constant_labels
+        "instance",
+        "otel_scope_name",
+    }
 )
 
 

@@ -9,6 +9,7 @@ from dashboards import panels as p
 from dashboards import queries as q
 from dashboards import thresholds as th
 from dashboards import variables as v
+from dashboards.annotations import change_annotations
 from dashboards.builder import make_dashboard
 from dashboards.targets import PromTarget
 
@@ -230,4 +231,5 @@ def build() -> core.Dashboard:
         panels,
         v.STANDARD,
         time_from="now-7d",
+        annotations=change_annotations(),
     )

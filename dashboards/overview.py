@@ -9,6 +9,7 @@ from dashboards import panels as p
 from dashboards import queries as q
 from dashboards import thresholds as th
 from dashboards import variables as v
+from dashboards.annotations import change_annotations
 from dashboards.builder import make_dashboard
 from dashboards.targets import PromTarget
 
@@ -296,4 +297,5 @@ def build() -> core.Dashboard:
         "Is the bot answering fast, understanding clients and creating leads? Thresholds are the alert rules'.",
         panels,
         v.STANDARD,
+        annotations=change_annotations(),
     )

@@ -130,6 +130,20 @@ def test_promql_with_one_value_chosen_per_variable_parses(simulated, prometheus)
         assert body.get("status") == "success", (uid, title, body)
 
 
+def test_change_annotations_mark_the_models_that_started_serving(simulated, prometheus):
+    """The simulator's models all began serving minutes ago, so each is a 'new model' now; the queries run."""
+    for uid in ("botwatch-overview", "botwatch-funnel"):
+        annotations = [a for a in dashboards()[uid]["annotations"]["list"] if "expr" in a]
+        assert {a["name"] for a in annotations} == {"New LLM model", "New bot release"}, uid
+        for annotation in annotations:
+            expr = substitute(annotation["expr"], prom_values())
+            body = requests.get(f"{prometheus.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+            assert body.get("status") == "success", (uid, annotation["name"], body)
+            if annotation["name"] == "New LLM model":
+                models = {r["metric"].get("gen_ai_request_model") for r in body["data"]["result"]}
+                assert {"gpt-4o-mini", "yandexgpt-lite"} <= models, (uid, models)
+
+
 def test_variable_queries_list_the_simulated_values(simulated, prometheus):
     for uid, board in dashboards().items():
         for variable in board["templating"]["list"]:

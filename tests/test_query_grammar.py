@@ -36,20 +36,22 @@ def test_every_shipped_query_parses(capsys):
     variables = shipped.variable_queries()
     rules = shipped.rule_queries()
     links = shipped.datasource_queries()
+    annotations = shipped.annotation_queries()
     # Nothing silently skipped: counted independently of the collectors.
     targets = sum(shipped.count_targets(json.loads(p.read_text())) for p in shipped.DASHBOARDS)
     assert len(dashboards) == targets * len(MODES) and targets > 0
     assert len(variables) == shipped.count_variable_queries() * len(MODES)
     assert len(rules) == shipped.count_rule_exprs() > 0
     assert len(links) == shipped.count_datasource_queries() > 0
+    assert len(annotations) == shipped.count_annotations() * len(MODES) > 0
 
-    verdicts = check(dashboards + variables + rules + links)
+    verdicts = check(dashboards + variables + rules + links + annotations)
     renderings = "/".join(MODES)
     _report(capsys, f"{targets} dashboard targets × {len(MODES)} ({renderings})", verdicts[: len(dashboards)])
     _report(
         capsys,
         f"{len(variables) // len(MODES)} variable queries × {len(MODES)}, {len(rules)} alert/recording rules, "
-        f"{len(links)} data source links",
+        f"{len(links)} data source links, {len(annotations) // len(MODES)} annotation queries × {len(MODES)}",
         verdicts[len(dashboards) :],
     )
     assert {v.query.lang for v in verdicts} == set(LANGUAGES)

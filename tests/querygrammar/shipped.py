@@ -63,6 +63,32 @@ def dashboard_queries() -> list[Query]:
     return out
 
 
+def annotation_queries() -> list[Query]:
+    """Every annotation query (the change markers), in every rendering mode."""
+    out = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text(encoding="utf-8"))
+        for annotation in board.get("annotations", {}).get("list", []):
+            if annotation.get("builtIn"):
+                continue  # Grafana's own "Annotations & Alerts": no query
+            ds = annotation["datasource"]["type"]
+            where = f"{path.name} / annotation {annotation['name']}"
+            for mode in MODES:
+                text = render(annotation[FIELD[ds]], board["templating"]["list"], ds, mode)
+                out.append(Query(LANGUAGE[ds], text, f"{where} [{mode}]"))
+    return out
+
+
+def count_annotations() -> int:
+    """Annotations with a query, counted from the raw JSON."""
+    return sum(
+        1
+        for path in DASHBOARDS
+        for a in json.loads(path.read_text(encoding="utf-8")).get("annotations", {}).get("list", [])
+        if "expr" in a or "query" in a
+    )
+
+
 def variable_queries() -> list[Query]:
     """The series selector of every ``label_values(selector, label)`` drop-down, as Prometheus gets it."""
     out = []
