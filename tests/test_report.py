@@ -192,6 +192,33 @@ def test_report_speaks_russian_in_owner_words(page, journal, tmp_path):
     assert '<html lang="en">' in english and "Bookings" in english and "Записи" not in english
 
 
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> str:
+    """The report of a run with the simulator's planted problem: price questions in variant B break."""
+    directory = tmp_path_factory.mktemp("planted")
+    mp = pytest.MonkeyPatch()
+    mp.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    mp.setenv("BOTWATCH_SECRET", "report-test-secret-0123456789")
+    try:
+        argv = ["demo", "-n", "800", "--seed", "21", "--faults", "broken_price=0.9", "--journal"]
+        assert main([*argv, str(directory / "journal.sqlite")]) == 0
+    finally:
+        mp.undo()
+    return write_report(directory / "journal.sqlite", directory / "report.html")
+
+
+def test_where_clients_are_lost_names_the_planted_step_with_a_masked_dialogue(planted):
+    losses = planted.split('<section id="losses">')[1].split("</section>")[0]
+    findings = re.findall(r'<div class="finding"><h3 class="bad">(.*?)</h3>', losses)
+    assert 1 <= len(findings) <= 3
+    assert "«price»" in findings[0] and "вариант сценария B" in findings[0], findings
+    dialogue = losses.split('<div class="dialogue">')[1].split("</div>")[0]
+    assert "<b>Клиент:</b>" in dialogue and "<b>Бот:</b>" in dialogue
+    assert not re.search(r"\d[\d ()-]{8,}\d", dialogue)  # no phone number in the example
+    todo = planted.split('<section id="todo">')[1]
+    assert "Разберите сценарий: вопрос «price», вариант сценария B" in todo.split("</li>")[0]
+
+
 def test_bars_are_calendar_days_ending_today_with_a_target_line(page):
     from botwatch.audit.report import week_bounds
     from botwatch.integrations.settings import business_timezone

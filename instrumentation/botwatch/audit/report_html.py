@@ -120,24 +120,28 @@ def _losses(data: ReportData, lang: str) -> str:
 
 
 def _finding(data: ReportData, lang: str, f: Any) -> str:
-    name = f.title_ru if lang == "ru" else f.title_en
-    rate = t(lang, "loss_rate", rate=percent(lang, f.loss_rate), rest=percent(lang, f.rest_rate))
     counts = t(lang, "loss_counts", lost=f.lost, reached=f.reached)
-    reasons = ", ".join(
-        f"{t(lang, 'reason_' + r)}: {n}" for r, n in f.reasons.items() if n and "reason_" + r in _REASONS
-    )
+    reasons = ", ".join(f"{t(lang, 'reason_' + r)}: {n}" for r, n in f.reasons.items() if n and r in _REASONS)
     dialogue = ""
     example = data.examples.get(f.examples[0]) if f.examples else None
     if example is not None and example.lines:
         lines = "".join(f"<p><b>{e(t(lang, who))}:</b> {e(text)}</p>" for who, text in example.lines)
         dialogue = f'<p class="detail">{e(t(lang, "example"))}</p><div class="dialogue">{lines}</div>'
     return (
-        f'<div class="finding"><h3>{e(name)}</h3><p class="bad">{e(rate)}</p>'
+        f'<div class="finding"><h3 class="bad">{e(_title(lang, f))}</h3>'
         f'<p class="detail">{e(counts)}{"; " + e(reasons) if reasons else ""}</p>{dialogue}</div>'
     )
 
 
-_REASONS = {"reason_escalated", "reason_slow_reply", "reason_low_confidence", "reason_left"}
+def _title(lang: str, f: Any) -> str:
+    return str(f.title_ru if lang == "ru" else f.title_en)
+
+
+_ATTRIBUTE = {
+    "ru": {"model": "модель", "release": "версию бота", "scenario.version": "версию сценария"},  # accusative
+    "en": {"model": "model", "release": "bot release", "scenario.version": "scenario version"},
+}
+_REASONS = {"escalated", "slow_reply", "low_confidence", "left"}
 
 
 def _changes(data: ReportData, lang: str) -> str:
@@ -147,8 +151,7 @@ def _changes(data: ReportData, lang: str) -> str:
     if not data.changes:
         return head + f"<p>{e(t(lang, 'changes_none'))}</p></section>"
     items = "".join(
-        f'<li class="{"bad" if c.significant and c.conversion_after < c.conversion_before else "flat"}">'
-        f"{e(c.sentence_ru if lang == 'ru' else c.sentence_en)}</li>"
+        f'<li class="{"bad" if c.worse else "flat"}">{e(c.sentence_ru if lang == "ru" else c.sentence_en)}</li>'
         for c in data.changes
     )
     return head + f"<ul>{items}</ul></section>"
@@ -159,10 +162,12 @@ def todo(data: ReportData, lang: str) -> list[str]:
     k, out = data.current, []
     seconds = f"{TARGETS.sla_seconds:g}"
     for c in data.changes:
-        if c.significant and c.conversion_after < c.conversion_before:
-            out.append(t(lang, "todo_change", attribute=c.attribute, before=c.before))
+        if c.worse:
+            out.append(
+                t(lang, "todo_change", attribute=_ATTRIBUTE[lang].get(c.attribute, c.attribute), before=c.before)
+            )
     for f in data.findings[:1]:
-        out.append(t(lang, "todo_finding", step=f.step, segment=f.segment, rate=percent(lang, f.loss_rate)))
+        out.append(t(lang, "todo_finding", step=_title(lang, f).split(":")[0], rate=percent(lang, f.loss_rate)))
     if k.sla_breach_share is not None and k.sla_breach_share > TARGETS.sla_share:
         out.append(t(lang, "todo_sla", value=percent(lang, k.sla_breach_share), seconds=seconds))
     if k.low_confidence_share is not None and k.low_confidence_share > TARGETS.low_confidence_share:
