@@ -89,6 +89,7 @@ def build() -> core.Dashboard:
                 )
             ],
             p.COUNT,
+            links=[p.alert_link("BotwatchLabelBudgetExceeded")],
             w=8,
         ),
         p.timeseries(

@@ -48,7 +48,9 @@ STANDARD_LABELS = frozenset(
 )
 # Labels our own rules add: the alert's severity and the loss ratios' signal.
 RULE_LABELS = frozenset({"severity", "otel_signal"})
-SEMCONV_LABELS = frozenset(label for metric in semconv.METRICS for label in metric.prometheus_labels)
+SEMCONV_LABELS = frozenset(
+    label for metric in (*semconv.METRICS, semconv.LABEL_BUDGET_EXCEEDED) for label in metric.prometheus_labels
+)
 ALLOWED_LABELS = STANDARD_LABELS | RULE_LABELS | SEMCONV_LABELS | COLLECTOR_LABELS | SDK_LABELS
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
 

@@ -392,7 +392,7 @@ PROMETHEUS_SERVICE_LABEL: Final = "service_name"
 
 
 def metric_by_name(name: str) -> Metric:
-    for metric in METRICS:
+    for metric in (*METRICS, LABEL_BUDGET_EXCEEDED):
         if name in (metric.name, metric.prometheus) or name in metric.prometheus_series:
             return metric
     raise KeyError(f"unknown botwatch metric {name!r}; known: {', '.join(m.name for m in METRICS)}")
