@@ -22,7 +22,6 @@ from botwatch.conversation import Turn
 from botwatch.gateway.events import Event, timestamp_ns
 
 ACTIONS = semconv.CRM_ACTION_ALIASES
-_UNTIMED_TURN_LIMIT_NS = 30 * 10**9
 
 
 class EventClock:
@@ -82,8 +81,9 @@ def recorded(event: Event, where: Placement) -> Iterator[Turn | None]:
         clock=clock,
         tenant=where.tenant,
     ) as conv:
-        # Everything this event records (not the conversation's root) carries its tenant and event id.
-        conv.common.update({semconv.TENANT: where.tenant, semconv.GATEWAY_EVENT_ID: event.event_id})
+        # Every span and log record of this event (not the conversation's root) carries its id, so the
+        # export finds it; the tenant goes on the event's main span only (each attribute costs export CPU).
+        conv.common[semconv.GATEWAY_EVENT_ID] = event.event_id
         if event.funnel_only:
             assert event.funnel_stage is not None
             conv.funnel(event.funnel_stage)
@@ -91,7 +91,8 @@ def recorded(event: Event, where: Placement) -> Iterator[Turn | None]:
             return
         if event.direction == "outbound":
             clock.pinned = start
-            with conv.send(event.text or event.bot_response or "", kind=event.message_kind or "reminder"):
+            with conv.send(event.text or event.bot_response or "", kind=event.message_kind or "reminder") as out:
+                out.span.set_attribute(semconv.TENANT, where.tenant)
                 clock.pinned = start + int((event.latency_ms or 0) * 1e6)
             if event.funnel_stage:
                 conv.funnel(event.funnel_stage)
@@ -100,6 +101,7 @@ def recorded(event: Event, where: Placement) -> Iterator[Turn | None]:
         end = turn_end_ns(event)
         with conv.turn(event.text, index=event.turn_index or where.number) as turn:
             turn.measured = event.latency_ms is not None
+            turn.span.set_attribute(semconv.TENANT, where.tenant)
             if event.intent is not None:
                 if event.confidence is not None:
                     turn.intent(event.intent, confidence=event.confidence)
