@@ -125,3 +125,18 @@ def test_a_missing_extra_is_named(env: dict[str, str], tmp_path: Path, command: 
     message = out.stderr.partition("\nLOADED ")[0]
     assert f"pip install 'botwatch[{extra}]'" in message and "Traceback" not in message, message
     assert not (tmp_path / "out").exists()
+
+
+def test_the_package_loads_its_names_on_first_use() -> None:
+    check = (
+        "import sys, botwatch\n"
+        "assert not [m for m in sys.modules if m.startswith('opentelemetry')], 'import botwatch loaded the SDK'\n"
+        "import botwatch.conversation\n"  # the submodule import must not hide the public class
+        "assert isinstance(botwatch.conversation, type), botwatch.conversation\n"
+        "assert botwatch.conversation is botwatch.Conversation\n"
+        "assert botwatch.semconv.TENANT == 'botwatch.tenant' and callable(botwatch.init)\n"
+        "from botwatch import Turn, flush, shutdown\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -56,6 +56,7 @@ _LAZY = {
     "Telemetry": ("botwatch.telemetry", "Telemetry"),
     "init": ("botwatch.telemetry", "init"),
     "shutdown": ("botwatch.telemetry", "shutdown"),
+    "semconv": ("botwatch.semconv", ""),  # the module itself
 }
 
 
@@ -71,7 +72,8 @@ class _Package(types.ModuleType):
         if name not in _LAZY:
             raise AttributeError(f"module 'botwatch' has no attribute {name!r}")
         module, attribute = _LAZY[name]
-        value = getattr(importlib.import_module(module), attribute)
+        loaded = importlib.import_module(module)
+        value = getattr(loaded, attribute) if attribute else loaded
         setattr(self, name, value)
         return value
 
