@@ -289,13 +289,16 @@ class ChatTracer:
         conv.common.update(self._common(chat_id, bot_id))
         clock.held = start  # the root and the turn start when the update arrived, not after the ledger
         with conv:
+            if kind:
+                conv.common[semconv.UPDATE_KIND] = kind  # after the root: the root is the episode's, not this update's
             common = conv.common
-            conv.common = {**common, **({semconv.UPDATE_KIND: kind} if kind else {}), **(media or {})}
-            if media and text is None:
-                text = ""  # a photo or voice without a caption is still the client's message
+            if media:
+                conv.common = {**common, **media}  # the turn and its message.received record carry the media
+                if text is None:
+                    text = ""  # a photo or voice without a caption is still the client's message
             turn = conv.turn(text, index=entry.turn_index)
             with turn:
-                conv.common = {**common, **({semconv.UPDATE_KIND: kind} if kind else {})}
+                conv.common = common
                 clock.held = None
                 active = ActiveTurn(chat_id, conv, turn, clock, bot_id)
                 token = _active.set(active)

@@ -60,11 +60,14 @@ def _incoming(update: object) -> _Incoming | None:
     """The chat, text, kind and media of an update a client sent, else None."""
     if not isinstance(update, Update):
         return None
+    new = update.message
+    if new is not None:  # the common case first
+        return _Incoming(new.chat.id, new.text or new.caption, "message", media.of_message(new))
     kind = next((name for name in Update.ALL_TYPES if getattr(update, name, None) is not None), None)
     if kind in _NOT_CLIENTS:
         return None
     chat = update.effective_chat
-    user = update.effective_user
+    user = update.effective_user if chat is None else None
     chat_id = chat.id if chat is not None else user.id if user is not None else None
     if chat_id is None:
         return None
