@@ -168,11 +168,11 @@ def test_alert_reaches_telegram_as_html_then_resolves(alertmanager: Alertmanager
         alert("BotwatchResponseSLABreach", "warning", **{**SLA, "a_value": "10%"}),
         alert("BotwatchResponseSLABreach", "critical", **SLA),
     )
-    message = telegram.wait_for(lambda text: "BotwatchResponseSLABreach</b> — FIRING" in text)
+    message = telegram.wait_for(lambda text: "BotwatchResponseSLABreach</b> — ТРЕВОГА" in text)
     text = message["text"]
     assert message["parse_mode"] == "HTML"
     assert int(message["chat_id"]) == CHAT_ID
-    assert text.startswith("🔴 <b>BotwatchResponseSLABreach</b> — FIRING")
+    assert text.startswith("🔴 <b>BotwatchResponseSLABreach</b> — ТРЕВОГА")
     assert "<b>Бот salon-bot массово отвечает дольше 3 с в канале whatsapp</b>" in text
     assert "(error_type=&#34;timeout&#34; &lt;b&gt;)" in text  # label/annotation text is escaped
     assert "Сервис: <code>salon-bot</code>" in text
@@ -183,16 +183,16 @@ def test_alert_reaches_telegram_as_html_then_resolves(alertmanager: Alertmanager
     assert urllib.parse.quote('"query":"4bf92f3577b34da6a3ce929d0e0e4736"', safe="") in text
     assert 'href="https://github.com/botwatch/botwatch/blob/main/alerts/RUNBOOK.md#botwatchresponseslabreach"' in text
     # The critical alert inhibits the warning of the same bot and channel.
-    assert "Статус: firing · critical" in text
+    assert "Статус: тревога · critical" in text
     assert "· warning" not in text and "10%" not in text
 
     alertmanager.post(
         alert("BotwatchResponseSLABreach", "warning", resolved=True, **SLA),
         alert("BotwatchResponseSLABreach", "critical", resolved=True, **SLA),
     )
-    resolved = telegram.wait_for(lambda text: "BotwatchResponseSLABreach</b> — RESOLVED" in text)
-    assert resolved["text"].startswith("✅ <b>BotwatchResponseSLABreach</b> — RESOLVED")
-    assert "Статус: resolved · critical" in resolved["text"]
+    resolved = telegram.wait_for(lambda text: "BotwatchResponseSLABreach</b> — РЕШЕНО" in text)
+    assert resolved["text"].startswith("✅ <b>BotwatchResponseSLABreach</b> — РЕШЕНО")
+    assert "Статус: решено · critical" in resolved["text"]
 
     # Watchdog goes to the heartbeat receiver, never to the owner's phone.
     assert not any("Watchdog" in m["text"] for m in telegram.sent())
@@ -278,10 +278,10 @@ def test_any_group_is_one_valid_message_under_4096(size: int, alertmanager: Aler
     name = f"BotwatchGroupOf{size}"
     alertmanager.post(*(_long_alert(name, number) for number in range(size)))
     # The alerts started an hour ago, so Alertmanager sends at once what it has, then the whole group.
-    header = f"{name}</b> — FIRING" + (f" ({size})" if size > 1 else "")
+    header = f"{name}</b> — ТРЕВОГА" + (f" ({size})" if size > 1 else "")
     firing = telegram.wait_for(lambda text: header in text)["text"]
     alertmanager.post(*(_long_alert(name, number, resolved=True) for number in range(size)))
-    resolved = telegram.wait_for(lambda text: f"{name}</b> — RESOLVED" in text)["text"]
+    resolved = telegram.wait_for(lambda text: f"{name}</b> — РЕШЕНО" in text)["text"]
 
     mine = [call for call in telegram.calls if name in str(call.params.get("text", ""))]
     assert [call.status for call in mine if call.status != 200] == [], [call.params["text"][-300:] for call in mine]

@@ -56,6 +56,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ from telegram_api import BotAPI
 from test_alerts_alertmanager import TOKEN
 
 import botwatch
+from botwatch.audit.mttr import Incident, incidents, mttr
 from botwatch.demo.faults import parse_faults
 from botwatch.demo.runner import Progress, run_demo
 
@@ -185,7 +187,8 @@ class TimedTelegram(BotAPI):
         return [Message(call.at, str(call.params.get("text", ""))) for call in self.accepted()]
 
 
-_HEAD = re.compile(r"^(?:🔴|✅) <b>(?P<alertname>[^<]+)</b> — (?P<status>FIRING|RESOLVED)")
+_HEAD = re.compile(r"^(?:🔴|✅) <b>(?P<alertname>[^<]+)</b> — (?P<status>ТРЕВОГА|РЕШЕНО)")
+_STATUS = {"ТРЕВОГА": "FIRING", "РЕШЕНО": "RESOLVED"}  # the template's Russian words (botwatch.telegram.word)
 
 
 @dataclass(frozen=True)
@@ -201,11 +204,11 @@ class Message:
     @property
     def status(self) -> str:
         match = _HEAD.match(self.text)
-        return match["status"] if match else ""
+        return _STATUS[match["status"]] if match else ""
 
     @property
     def severity(self) -> str:
-        match = re.search(r"Статус: (?:firing|resolved) · (\w+)", self.text)
+        match = re.search(r"Статус: (?:тревога|решено) · (\w+)", self.text)
         return match[1] if match else ""
 
 
@@ -379,6 +382,8 @@ class Run:
     bot_stopped: float
     first_fault: dict[str, float]
     logs: str
+    incidents: list[Incident] = field(default_factory=list)  # from Prometheus's ALERTS history
+    wall_offset: float = 0.0  # time.time() - time.monotonic(): a monotonic moment + this is wall-clock time
 
 
 HEALTHY_QUERIES = {
@@ -428,6 +433,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         result = Run(
             telegram.received(), healthy, fault_start, fault_end, time.monotonic(), dict(bot.first_fault), stack.logs()
         )
+        result.wall_offset = time.time() - time.monotonic()
+        began = datetime.fromtimestamp(result.wall_offset + bot.at(0), UTC)
+        result.incidents = incidents(stack.prometheus.url, began, datetime.now(UTC), timedelta(seconds=1))
     print(f"\nTelegram messages (faults {FAULTS_TEXT}):\n{_summary(result, logs=False)}")
     yield result
 
@@ -508,11 +516,11 @@ def test_low_confidence_message(run: Run) -> None:
     text = message.text
     channel = re.search(r"Канал: <code>(\w+)</code>", text)
     assert channel and channel[1] in CHANNELS, text
-    assert text.startswith(f"🔴 <b>{LOW_CONFIDENCE}</b> — FIRING")
+    assert text.startswith(f"🔴 <b>{LOW_CONFIDENCE}</b> — ТРЕВОГА")
     assert f"<b>Бот {SERVICE} часто не понимает клиентов в канале {channel[1]}</b>" in text
     assert "распознаны с уверенностью ≤ 0.6 (порог 20%)" in text
     assert f"Сервис: <code>{SERVICE}</code>" in text
-    assert "Статус: firing · warning" in text
+    assert "Статус: тревога · warning" in text
     value = re.search(r"Значение: <b>([\d.]+)%</b>", text)
     assert value and float(value[1]) > 20, text
     assert f"/d/botwatch-overview?var-job={SERVICE}&amp;var-channel={channel[1]}" in text
@@ -525,7 +533,7 @@ def test_sla_breach_message(run: Run) -> None:
     text = message.text
     channel = re.search(r"Канал: <code>(\w+)</code>", text)
     assert channel and channel[1] in CHANNELS, text
-    assert text.startswith(f"🔴 <b>{SLA_BREACH}</b> — FIRING")
+    assert text.startswith(f"🔴 <b>{SLA_BREACH}</b> — ТРЕВОГА")
     assert f"<b>Бот {SERVICE} массово отвечает дольше 3 с в канале {channel[1]}</b>" in text
     assert "заняли больше 3 секунд (критический порог 20%)" in text
     assert f"Сервис: <code>{SERVICE}</code>" in text
@@ -538,9 +546,9 @@ def test_lead_creation_failing_message(run: Run) -> None:
     message = _first(run, LEAD_FAILING)
     assert message.at >= run.first_fault["crm_errors"]
     text = message.text
-    assert text.startswith(f"🔴 <b>{LEAD_FAILING}</b> — FIRING")
+    assert text.startswith(f"🔴 <b>{LEAD_FAILING}</b> — ТРЕВОГА")
     assert f"<b>Бот {SERVICE} не может создать лиды в bitrix24</b>" in text
-    assert "Статус: firing · critical" in text
+    assert "Статус: тревога · critical" in text
     assert "CRM: <code>bitrix24</code>" in text
     assert f"Сервис: <code>{SERVICE}</code>" in text
     failed = re.search(r"не создано\s+(\d+)\s+лидов", text)
@@ -561,6 +569,25 @@ def test_each_alert_resolves_after_the_fault_stops(run: Run) -> None:
         after = [m for m in resolved if run.fault_end <= m.at < run.bot_stopped]
         assert after, f"no RESOLVED message for {alertname} after the faults stopped:\n{_summary(run)}"
         assert resolved[-1] is after[-1]
-        assert after[-1].text.startswith(f"✅ <b>{alertname}</b> — RESOLVED")
-        assert "Статус: resolved" in after[-1].text
+        assert after[-1].text.startswith(f"✅ <b>{alertname}</b> — РЕШЕНО")
+        assert "Статус: решено" in after[-1].text
         assert f"Сервис: <code>{SERVICE}</code>" in after[-1].text
+
+
+def test_mttr_from_prometheus_alerts_history_fits_the_cycle(run: Run) -> None:
+    """One firing → resolved cycle per alert: MTTR lies between what Telegram saw fire and resolve."""
+    for alertname in ALERT_FAULT:
+        cycle = [i for i in run.incidents if i.alertname == alertname and i.labels and ("job", SERVICE) in i.labels]
+        assert cycle, f"no resolved {alertname} in ALERTS history: {run.incidents}"
+        fired = _first(run, alertname).at + run.wall_offset
+        resolved = max(m.at for m in run.messages if m.alertname == alertname and m.status == "RESOLVED")
+        fault_start = run.fault_start + run.wall_offset
+        # Prometheus fires before Alertmanager's message arrives, and resolves before the last RESOLVED one.
+        assert min(i.started.timestamp() for i in cycle) <= fired + 1, (cycle, fired)
+        for incident in cycle:
+            assert fault_start - 1 <= incident.started.timestamp(), (incident, fault_start)
+            assert incident.resolved.timestamp() <= resolved + run.wall_offset + 1, incident
+        value = mttr(cycle)
+        assert value is not None
+        print(f"{alertname}: {len(cycle)} incidents, MTTR {value.total_seconds():.0f} s")
+        assert timedelta(0) < value <= timedelta(seconds=resolved + run.wall_offset - fault_start + 1), value

@@ -204,7 +204,7 @@ def test_stack_up_demo_alert_status_down(stack: Stack, telegram: BotAPI, tmp_pat
     # demo with every lead creation failing: the owner's Telegram gets the alert
     demo = run_demo(stack, tmp_path)
     try:
-        message = telegram.wait_for(lambda text: LEAD_FAILING in text and "FIRING" in text, timeout=75)
+        message = telegram.wait_for(lambda text: LEAD_FAILING in text and "ТРЕВОГА" in text, timeout=75)
     except AssertionError:
         logs = "\n".join(
             f"--- {log} ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])

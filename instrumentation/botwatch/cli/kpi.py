@@ -3,17 +3,21 @@
 The window is ``[until - since, until)``; ``--since`` is a duration (7d) or a
 moment (ISO 8601, as the report's page states its own window), ``--until``
 a moment (default now). Both the table and the JSON say which services and
-demo runs the window covers.
+demo runs the window covers.  With ``--prometheus-url`` (or
+``BOTWATCH_PROMETHEUS_URL``) they add the alerts' MTTR over the same window,
+from Prometheus's ``ALERTS`` history (``botwatch.audit.mttr``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_OK, EXIT_USAGE, add_journal_option, fail, open_journal, parse_duration
+from botwatch.cli.common import EXIT_DATA, EXIT_OK, EXIT_USAGE, add_journal_option, fail, open_journal, parse_duration
 from botwatch.journal import format_kpi_table, kpi_to_json
 
 
@@ -51,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--until", type=parse_moment, default=None, help="end moment, ISO 8601 (now)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--prometheus-url",
+        default=None,
+        help="also the alerts' MTTR (firing → resolved) from this Prometheus (default: $BOTWATCH_PROMETHEUS_URL)",
+    )
     add_journal_option(parser)
     parser.set_defaults(run=run)
 
@@ -62,5 +71,28 @@ def run(args: argparse.Namespace) -> int:
         return fail("--since must be before --until", EXIT_USAGE)
     with open_journal(args.journal) as journal:
         kpi = journal.kpi(period, until)
-    print(json.dumps(kpi_to_json(kpi), ensure_ascii=False, indent=2) if args.json else format_kpi_table(kpi))
+    data = kpi_to_json(kpi)
+    prometheus = args.prometheus_url or os.environ.get("BOTWATCH_PROMETHEUS_URL")
+    if prometheus:
+        from botwatch.audit.errors import SourceError
+
+        try:
+            data.update(_alerts(prometheus, kpi.since, kpi.until))
+        except SourceError as error:
+            return fail(str(error), EXIT_DATA)
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(format_kpi_table(kpi))
+        if prometheus:
+            mttr = "—" if data["alerts_mttr_s"] is None else f"{data['alerts_mttr_s']:g} s"
+            print(f"  Alerts resolved / MTTR (firing → resolved): {data['alerts_resolved']} / {mttr}")
     return EXIT_OK
+
+
+def _alerts(url: str, since: datetime, until: datetime) -> dict[str, Any]:
+    from botwatch.audit.mttr import incidents, mttr
+
+    found = incidents(url, since, until)
+    value = mttr(found)
+    return {"alerts_resolved": len(found), "alerts_mttr_s": None if value is None else round(value.total_seconds(), 1)}
