@@ -6,7 +6,9 @@ series: exact whole numbers, where ``increase()`` would extrapolate and miss
 the first increment of a new series.  Differences from the journal's
 definitions: conversion is booking_created / conversations started counted
 in the same window; "low confidence" counts the 0.6 bucket (≤ 0.6, the
-journal counts < 0.6); p50/p95 come from histogram buckets (interpolated).
+journal counts < 0.6); p50/p95 come from histogram buckets (interpolated);
+the per-conversation numbers (closed without a human, no-shows after a
+reminder) are None: counters cannot join one conversation's events.
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class Prometheus:
             input_tokens=tokens[semconv.GEN_AI_TOKEN_TYPE_INPUT],
             output_tokens=tokens[semconv.GEN_AI_TOKEN_TYPE_OUTPUT],
             llm_cost=self.scalar(delta(semconv.LLM_COST_METRIC.prometheus), at) or 0.0,
+            rescheduled=stage(semconv.RESCHEDULED),
+            complaints=stage(semconv.COMPLAINT),
+            services=(self.job,) if self.job else (),
         )
 
     def close(self) -> None:

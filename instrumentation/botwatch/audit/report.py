@@ -103,7 +103,7 @@ def collect(
     except ImportError:  # a build without them: the report shows the numbers only
         return data
     say("where clients are lost")
-    findings = list(find_losses(journal, since, end).findings)[:TOP_FINDINGS]
+    findings = list(find_losses(journal, since, end, progress=say).findings)[:TOP_FINDINGS]
     say("changes")
     changes = list(find_changes(journal, since, end))
     examples = {}
