@@ -158,9 +158,16 @@ def test_every_number_on_the_page_equals_kpi_json(page, journal):
         "lead_creates",
         "rescheduled",
         "complaints",
+        "appointments",
+        "conversations_without_human",
+        "low_confidence_threshold",
     }
     assert keys <= set(numbers.current), keys - set(numbers.current)
     assert assert_equal_to_kpi(numbers.current, current) >= len(keys)
+    # No other number in the line under each value: every one of them is a kpi --json number.
+    for line in re.findall(r'<p class="detail">(.*?)</p>', html.split('<section id="losses">')[0]):
+        if "<b data-kpi" in line:
+            assert not re.search(r"\d", re.sub(r'<b data-kpi="\w+">[^<]*</b>', "", line)), line
     # The previous week is the same number of whole days just before; its numbers are kpi --json's too.
     start = datetime.fromisoformat(since)
     previous = kpi_json(journal, (start - timedelta(days=7)).isoformat(), since)

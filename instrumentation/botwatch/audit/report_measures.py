@@ -68,13 +68,13 @@ def detail(lang: str, measure: Measure, kpi: Kpi) -> list[tuple[str, str | None]
     if key == "closed_without_human":
         if kpi.conversations_escalated is None:  # the stack cannot tell
             return []
-        closed = (n(kpi.conversations - kpi.conversations_escalated), None)
+        closed = (n(kpi.conversations - kpi.conversations_escalated), "conversations_without_human")
         escalated = (n(kpi.conversations_escalated), "conversations_escalated")
         return _fill(
             lang, "closed_detail", closed=closed, all=(n(kpi.conversations), "conversations"), escalated=escalated
         )
     if key == "no_show_rate":
-        visits = (n(kpi.no_shows + kpi.visits_completed), None)
+        visits = (n(kpi.no_shows + kpi.visits_completed), "appointments")
         line = _fill(lang, "no_shows_detail", no_shows=(n(kpi.no_shows), "no_shows"), visits=visits)
         if kpi.no_shows_reminded is None:
             return line
@@ -90,7 +90,7 @@ def detail(lang: str, measure: Measure, kpi: Kpi) -> list[tuple[str, str | None]
             "confidence_detail",
             low=(n(kpi.low_confidence_turns), "low_confidence_turns"),
             turns=(n(kpi.turns_with_intent), "turns_with_intent"),
-            floor=(floor.replace(".", ",") if lang == "ru" else floor, None),
+            floor=(floor.replace(".", ",") if lang == "ru" else floor, "low_confidence_threshold"),
         )
     failed, whole = (n(kpi.lead_create_failures), "lead_create_failures"), (n(kpi.lead_creates), "lead_creates")
     return _fill(lang, "leads_detail", failed=failed, all=whole)

@@ -35,6 +35,10 @@ def kpi_to_json(kpi: Kpi) -> dict[str, Any]:
     data["until"] = kpi.until.isoformat()
     data["services"] = list(kpi.services)
     data["demo_runs"] = list(kpi.demo_runs)
+    data["appointments"] = kpi.no_shows + kpi.visits_completed
+    data["conversations_without_human"] = (
+        None if kpi.conversations_escalated is None else kpi.conversations - kpi.conversations_escalated
+    )
     data["turn_p50_s"] = _round(kpi.turn_p50_s, SECONDS_DIGITS)
     data["turn_p95_s"] = _round(kpi.turn_p95_s, SECONDS_DIGITS)
     data["llm_cost"] = _round(kpi.llm_cost, MONEY_DIGITS)
