@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from botwatch import semconv
+from botwatch.stack import tenant_rules
 
 REPO = Path(__file__).resolve().parents[1]
 ALERTS = REPO / "alerts"
@@ -42,9 +43,17 @@ COLLECTOR_SELF_METRICS = frozenset(
 COLLECTOR_LABELS = frozenset({"receiver", "transport", "exporter", "data_type"})
 SDK_SELF_METRICS = frozenset({semconv.SDK_SPANS_PROCESSED_PROMETHEUS, semconv.SDK_LOGS_PROCESSED_PROMETHEUS})
 SDK_LABELS = frozenset({semconv.prometheus_label(semconv.ERROR_TYPE), "otel_component_type", "otel_component_name"})
-# Labels every series may carry: the target/resource labels and the bucket edge.
+# Labels every series may carry: the target/resource labels (botwatch_tenant from the resource's
+# botwatch.tenant, collector/config.yaml) and the bucket edge.
 STANDARD_LABELS = frozenset(
-    {semconv.PROMETHEUS_JOB_LABEL, semconv.PROMETHEUS_SERVICE_LABEL, "instance", "le", "__name__"}
+    {
+        semconv.PROMETHEUS_JOB_LABEL,
+        semconv.PROMETHEUS_SERVICE_LABEL,
+        tenant_rules.TENANT_LABEL,
+        "instance",
+        "le",
+        "__name__",
+    }
 )
 # Labels our own rules add: the alert's severity and the loss ratios' signal.
 RULE_LABELS = frozenset({"severity", "otel_signal"})
@@ -249,7 +258,8 @@ def _uses(rule: Rule) -> list[Parsed]:
 
 
 def _known_metric(name: str) -> bool:
-    if name in RECORDED or name in COLLECTOR_SELF_METRICS or name in SDK_SELF_METRICS:
+    # botwatch:tenant:* series come from the tenants file (botwatch.stack.tenant_rules), rendered at stack up.
+    if name in RECORDED or name in COLLECTOR_SELF_METRICS or name in SDK_SELF_METRICS or name in tenant_rules.SERIES:
         return True
     try:
         semconv.metric_by_name(name)
@@ -292,6 +302,9 @@ def test_bucket_edges_are_the_semconv_thresholds() -> None:
     for rule in RULES:
         for selector in parse_promql(rule.expr).selectors:
             if selector.metric in edges:
+                if "le" not in selector.matchers:  # every bucket, joined with a tenant's own edge
+                    assert "on (botwatch_tenant, le) botwatch:tenant:" in rule.expr, rule.expr
+                    continue
                 edge, buckets = edges[selector.metric]
                 assert edge in buckets, f"{edge} is not a bucket boundary of {selector.metric}"
                 regex = re.compile(selector.matchers["le"])

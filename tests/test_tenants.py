@@ -1,0 +1,206 @@
+"""The tenants file: parsing, validation errors, and what renders from it (Alertmanager routes, target series).
+
+The rendered Alertmanager config is checked by the pinned ``amtool check-config``
+and routed with ``amtool config routes test``; the rendered rules by
+``promtool check rules``.  alerts/tests/tenants_test.yml runs the alert rules on
+the committed rendering of deploy/tenants.example.toml (checked fresh here).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
+from test_alerts_static import amtool, promtool  # noqa: F401 - fixtures
+
+from botwatch import tenants
+from botwatch.gateway import config as gateway_config
+from botwatch.stack import alertmanager, tenant_routes, tenant_rules, yamlfile
+from botwatch.tenants import Tenants, TenantsError
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "deploy" / "tenants.example.toml"
+FIXTURE = REPO / "alerts" / "tests" / "fixtures" / "tenant_targets.yml"
+
+GOOD = """
+[[tenants]]
+id = "a"
+token = "aaaaaaaaaaaaaaaaaaaa"
+[tenants.owner]
+chat_id = -1001
+[tenants.targets]
+sla_seconds = 5
+
+[[tenants]]
+id = "b"
+[tenants.owner]
+chat_id = "-1002"
+thread_id = 3
+"""
+
+
+def _load(tmp_path: Path, text: str) -> Tenants:
+    path = tmp_path / "tenants.toml"
+    path.write_text(text)
+    return tenants.load(path)
+
+
+def _error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(TenantsError) as caught:
+        _load(tmp_path, text)
+    return str(caught.value)
+
+
+def test_example_parses_and_the_gateway_reads_the_same_file() -> None:
+    found = tenants.load(EXAMPLE)
+    assert found.ids == ("salon-1", "clinic-2")
+    salon, clinic = found.tenants
+    assert salon.owner.chat_id == -1001000000001 and salon.managers is not None
+    assert salon.targets.sla_seconds == 5 and salon.targets.confidence_floor == 0.5
+    assert salon.language == "ru" and salon.label_budget == 300 and salon.retention_days == 90
+    assert clinic.language == "en" and clinic.owner.thread_id == 7 and clinic.managers is None
+    assert clinic.targets.confidence_floor is None
+    env = {
+        "SALON1_TOKEN": "s" * 20,
+        "CLINIC2_TOKEN": "c" * 20,
+        "CLINIC2_SECRET": "x" * 20,
+        "CLINIC2_BITRIX": "https://example.bitrix24.ru/rest/1/abcdef/",
+    }
+    gateway = gateway_config.load(EXAMPLE, env=env, state_path=None)
+    assert [t.id for t in gateway.tenants] == ["salon-1", "clinic-2"]
+    assert gateway.tenants[1].bitrix24 is not None
+
+
+def test_defaults_and_string_chat_ids(tmp_path: Path) -> None:
+    found = _load(tmp_path, GOOD)
+    b = found.get("b")
+    assert b.owner == tenants.Chat(-1002, 3) and b.language == "ru" and b.targets == tenants.Targets()
+    with pytest.raises(TenantsError, match=r"unknown tenant 'c' \(known: a, b\)"):
+        found.get("c")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("chat_id = -1001\n", ""), "tenant a: owner.chat_id: missing"),
+        (("chat_id = -1001\n", 'chat_id = "@salon"\n'), "tenant a: owner.chat_id: '@salon' is not a Telegram chat id"),
+        (("chat_id = -1001\n", "chat_id = 0\n"), "tenant a: owner.chat_id: 0 is not a Telegram chat id"),
+        (("thread_id = 3\n", "thread_id = -3\n"), "tenant b: owner.thread_id: must be a positive topic id"),
+        (("sla_seconds = 5\n", "sla_seconds = 4.5\n"), "tenant a: targets.sla_seconds: 4.5 is not a bucket edge"),
+        (("sla_seconds = 5\n", "lead_failure_share = 1.5\n"), "tenant a: targets.lead_failure_share: 1.5 is out"),
+        (("sla_seconds = 5\n", "confidence_floor = 0.65\n"), "tenant a: targets.confidence_floor: 0.65 is not"),
+        (("sla_seconds = 5\n", "sla_second = 5\n"), "tenant a: targets: unknown key: sla_second"),
+        (('id = "b"\n', 'id = "a"\n'), "tenant a: id: listed twice"),
+        (('id = "b"\n', 'id = "B b"\n'), "tenants entry 2: id: 'B b' is not a tenant id"),
+        (('id = "b"\n', 'id = "b"\nlanguage = "de"\n'), "tenant b: language: 'de' is not one of ru, en"),
+        (('id = "b"\n', 'id = "b"\nlanguag = "en"\n'), "tenant b: unknown key: languag"),
+        (('id = "b"\n', 'id = "b"\nlabel_budget = 5\n'), "tenant b: label_budget: 5 is out of range"),
+        (('id = "b"\n', 'id = "b"\nretention_days = "90"\n'), "tenant b: retention_days: '90' is not a whole"),
+    ],
+)
+def test_validation_names_the_tenant_and_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    old, new = change
+    assert old in GOOD
+    error = _error(tmp_path, GOOD.replace(old, new, 1))
+    assert error.startswith(f"tenants file {tmp_path / 'tenants.toml'}: ")
+    assert message in error
+
+
+def test_the_owner_chat_is_required_and_the_file_must_parse(tmp_path: Path) -> None:
+    assert "tenant b: owner: missing" in _error(tmp_path, GOOD.split('[tenants.owner]\nchat_id = "-1002"')[0])
+    assert "not valid TOML" in _error(tmp_path, "[[tenants]\n")
+    assert "no [[tenants]] tables" in _error(tmp_path, "[gateway]\nmax_batch = 5\n")
+    with pytest.raises(TenantsError, match="cannot read it"):
+        tenants.load(tmp_path / "absent.toml")
+
+
+def test_a_reference_to_an_unknown_tenant_is_an_error(tmp_path: Path) -> None:
+    found = _load(tmp_path, GOOD)
+    found.check_references({"a": "alerts/rules/x.yml"})
+    with pytest.raises(TenantsError, match=r"alerts/rules/x.yml: unknown tenant 'zz'"):
+        found.check_references({"zz": "alerts/rules/x.yml"})
+
+
+# --- rendering ---------------------------------------------------------------------------------------------
+def _routes(tmp_path: Path, found: Tenants) -> Path:
+    token = tmp_path / "token"
+    token.write_text("123:abc")
+    base = alertmanager.render_config(ALERTMANAGER_CONFIG, "http://127.0.0.1:9", token, -100)
+    return yamlfile.dump(tenant_routes.apply(base, found), tmp_path / "alertmanager.yml")
+
+
+def test_routes_one_receiver_per_tenant_with_its_chat(tmp_path: Path) -> None:
+    config = yaml.safe_load(_routes(tmp_path, tenants.load(EXAMPLE)).read_text())
+    receivers = {r["name"]: r for r in config["receivers"]}
+    salon = receivers["tenant-salon-1"]["telegram_configs"][0]
+    clinic = receivers["tenant-clinic-2"]["telegram_configs"][0]
+    assert salon["chat_id"] == -1001000000001 and "message_thread_id" not in salon
+    assert clinic["chat_id"] == -1001000000003 and clinic["message_thread_id"] == 7
+    assert receivers["telegram"]["telegram_configs"][0]["chat_id"] == -100  # the default, for alerts without tenant
+    route = config["route"]
+    assert route["receiver"] == "telegram" and route["group_by"][0] == "botwatch_tenant"
+    by_receiver = {r["receiver"]: r for r in route["routes"]}
+    assert by_receiver["tenant-salon-1"]["matchers"] == ['botwatch_tenant="salon-1"']
+    assert "botwatch_tenant" in by_receiver["tenant-salon-1"]["group_by"]
+    assert [r["receiver"] for r in by_receiver["tenant-salon-1"]["routes"]] == ["tenant-salon-1"]
+    assert all("botwatch_tenant" in rule["equal"] for rule in config["inhibit_rules"])
+
+
+def test_routes_pass_amtool_and_route_each_tenant_to_its_receiver(tmp_path: Path, amtool: str) -> None:  # noqa: F811
+    path = _routes(tmp_path, tenants.load(EXAMPLE))
+    check = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    def route(*labels: str) -> str:
+        result = subprocess.run(
+            [amtool, "config", "routes", "test", f"--config.file={path}", *labels],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return result.stdout.strip()
+
+    assert route("botwatch_tenant=salon-1", "severity=critical", "alertname=X") == "tenant-salon-1"
+    assert route("botwatch_tenant=clinic-2", "severity=warning", "alertname=X") == "tenant-clinic-2"
+    assert route("botwatch_tenant=unknown", "severity=warning", "alertname=X") == "telegram"
+    assert route("severity=critical", "alertname=X") == "telegram"
+    assert route("alertname=Watchdog", "botwatch_tenant=salon-1") == "heartbeat"
+
+
+def test_routes_without_a_token_send_nothing(tmp_path: Path) -> None:
+    base = alertmanager.render_config(ALERTMANAGER_CONFIG, None, None, None)
+    config = tenant_routes.apply(base, tenants.load(EXAMPLE))
+    assert all("telegram_configs" not in r for r in config["receivers"])
+
+
+def test_target_series_render_and_pass_promtool(tmp_path: Path, promtool: str) -> None:  # noqa: F811
+    document = tenant_rules.render(tenants.load(EXAMPLE))
+    rules = document["groups"][0]["rules"]
+    assert {
+        "record": tenant_rules.SLA_SECONDS,
+        "expr": "vector(5)",
+        "labels": {"botwatch_tenant": "salon-1", "le": "5"},
+    } in rules
+    assert not any(
+        r["labels"]["botwatch_tenant"] == "clinic-2" and r["record"] == tenant_rules.CONFIDENCE_FLOOR for r in rules
+    )
+    path = yamlfile.dump(document, tmp_path / "tenant_targets.yml")
+    check = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert yaml.safe_load(FIXTURE.read_text()) == document, "re-render alerts/tests/fixtures/tenant_targets.yml"
+
+
+def test_promtool_tenant_cases_fail_without_the_tenant_series(tmp_path: Path, promtool: str) -> None:  # noqa: F811
+    """The tenant unit tests depend on the rendered series: without them they fail (they can fail)."""
+    source = (REPO / "alerts" / "tests" / "tenants_test.yml").read_text()
+    shutil.copytree(REPO / "alerts" / "rules", tmp_path / "rules")
+    (tmp_path / "tests").mkdir()
+    copy = tmp_path / "tests" / "tenants_test.yml"
+    copy.write_text(source.replace("  - fixtures/tenant_targets.yml\n", ""))
+    result = subprocess.run([promtool, "test", "rules", str(copy)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "botwatch_tenant" in result.stdout + result.stderr
