@@ -13,7 +13,8 @@ from typing import Any
 from botwatch.audit import charts
 from botwatch.audit import report_measures as rm
 from botwatch.audit.report import ReportData, values
-from botwatch.audit.report_text import day_label, long_date, percent, t
+from botwatch.audit.report_text import day_label, percent, t
+from botwatch.audit.report_text import period as report_period
 from botwatch.audit.targets import TARGETS
 
 e = html.escape
@@ -35,8 +36,7 @@ ul { padding-left: 1.2em; } li { margin: .3em 0; }
 
 
 def render(data: ReportData, lang: str = "ru") -> str:
-    first, last = data.days[0].day, data.days[-1].day
-    period = f"{long_date(lang, first)} — {long_date(lang, last)}"
+    period = report_period(lang, data.days[0].day, data.days[-1].day)
     bots = ", ".join(data.current.services)
     parts = [
         f"<header><h1>{e(t(lang, 'title'))}</h1><p class='period'>{e(period)}</p>",

@@ -11,7 +11,8 @@ import html
 from botwatch.audit import report_measures as rm
 from botwatch.audit.report import ReportData
 from botwatch.audit.report_html import todo
-from botwatch.audit.report_text import long_date, t
+from botwatch.audit.report_text import period as report_period
+from botwatch.audit.report_text import t
 
 LIMIT = 4096
 TODO_LINES = 3
@@ -27,8 +28,10 @@ def summary(data: ReportData, lang: str = "ru") -> str:
 
 
 def _compose(data: ReportData, lang: str, actions: list[str]) -> str:
-    e = html.escape
-    period = f"{long_date(lang, data.days[0].day)} — {long_date(lang, data.days[-1].day)}"
+    def e(text: str) -> str:
+        return html.escape(text, quote=False)  # text, never an attribute: ' and " stay as they are
+
+    period = report_period(lang, data.days[0].day, data.days[-1].day)
     lines = [t(lang, "summary_title", period=e(period)), ""]
     for m in rm.MEASURES:
         value = rm.shown(lang, m, data.current)

@@ -189,3 +189,11 @@ def long_date(lang: str, day: date) -> str:
     if lang == "ru":
         return f"{day.day} {_MONTHS_RU[day.month - 1]} {day.year}"
     return f"{day.day} {day:%B %Y}"
+
+
+def period(lang: str, first: date, last: date) -> str:
+    """30 ноября — 6 декабря 2026; the first year only when it differs."""
+    start = long_date(lang, first)
+    if first.year == last.year:
+        start = start.removesuffix(f" {first.year}")
+    return f"{start} — {long_date(lang, last)}"
