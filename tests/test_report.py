@@ -355,6 +355,33 @@ def test_chromium_screenshots_show_text_and_bars(page, tmp_path, width):
     assert colors.get((0xC0, 0x39, 0x2B), 0) > 800  # slow-reply bars over the target, and the red words
 
 
+def test_progress_on_a_terminal_and_none_in_a_file(journal, tmp_path):
+    import pty
+
+    controller, terminal = pty.openpty()
+    argv = [sys.executable, "-m", "botwatch.cli", "report", "--journal", str(journal)]
+    done = subprocess.run(
+        [*argv, "--out", str(tmp_path / "a.html")], stderr=terminal, stdout=subprocess.PIPE, timeout=120
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal's other side is closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert done.returncode == 0
+    steps = shown.decode()
+    for step in ("report: week…", "report: day 1/7…", "report: day 7/7…", "report: where clients are lost…"):
+        assert step in steps, steps
+    quiet = subprocess.run([*argv, "--out", str(tmp_path / "b.html")], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
 @pytest.fixture
 def telegram_env(tmp_path, monkeypatch):
     token = tmp_path / "token"
