@@ -359,3 +359,21 @@ def test_an_unusable_state_file_is_a_clear_error(tmp_path):
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2
     assert "cannot open" in done.stderr and "state.sqlite" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_untimed_turns_stay_out_of_the_journal_sla_figures(gateways):
+    from datetime import UTC, datetime, timedelta
+
+    from botwatch.journal.kpi import compute_kpi
+
+    gateway = gateways().start()
+    slow = example_event(event_id="slow", session_id="sess_slow", latency_ms=5000)
+    untimed = example_event(event_id="untimed", session_id="sess_untimed")  # no latency_ms: no reply time
+    assert gateway.post([slow, untimed])[1]["accepted"] == 2
+    assert gateway.stop() == 0
+    now = datetime.now(UTC)
+    with sqlite3.connect(gateway.journal) as db:
+        kpi = compute_kpi(db, now - timedelta(hours=1), now + timedelta(minutes=1))
+    assert (kpi.turns, kpi.timed_turns, kpi.turns_over_sla) == (2, 1, 1)
+    assert kpi.sla_breach_share == 1.0  # the one measured turn was slow; the untimed one is not "within SLA"
+    assert kpi.turn_p50_s == 5.0

@@ -72,6 +72,7 @@ class Kpi:
     complaints: int = 0
     services: tuple[str, ...] = ()
     demo_runs: tuple[int, ...] = ()
+    timed_turns: int | None = None  # turns with a measured reply time (None: every turn)
 
     @property
     def conversion(self) -> float | None:
@@ -83,7 +84,7 @@ class Kpi:
 
     @property
     def sla_breach_share(self) -> float | None:
-        return _ratio(self.turns_over_sla, self.turns)
+        return _ratio(self.turns_over_sla, self.turns if self.timed_turns is None else self.timed_turns)
 
     @property
     def low_confidence_share(self) -> float | None:
@@ -125,8 +126,8 @@ def compute_kpi(conn: sqlite3.Connection, since: datetime, until: datetime) -> K
         *window,
         (semconv.NO_SHOW, semconv.VISIT_COMPLETED, semconv.ESCALATED, semconv.RESCHEDULED, semconv.COMPLAINT),
     )
-    turns, over_sla, with_intent, low = conn.execute(
-        """SELECT COUNT(*), COALESCE(SUM(sla_breached), 0),
+    turns, timed, over_sla, with_intent, low = conn.execute(
+        """SELECT COUNT(*), COUNT(sla_breached), COALESCE(SUM(sla_breached), 0),
                   COALESCE(SUM(intent IS NOT NULL), 0),
                   COALESCE(SUM(intent IS NOT NULL AND confidence < ?), 0)
            FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ? AND """
@@ -151,8 +152,9 @@ def compute_kpi(conn: sqlite3.Connection, since: datetime, until: datetime) -> K
         conversations_booked=booked,
         turns=turns,
         turns_over_sla=over_sla,
-        turn_p50_s=_turn_percentile(conn, *window, turns, 0.50),
-        turn_p95_s=_turn_percentile(conn, *window, turns, 0.95),
+        timed_turns=timed,
+        turn_p50_s=_turn_percentile(conn, *window, timed, 0.50),
+        turn_p95_s=_turn_percentile(conn, *window, timed, 0.95),
         turns_with_intent=with_intent,
         low_confidence_turns=low,
         no_shows=stages[semconv.NO_SHOW],
@@ -254,7 +256,8 @@ def _turn_percentile(conn: sqlite3.Connection, since_ns: int, until_ns: int, tur
         return None
     rank = max(1, math.ceil(q * turns))
     row = conn.execute(
-        """SELECT duration_ns FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ? AND """
+        """SELECT duration_ns FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ?
+           AND sla_breached IS NOT NULL AND """
         + _CLIENT_TURN
         + """
            ORDER BY duration_ns LIMIT 1 OFFSET ?""",

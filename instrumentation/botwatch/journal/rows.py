@@ -187,7 +187,8 @@ def span_row(span: ReadableSpan, resource_id: int | None) -> tuple[tuple[Any, ..
     family = span_family(span.name, attrs)
     duration = max(0, end - start)
     sla_breached: int | None = None
-    if family == FAMILY_TURN:
+    if family == FAMILY_TURN and (semconv.SLA_BREACHED in attrs or duration > 0):
+        # NULL: a turn without a measured reply time (a webhook without latency_ms), outside the SLA figures.
         sla_breached = int(attrs.get(semconv.SLA_BREACHED) is True or duration > SLA_NS)
     events = []
     marks = []
