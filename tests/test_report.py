@@ -226,6 +226,21 @@ def test_where_clients_are_lost_names_the_planted_step_with_a_masked_dialogue(pl
     assert "Разберите сценарий: вопрос «price», вариант сценария B" in todo.split("</li>")[0]
 
 
+def test_a_model_switch_that_cost_bookings_is_reported_with_a_rollback_line(tmp_path):
+    from test_insights import simulate_switch  # 800 conversations on one model, 800 on the next
+
+    switch = simulate_switch(tmp_path / "switch.sqlite", 0.41, 0.33, seed=5)
+    html = write_report(tmp_path / "switch.sqlite", tmp_path / "switch.html", "--since", "28d")
+    changes = html.split('<section id="changes">')[1].split("</section>")[0]
+    [line] = re.findall(r'<li class="bad">(.*?)</li>', changes)
+    assert "После перехода на модель yandexgpt-lite" in line and "конверсия упала" in line, line
+    from botwatch.integrations.settings import business_timezone
+
+    assert f"{switch.astimezone(business_timezone('Europe/Moscow')).day} " in line  # the switch's date, in Moscow
+    first = html.split('<section id="todo">')[1].split("</li>")[0]
+    assert "Верните прежнюю модель (gpt-4o-mini)" in first  # the rollback comes first
+
+
 def test_bars_are_calendar_days_ending_today_with_a_target_line(page):
     from botwatch.audit.report import week_bounds
     from botwatch.integrations.settings import business_timezone

@@ -90,6 +90,25 @@ def test_both_languages_have_every_string():
     assert points("ru", -5.66) == "-5,7\u00a0п.п." and percent("ru", None) == "нет данных"
 
 
+def test_a_report_of_other_than_seven_days_never_says_week():
+    from botwatch.audit.report_text import days_word, title
+
+    assert [days_word("ru", n) for n in (1, 2, 5, 11, 21, 22, 28)] == [
+        "1 день",
+        "2 дня",
+        "5 дней",
+        "11 дней",
+        "21 день",
+        "22 дня",
+        "28 дней",
+    ]
+    assert title("ru", 7) == "Бот за неделю" and title("ru", 28) == "Бот за 28 дней"
+    month = data(BUSY, kpi(0))
+    month = ReportData(month.since, month.until, month.tz, BUSY, kpi(0), month.days * 4)
+    page = render(month)
+    assert "недел" not in page and page.count("нет данных за прошлый период") == len(rm.MEASURES)
+
+
 def test_an_empty_previous_week_is_no_data_on_every_card():
     page = render(data(BUSY, kpi(0)))
     changes = [rm.compare("ru", m, BUSY, kpi(0)) for m in rm.MEASURES]

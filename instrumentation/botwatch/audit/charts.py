@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Sequence
 
 from botwatch.extras import require
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 BLUE, LIGHT_BLUE, RED, GREY = "#3b73b9", "#a9c4e6", "#c0392b", "#9aa5b1"
 WIDTH_IN, HEIGHT_IN, DPI, FONT = 3.6, 2.1, 200, 11
+MAX_LABELS = 8  # day labels that fit under the bars
 
 
 def _png(fig: Figure) -> str:
@@ -31,7 +33,9 @@ def _png(fig: Figure) -> str:
 
 def _axes(days: Sequence[str]) -> tuple[Figure, Axes]:
     fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
-    ax.set_xticks(range(len(days)), days, fontsize=FONT - 2 if len(days) > 8 else FONT)
+    every = math.ceil(len(days) / MAX_LABELS)  # a month of days: a label every few bars, and today's
+    shown = [label if (len(days) - 1 - n) % every == 0 else "" for n, label in enumerate(days)]
+    ax.set_xticks(range(len(days)), shown, fontsize=FONT)
     ax.tick_params(axis="y", labelsize=FONT)
     if days:  # the last bar is today: its label ("today") is the longest, set smaller and bold
         ax.get_xticklabels()[-1].set(fontsize=FONT - 3, fontweight="bold")

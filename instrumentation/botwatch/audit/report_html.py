@@ -13,7 +13,7 @@ from typing import Any
 from botwatch.audit import charts
 from botwatch.audit import report_measures as rm
 from botwatch.audit.report import ReportData, values
-from botwatch.audit.report_text import day_label, percent, t
+from botwatch.audit.report_text import day_label, percent, t, title
 from botwatch.audit.report_text import period as report_period
 from botwatch.audit.targets import TARGETS
 
@@ -39,7 +39,7 @@ def render(data: ReportData, lang: str = "ru") -> str:
     period = report_period(lang, data.days[0].day, data.days[-1].day)
     bots = ", ".join(data.current.services)
     parts = [
-        f"<header><h1>{e(t(lang, 'title'))}</h1><p class='period'>{e(period)}</p>",
+        f"<header><h1>{e(title(lang, len(data.days)))}</h1><p class='period'>{e(period)}</p>",
         f"<p class='detail'>{e(t(lang, 'bots'))}: {e(bots)}</p>" if bots else "",
         "</header>",
         *(_card(data, lang, m) for m in rm.MEASURES),
@@ -52,7 +52,7 @@ def render(data: ReportData, lang: str = "ru") -> str:
     return (
         f'<!doctype html>\n<html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(t(lang, 'title'))}: {e(period)}</title><style>{STYLE}</style></head>"
+        f"<title>{e(title(lang, len(data.days)))}: {e(period)}</title><style>{STYLE}</style></head>"
         f'<body data-since="{data.since.isoformat()}" data-until="{data.until.isoformat()}">\n'
         + "\n".join(p for p in parts if p)
         + "\n</body></html>\n"
@@ -71,15 +71,18 @@ def _card(data: ReportData, lang: str, m: rm.Measure) -> str:
     if ok is not None and m.target is not None:
         words = t(lang, "target_ok" if ok else "target_bad", target=percent(lang, m.target))
         target = f'<p class="target {"ok" if ok else "bad"}">{e(words)}</p>'
-    change, css = rm.compare(lang, m, now, before)
+    change, css = rm.compare(lang, m, now, before, len(data.days))
     if not data.previous_empty and m.value(before) is not None:
-        shown = rm.shown(lang, m, before)
-        change = e(change).replace(e(shown), f'<b data-kpi-previous="{m.key}">{e(shown)}</b>', 1)
+        # The previous value closes the sentence ("… (было 38,0 %)"): key its last occurrence.
+        shown = e(rm.shown(lang, m, before))
+        head, _, tail = e(change).rpartition(shown)
+        change = f'{head}<b data-kpi-previous="{m.key}">{shown}</b>{tail}'
     else:
         change = e(change)
+    line = rm.detail(lang, m, now) if m.value(now) is not None or m.key == "conversations" else []
     return (
         f'<div class="card" id="{m.key}"><h2>{e(rm.title(lang, m))}</h2>{value}'
-        f'<p class="detail">{_keyed(rm.detail(lang, m, now))}</p>{target}'
+        f'<p class="detail">{_keyed(line)}</p>{target}'
         f'<p class="change {css}">{change}</p>{_chart(data, lang, m)}</div>'
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from botwatch.audit.report_text import count, percent, points, t
+from botwatch.audit.report_text import count, percent, points, span_key, t
 from botwatch.audit.targets import TARGETS
 from botwatch.journal import Kpi
 
@@ -128,21 +128,21 @@ def on_target(measure: Measure, kpi: Kpi) -> bool | None:
     return value <= measure.target
 
 
-def compare(lang: str, measure: Measure, now: Kpi, before: Kpi) -> tuple[str, str]:
-    """(text, css class: good / bad / flat) of the change since the previous week."""
+def compare(lang: str, measure: Measure, now: Kpi, before: Kpi, days: int = 7) -> tuple[str, str]:
+    """(text, css class: good / bad / flat) of the change since the previous week (or ``days``)."""
     a, b = measure.value(now), measure.value(before)
     if before.conversations == 0 or a is None or b is None:
-        return t(lang, "no_previous"), "flat"
+        return t(lang, span_key("no_previous", days)), "flat"
     was = shown(lang, measure, before)
     if measure.percent:
         diff = (a - b) * 100
         if abs(diff) < FLAT_PP:
-            return t(lang, "vs_same", before=was), "flat"
+            return t(lang, span_key("vs_same", days), before=was), "flat"
         text = points(lang, diff)
     else:
         diff = a - b
         if diff == 0:
-            return t(lang, "vs_same", before=was), "flat"
+            return t(lang, span_key("vs_same", days), before=was), "flat"
         text = f"{diff:+.0f}"
     good = (diff > 0) == (measure.better == "up")
-    return t(lang, "vs", diff=text, before=was), "good" if good else "bad"
+    return t(lang, span_key("vs", days), diff=text, before=was), "good" if good else "bad"

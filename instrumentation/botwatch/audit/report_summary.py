@@ -12,7 +12,7 @@ from botwatch.audit import report_measures as rm
 from botwatch.audit.report import ReportData
 from botwatch.audit.report_html import todo
 from botwatch.audit.report_text import period as report_period
-from botwatch.audit.report_text import t
+from botwatch.audit.report_text import t, title
 
 LIMIT = 4096
 TODO_LINES = 3
@@ -32,10 +32,10 @@ def _compose(data: ReportData, lang: str, actions: list[str]) -> str:
         return html.escape(text, quote=False)  # text, never an attribute: ' and " stay as they are
 
     period = report_period(lang, data.days[0].day, data.days[-1].day)
-    lines = [t(lang, "summary_title", period=e(period)), ""]
+    lines = [f"<b>{e(title(lang, len(data.days)))}</b> ({e(period)})", ""]
     for m in rm.MEASURES:
         value = rm.shown(lang, m, data.current)
-        change, _ = rm.compare(lang, m, data.current, data.previous)
+        change, _ = rm.compare(lang, m, data.current, data.previous, len(data.days))
         ok = rm.on_target(m, data.current)
         mark = "" if ok is None else (" ✅" if ok else " ⚠️")
         lines.append(f"{e(rm.title(lang, m))}: <b>{e(value)}</b>{mark} · {e(change)}")

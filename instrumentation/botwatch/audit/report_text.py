@@ -31,6 +31,7 @@ _WEEKDAYS_RU = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 TEXT: dict[str, dict[str, str]] = {
     "ru": {
         "title": "Бот за неделю",
+        "title_period": "Бот за {days}",
         "bots": "Боты",
         "today": "сегодня",
         "conversations": "Обращения",
@@ -56,6 +57,9 @@ TEXT: dict[str, dict[str, str]] = {
         "no_previous": "нет данных за прошлую неделю",
         "vs_same": "как на прошлой неделе ({before})",
         "vs": "{diff} к прошлой неделе (было {before})",
+        "no_previous_period": "нет данных за прошлый период",
+        "vs_same_period": "как в прошлом периоде ({before})",
+        "vs_period": "{diff} к прошлому периоду (было {before})",
         "pp": "п.п.",
         "chart_conversations": "Обращения и записи по дням",
         "chart_sla": "Ответ дольше {seconds} с, % по дням",
@@ -85,12 +89,12 @@ TEXT: dict[str, dict[str, str]] = {
         "todo_finding": "Разберите сценарий: {step} — там теряется {rate} клиентов.",
         "todo_change": "Верните прежнюю {attribute} ({before}): после смены конверсия упала.",
         "footer": "Период: {since} — {until}, время {tz}.",
-        "summary_title": "<b>Бот за неделю</b> ({period})",
         "summary_line": "{name}: {value}",
         "summary_more": "Подробности — в файле отчёта.",
     },
     "en": {
         "title": "The bot this week",
+        "title_period": "The bot over {days}",
         "bots": "Bots",
         "today": "today",
         "conversations": "Conversations",
@@ -116,6 +120,9 @@ TEXT: dict[str, dict[str, str]] = {
         "no_previous": "no data for the previous week",
         "vs_same": "same as the previous week ({before})",
         "vs": "{diff} vs the previous week (was {before})",
+        "no_previous_period": "no data for the previous period",
+        "vs_same_period": "same as the previous period ({before})",
+        "vs_period": "{diff} vs the previous period (was {before})",
         "pp": "pp",
         "chart_conversations": "Conversations and bookings per day",
         "chart_sla": "Replies slower than {seconds} s, % per day",
@@ -145,7 +152,6 @@ TEXT: dict[str, dict[str, str]] = {
         "todo_finding": "Look at the scenario: {step} — {rate} of clients are lost there.",
         "todo_change": "Roll the {attribute} back to {before}: conversion fell after the switch.",
         "footer": "Period: {since} — {until}, {tz} time.",
-        "summary_title": "<b>The bot this week</b> ({period})",
         "summary_line": "{name}: {value}",
         "summary_more": "Details are in the report file.",
     },
@@ -197,3 +203,23 @@ def period(lang: str, first: date, last: date) -> str:
     if first.year == last.year:
         start = start.removesuffix(f" {first.year}")
     return f"{start} — {long_date(lang, last)}"
+
+
+def days_word(lang: str, n: int) -> str:
+    """28 дней, 21 день, 3 дня / 28 days."""
+    if lang != "ru":
+        return f"{n} day" + ("" if n == 1 else "s")
+    if n % 10 == 1 and n % 100 != 11:
+        return f"{n} день"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return f"{n} дня"
+    return f"{n} дней"
+
+
+def span_key(key: str, days: int) -> str:
+    """The week's wording for 7 days, the period's otherwise: no "previous week" for a 28-day report."""
+    return key if days == 7 else f"{key}_period"
+
+
+def title(lang: str, days: int) -> str:
+    return t(lang, span_key("title", days), days=days_word(lang, days))
