@@ -4,7 +4,7 @@ Starts, on 127.0.0.1 only: an OTLP sink standing for the collector (it
 keeps what arrives, and between phases decodes it and counts spans and log
 records), the gateway
 (``python -m botwatch.cli.gateway``, uvicorn, signed tenant) as one replica
-with in-memory idempotency or N replicas sharing a real ``redis-server`` (each
+with its ids in a SQLite file (the default without Redis) or N replicas sharing a real ``redis-server`` (each
 its own process and port, the client spreading its connections over them as
 a load balancer would), and a bare Starlette endpoint on the same uvicorn
 that reads the body and answers ``{}``.  A small asyncio HTTP/1.1 client with
@@ -367,6 +367,7 @@ def main() -> int:
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "BOTWATCH_SECRET": "bench-secret-0123456789",
         "OTEL_SERVICE_NAME": "bench-gateway",
+        "BOTWATCH_GATEWAY_STATE": str(workdir / "gateway-state.sqlite"),  # not beside the user's journal
         # Export a phase's last records promptly (the SDK's default waits up to 5 s for a
         # full batch), since a phase lasts until its telemetry has arrived.
         "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -397,7 +398,7 @@ def main() -> int:
         for port in gateway_ports:
             wait_ready(f"http://127.0.0.1:{port}/health/ready")
         wait_ready(f"http://127.0.0.1:{bare_port}/health/live")
-        kind = f"{args.replicas} replicas sharing redis-server" if args.replicas > 1 else "1 replica, in-memory ids"
+        kind = f"{args.replicas} replicas sharing redis-server" if args.replicas > 1 else "1 replica, ids in SQLite"
         print(
             f"botwatch gateway benchmark: {os.cpu_count()} CPUs, {kind}, {concurrency} connections, "
             f"batch {args.batch_size} events, example event of issue 7 (turn, intent, reply, reported lead)",
