@@ -14,14 +14,14 @@ CLIENT_CACHE = 4096  # conversations whose masked phone export remembers
 
 
 class JournalSource:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, tenant: str | None = None) -> None:
         resolved = journal_path(path)
         if not resolved.exists():
             raise JournalError(
                 resolved, "there is no journal here yet", "Run `botwatch demo` or a bot with botwatch.init() first."
             )
-        self.journal = Journal(resolved)
-        self.description = f"journal {resolved}"
+        self.journal = Journal(resolved, tenant=tenant)
+        self.description = f"journal {resolved}" + (f", tenant {tenant}" if tenant else "")
         self.client_phone = lru_cache(maxsize=CLIENT_CACHE)(self.journal.client_phone)
 
     def sessions(

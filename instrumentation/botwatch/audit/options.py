@@ -43,7 +43,14 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
 def source_from(args: argparse.Namespace, lookback: timedelta | None = None) -> Source:
     extra = {"lookback": lookback} if lookback is not None else {}
     options = SourceOptions.resolve(
-        args.source, args.journal, args.loki_url, args.tempo_url, args.prometheus_url, args.service, **extra
+        args.source,
+        args.journal,
+        args.loki_url,
+        args.tempo_url,
+        args.prometheus_url,
+        args.service,
+        tenant=getattr(args, "tenant", None),  # on the commands with --tenant (cli.common.add_tenant_option)
+        **extra,
     )
     return open_source(options)
 

@@ -77,6 +77,7 @@ class SourceOptions:
     prometheus_url: str | None = None
     lookback: timedelta = timedelta(days=30)  # how far back the stack looks for one conversation
     service: str | None = None  # stack: only this service.name (Prometheus job)
+    tenant: str | None = None  # journal: only this tenant's records (botwatch.tenant)
 
     @classmethod
     def resolve(
@@ -87,6 +88,7 @@ class SourceOptions:
         tempo_url: str | None = None,
         prometheus_url: str | None = None,
         service: str | None = None,
+        tenant: str | None = None,
         **extra: timedelta,
     ) -> SourceOptions:
         return cls(
@@ -96,6 +98,7 @@ class SourceOptions:
             tempo_url=tempo_url or os.environ.get(ENV_TEMPO) or None,
             prometheus_url=prometheus_url or os.environ.get(ENV_PROMETHEUS) or None,
             service=service or os.environ.get(ENV_SERVICE) or None,
+            tenant=tenant,
             **extra,
         )
 
@@ -107,9 +110,15 @@ def open_source(options: SourceOptions) -> Source:
     if options.kind == "journal":
         from botwatch.audit.journal_source import JournalSource
 
-        return JournalSource(options.journal)
+        return JournalSource(options.journal, tenant=options.tenant)
     if options.kind == "stack":
         from botwatch.audit.stack_source import StackSource
+
+        if options.tenant is not None:
+            raise UsageError(
+                "--tenant reads the journal (leave out --source); with --source stack, each tenant's Loki and "
+                "Tempo are its own (README, Tenants)"
+            )
 
         native = native_stack()
         if not options.prometheus_url and "prometheus" in native:

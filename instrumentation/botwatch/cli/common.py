@@ -43,8 +43,27 @@ def add_journal_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_journal(path: Path | None) -> Journal:
-    """The journal for reading; a missing one gets a hint instead of an empty answer."""
+def add_tenant_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tenant",
+        type=tenant_id,
+        default=None,
+        help="only this tenant's records (botwatch.tenant: init(tenant=) or the gateway's tenant)",
+    )
+
+
+def tenant_id(text: str) -> str:
+    """A tenant id (argparse type), as ``init(tenant=)`` accepts it."""
+    from botwatch.config import resolve_tenant
+
+    try:
+        return str(resolve_tenant(text, {}))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def open_journal(path: Path | None, tenant: str | None = None) -> Journal:
+    """The journal for reading (only ``tenant``'s records if given); a missing one gets a hint."""
     from botwatch.journal import Journal, JournalError, journal_path
 
     resolved = journal_path(path)
@@ -52,7 +71,7 @@ def open_journal(path: Path | None) -> Journal:
         raise JournalError(
             resolved, "there is no journal here yet", "Run `botwatch demo` or a bot with botwatch.init() first."
         )
-    return Journal(resolved)
+    return Journal(resolved, tenant=tenant)
 
 
 def fail(message: str, code: int) -> int:

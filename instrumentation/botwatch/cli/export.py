@@ -16,7 +16,7 @@ from botwatch.audit.export import EventRows
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.writers import DEFAULT_DELIMITER, DELIMITERS, WRITERS
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_OK, parse_duration
+from botwatch.cli.common import EXIT_OK, add_tenant_option, parse_duration
 from botwatch.private_files import replace_privately
 
 _BAR = 28
@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", type=Path, default=None, help="output file (default: standard output)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_options(parser)
+    add_tenant_option(parser)
     parser.set_defaults(run=run)
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_OK, add_journal_option, open_journal, parse_duration
+from botwatch.cli.common import EXIT_OK, add_journal_option, add_tenant_option, open_journal, parse_duration
 from botwatch.journal.impact import ChangeImpact, VariantComparison, compare_variants, measure_changes, russian_date
 from botwatch.journal.insights import REASONS_RU, Finding, Insights, rank_losses
 from botwatch.terminal import printable
@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--min-reached", type=int, default=30, help="conversations each side of a comparison (30)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_journal_option(parser)
+    add_tenant_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"botwatch insights: {step} … {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, args.tenant) as journal:
         facts = journal.facts(since, until, progress)
     insights = rank_losses(
         facts, since, until, min_reached=args.min_reached, min_effect=args.min_effect, alpha=args.alpha

@@ -17,7 +17,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_DATA, EXIT_OK, EXIT_USAGE, add_journal_option, fail, open_journal, parse_duration
+from botwatch.cli.common import (
+    EXIT_DATA,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_journal_option,
+    add_tenant_option,
+    fail,
+    open_journal,
+    parse_duration,
+)
 from botwatch.journal import format_kpi_table, kpi_to_json
 
 
@@ -61,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also the alerts' MTTR (firing → resolved) from this Prometheus (default: $BOTWATCH_PROMETHEUS_URL)",
     )
     add_journal_option(parser)
+    add_tenant_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -69,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
     period = until - args.since if isinstance(args.since, datetime) else args.since
     if period <= timedelta(0):
         return fail("--since must be before --until", EXIT_USAGE)
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, args.tenant) as journal:
         kpi = journal.kpi(period, until)
     data = kpi_to_json(kpi)
+    if args.tenant is not None:
+        data["tenant"] = args.tenant
     prometheus = args.prometheus_url or os.environ.get("BOTWATCH_PROMETHEUS_URL")
     if prometheus:
         from botwatch.audit.errors import SourceError

@@ -9,7 +9,7 @@ from botwatch.audit.errors import NotFound
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.source import SourceOptions
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, fail, open_journal, parse_duration
+from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, add_tenant_option, fail, open_journal, parse_duration
 from botwatch.journal import format_replay
 
 
@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="stack only: how far back to look for the conversation (30d)",
     )
     add_source_options(parser)
+    add_tenant_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -37,12 +38,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_journal(args: argparse.Namespace) -> int:
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, args.tenant) as journal:
         entries = journal.replay(args.conversation_id)
         if not entries:
             recent = [c.conversation_id for c in journal.conversations(limit=3)]
             hint = f"; recent ones: {', '.join(recent)}" if recent else ""
-            return fail(f"no conversation {args.conversation_id!r} in {journal.path}{hint}", EXIT_NOT_FOUND)
+            scope = f" for tenant {args.tenant}" if args.tenant else ""
+            return fail(f"no conversation {args.conversation_id!r}{scope} in {journal.path}{hint}", EXIT_NOT_FOUND)
     print(format_replay(entries))
     return EXIT_OK
 

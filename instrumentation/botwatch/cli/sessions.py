@@ -10,7 +10,7 @@ from botwatch import semconv
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_OK, parse_duration
+from botwatch.cli.common import EXIT_OK, add_tenant_option, parse_duration
 from botwatch.journal.sessions import SessionFilter, SessionSummary
 from botwatch.terminal import json_line, printable
 
@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--page", type=int, default=1, help="page number, 1 = newest (1)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     add_source_options(parser)
+    add_tenant_option(parser)
     parser.set_defaults(run=run)
 
 

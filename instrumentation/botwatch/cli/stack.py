@@ -15,6 +15,7 @@ ENV_DIR = "BOTWATCH_STACK_DIR"
 ENV_TOKEN_FILE = "BOTWATCH_TELEGRAM_TOKEN_FILE"  # the same variables as botwatch report
 ENV_CHAT_ID = "BOTWATCH_TELEGRAM_CHAT_ID"
 ENV_API_URL = "BOTWATCH_TELEGRAM_API_URL"
+ENV_TENANTS = "BOTWATCH_TENANTS"  # the tenants file (deploy/tenants.example.toml)
 DISPLAY_ORDER = ["collector", "prometheus", "alertmanager", "journal", "loki", "tempo", "grafana"]
 PORT_OPTIONS = {  # option -> (Ports field, help)
     "--otlp-grpc-port": ("otlp_grpc", "collector OTLP/gRPC"),
@@ -88,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start.add_argument("--rules", nargs="+", default=None, metavar="FILE", help="alert rule files (alerts/rules/*.yml)")
     start.add_argument("--alertmanager-config", type=Path, default=None, help="instead of alerts/alertmanager.yml")
     start.add_argument(
+        "--tenants",
+        type=Path,
+        metavar="FILE",
+        default=os.environ.get(ENV_TENANTS) or None,
+        help=f"tenants file (${ENV_TENANTS}): each tenant's alerts to its owner's chat, its own targets in the rules",
+    )
+    start.add_argument(
         "--evaluation-interval", default=None, help="scrape and rule evaluation interval (deploy/prometheus.yml's)"
     )
     start.add_argument(
@@ -98,6 +106,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     stop = actions.add_parser("down", help="stop every process of the stack")
     add_dir(stop)
     stop.set_defaults(run=run_down)
+
+    render = actions.add_parser(
+        "render-tenants",
+        help="write the Alertmanager config and the targets rules a tenants file gives (for compose)",
+        description=(
+            "Validate a tenants file and write alertmanager.yml (a receiver and route per tenant, on top of "
+            "alerts/alertmanager.yml or --alertmanager-config) and tenant_targets.yml (each tenant's targets as "
+            "series) into --out. Mount both in compose beside alerts/rules."
+        ),
+    )
+    render.add_argument("tenants", type=Path, metavar="FILE", help="tenants file (TOML)")
+    render.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write into")
+    render.add_argument("--alertmanager-config", type=Path, default=None, help="instead of alerts/alertmanager.yml")
+    render.set_defaults(run=run_render_tenants)
 
     show = actions.add_parser("status", help="health and URLs of each component; exit 1 unless all run healthy")
     add_dir(show)
@@ -134,6 +156,7 @@ def run_up(args: argparse.Namespace) -> int:
         alertmanager_config=args.alertmanager_config.resolve() if args.alertmanager_config else None,
         evaluation_interval=args.evaluation_interval,
         start_timeout=args.timeout,
+        tenants=args.tenants.resolve() if args.tenants else None,
     )
     try:
         up(options, progress=_say)
@@ -141,6 +164,29 @@ def run_up(args: argparse.Namespace) -> int:
         return fail(f"stack: {error}", EXIT_NOT_FOUND)
     print_status(args.dir)
     print(f"\nstop it with: botwatch stack down --dir {args.dir}")
+    return EXIT_OK
+
+
+def run_render_tenants(args: argparse.Namespace) -> int:
+    from botwatch.stack import tenant_routes, tenant_rules, yamlfile
+    from botwatch.stack.alertmanager import CONFIG
+    from botwatch.stack.prometheus import RULES_GLOB
+    from botwatch.tenants import TenantsError, load
+
+    source = args.alertmanager_config or CONFIG
+    try:
+        tenants = load(args.tenants)
+        rules = tenant_rules.write(tenants, args.out, [str(RULES_GLOB)])
+        config = tenant_routes.apply(yamlfile.load(source), tenants)
+        # Relative to the written file, as in the source: a directory under alerts/ works inside compose's mount.
+        templates = [(source.parent / t).resolve() for t in config.get("templates", [])]
+        config["templates"] = [os.path.relpath(t, args.out.resolve()) for t in templates]
+        routes = yamlfile.dump(config, args.out / "alertmanager.yml")
+    except (TenantsError, ValueError) as error:
+        return fail(f"stack: {error}", EXIT_USAGE)
+    except OSError as error:
+        return fail(f"stack: cannot write into {args.out}: {error.strerror or error}", EXIT_USAGE)
+    _say(f"{len(tenants)} tenant(s): wrote {routes} and {rules}")
     return EXIT_OK
 
 

@@ -22,6 +22,7 @@ from botwatch.journal.retention import PruneResult, prune_connection
 from botwatch.journal.rows import FAMILY_CONVERSATION
 from botwatch.journal.schema import connect
 from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
+from botwatch.journal.tenant_scope import restrict
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,14 +40,22 @@ class Journal:
     """An existing journal file, opened read-only for queries (it may sit on a read-only mount).
 
     Raises JournalError (naming the file and the fix) when the file is
-    missing, foreign, damaged or unreadable, also from any query.
+    missing, foreign, damaged or unreadable, also from any query.  With
+    ``tenant`` every query sees only that tenant's records (journal.tenant_scope).
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, tenant: str | None = None) -> None:
         self.path: Path = journal_path(path)
+        self.tenant = tenant
         self._conn = connect_read_only(self.path)
         self._conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
         self._conn.execute("PRAGMA temp_store = FILE")  # big sorts spill to disk, not RAM
+        if tenant is not None:
+            try:
+                restrict(self._conn, tenant)
+            except sqlite3.Error as error:
+                self._conn.close()
+                raise explain(self.path, error) from error
 
     def kpi(self, since: timedelta, until: datetime | None = None) -> Kpi:
         """KPIs over [until - since, until); ``until`` defaults to now."""

@@ -3,18 +3,22 @@
 The copy it runs differs only where a user's deployment differs: template
 paths made absolute (the copy lives elsewhere), the Telegram ``api_url``,
 ``bot_token_file`` and ``chat_id``.  Routing, grouping and inhibition stay as
-written.  Without a token file the Telegram receivers are left without
+written; with a tenants file each tenant gets its own receiver and route
+(botwatch.stack.tenant_routes).  Without a token file the Telegram receivers are left without
 ``telegram_configs``: alerts are kept and shown, nothing is sent.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botwatch.stack import yamlfile
+from botwatch.stack import tenant_routes, yamlfile
 from botwatch.stack.binaries import REPO
 from botwatch.stack.processes import LocalService, ManagedProcess
+
+if TYPE_CHECKING:
+    from botwatch.tenants import Tenants
 
 CONFIG = REPO / "alerts" / "alertmanager.yml"
 
@@ -54,10 +58,14 @@ class Alertmanager(LocalService):
         chat_id: int | str | None,
         config: Path = CONFIG,
         detached: bool = False,
+        tenants: Tenants | None = None,
     ) -> None:
         self.port = port
         self.config_path = workdir / "alertmanager.yml"
-        yamlfile.dump(render_config(config, telegram_api_url, token_file, chat_id), self.config_path)
+        rendered = render_config(config, telegram_api_url, token_file, chat_id)
+        if tenants is not None:
+            rendered = tenant_routes.apply(rendered, tenants)
+        yamlfile.dump(rendered, self.config_path)
         self.process = ManagedProcess(
             "alertmanager",
             [

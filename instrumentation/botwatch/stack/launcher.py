@@ -26,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from botwatch.journal.config import journal_path
-from botwatch.stack import binaries
+from botwatch.stack import binaries, tenant_rules
 from botwatch.stack.alertmanager import Alertmanager
 from botwatch.stack.collector import Collector, CollectorPorts
 from botwatch.stack.journal import JournalReceiverProcess
 from botwatch.stack.pidfiles import PidRecord
 from botwatch.stack.ports import port_open
 from botwatch.stack.processes import ManagedProcess, ProcessFailed, http_ok
-from botwatch.stack.prometheus import Prometheus
+from botwatch.stack.prometheus import RULES_GLOB, Prometheus
+from botwatch.tenants import Tenants, TenantsError
+from botwatch.tenants import load as load_tenants
 
 DEFAULT_DIR = Path.home() / ".local" / "share" / "botwatch" / "stack"
 STATE_FILE = "stack.json"
@@ -69,6 +71,7 @@ class Options:
     alertmanager_config: Path | None = None  # None: alerts/alertmanager.yml
     evaluation_interval: str | None = None  # None: deploy/prometheus.yml's
     start_timeout: float = 60.0
+    tenants: Path | None = None  # the tenants file: a route per tenant, per-tenant targets in the rules
 
 
 class StackError(RuntimeError):
@@ -194,7 +197,9 @@ def _ports_needed(found: dict[str, Path | None], ports: Ports) -> dict[str, int]
     return {**needed, "journal receiver": ports.journal}
 
 
-def _start_alertmanager(starter: _Starter, binary: Path | None, options: Options) -> list[str]:
+def _start_alertmanager(
+    starter: _Starter, binary: Path | None, options: Options, tenants: Tenants | None = None
+) -> list[str]:
     """Start Alertmanager if built; return the targets Prometheus should alert."""
     if binary is None:
         note = binaries.HOW_TO_GET["alertmanager"] + "; alerts are evaluated by Prometheus but not delivered"
@@ -210,17 +215,34 @@ def _start_alertmanager(starter: _Starter, binary: Path | None, options: Options
         chat_id=tg.chat_id,
         config=options.alertmanager_config or binaries.CONFIG_ALERTMANAGER,
         detached=True,
+        tenants=tenants,
     )
     note = (
         f"Telegram: chat {tg.chat_id}, token from {tg.token_file}"
         if tg.token_file
         else "Telegram: not configured (alerts are kept, not sent): --telegram-token-file and --telegram-chat-id"
     )
+    if tenants is not None:
+        note += f"; {len(tenants)} tenant(s) routed to their owners' chats"
     starter.launch(am, Component("alertmanager", "started", {"UI": am.url}, f"{am.url}/-/ready", note=note))
     return [am.target]
 
 
-def _start_prometheus(starter: _Starter, binary: Path, options: Options, alertmanagers: list[str]) -> Prometheus:
+def _rule_files(options: Options, tenants: Tenants | None, directory: Path) -> list[str] | None:
+    """The rule files, plus the tenants' targets rendered beside Prometheus's config (StackError if invalid)."""
+    if tenants is None:
+        return options.rule_files
+    rules = options.rule_files or [str(RULES_GLOB)]
+    try:
+        rendered = tenant_rules.write(tenants, directory / "prometheus", rules)
+    except TenantsError as error:
+        raise StackError(str(error)) from None
+    return [*rules, str(rendered)]
+
+
+def _start_prometheus(
+    starter: _Starter, binary: Path, options: Options, alertmanagers: list[str], rule_files: list[str] | None
+) -> Prometheus:
     prometheus = Prometheus(
         binary,
         starter.directory / "prometheus",
@@ -231,7 +253,7 @@ def _start_prometheus(starter: _Starter, binary: Path, options: Options, alertma
         },
         alertmanagers=alertmanagers,
         interval=options.evaluation_interval,
-        rule_files=options.rule_files,
+        rule_files=rule_files,
         extra_args=[f"--storage.tsdb.retention.time={METRICS_RETENTION}"],
         detached=True,
     )
@@ -283,14 +305,19 @@ def up(options: Options, progress: Callable[[str], None] = print) -> list[Compon
         if found[required] is None:
             raise StackError(f"{required} not found: {binaries.HOW_TO_GET[required]}")
     _check_ports_free(_ports_needed(found, options.ports))
+    try:
+        tenants = load_tenants(options.tenants) if options.tenants is not None else None
+    except TenantsError as error:
+        raise StackError(str(error)) from None
     directory.mkdir(parents=True, exist_ok=True)
+    rule_files = _rule_files(options, tenants, directory)
     for stale in (directory / "run").glob("*.pid"):
         stale.unlink()
     starter = _Starter(directory, options.start_timeout, progress)
     try:
-        alertmanagers = _start_alertmanager(starter, found["alertmanager"], options)
+        alertmanagers = _start_alertmanager(starter, found["alertmanager"], options, tenants)
         assert found["prometheus"] is not None and found["collector"] is not None
-        prometheus = _start_prometheus(starter, found["prometheus"], options, alertmanagers)
+        prometheus = _start_prometheus(starter, found["prometheus"], options, alertmanagers, rule_files)
         journal_url = _start_journal(starter, options)
         _start_collector(starter, found["collector"], options, prometheus.remote_write_url, journal_url)
         for name in ("loki", "tempo", "grafana"):

@@ -16,9 +16,13 @@ floor select (a tenant's SLA must be a bucket edge; the tenants file checks).
 
 from __future__ import annotations
 
+import glob
+import re
+from pathlib import Path
 from typing import Any
 
 from botwatch import semconv
+from botwatch.stack import yamlfile
 from botwatch.tenants import Tenants
 
 TENANT_LABEL = semconv.prometheus_label(semconv.TENANT)  # botwatch_tenant
@@ -27,6 +31,7 @@ CONFIDENCE_FLOOR = "botwatch:tenant:intent_confidence_floor"
 LEAD_FAILURE_RATIO = "botwatch:tenant:lead_create_failure_ratio"
 SERIES = (SLA_SECONDS, CONFIDENCE_FLOOR, LEAD_FAILURE_RATIO)
 GROUP = "botwatch-tenant-targets"
+FILE_NAME = "tenant_targets.yml"
 
 
 def bucket_edge(value: float) -> str:
@@ -53,3 +58,23 @@ def render(tenants: Tenants) -> dict[str, Any]:
         if targets.lead_failure_share is not None:
             rules.append(_rule(LEAD_FAILURE_RATIO, targets.lead_failure_share, own))
     return {"groups": [{"name": GROUP, "rules": rules}]}
+
+
+_REFERENCE = re.compile(r'botwatch_tenant\s*=\s*"([^"]*)"')
+
+
+def referenced_tenants(rule_files: list[Path]) -> dict[str, str]:
+    """Tenant ids named by an exact ``botwatch_tenant="..."`` matcher in rule files: id -> the first file."""
+    found: dict[str, str] = {}
+    for path in rule_files:
+        for tenant_id in _REFERENCE.findall(path.read_text(encoding="utf-8", errors="replace")):
+            if tenant_id:
+                found.setdefault(tenant_id, str(path))
+    return found
+
+
+def write(tenants: Tenants, directory: Path, rule_files: list[str]) -> Path:
+    """Check that ``rule_files`` name only known tenants, then write the targets file into ``directory``."""
+    paths = [Path(p) for pattern in rule_files for p in sorted(glob.glob(pattern))]
+    tenants.check_references(referenced_tenants(paths))
+    return yamlfile.dump(render(tenants), directory / FILE_NAME)

@@ -1,0 +1,277 @@
+"""Two tenants on one native stack: each owner gets only their own alerts, by their own targets.
+
+Everything is real and local: ``botwatch stack up --tenants FILE`` starts the
+built collector, Debian's Prometheus and the pinned Alertmanager (the rules and
+Alertmanager timings are the faithful copies of test_alerts_e2e.py, durations
+divided by 30); two bot processes (``tenant_bot.py``: the SDK with
+``init(tenant=...)``, same service name) send through the collector; Alertmanager
+delivers to ``telegram_api.BotAPI``, and each message is checked by the chat it
+went to.
+
+The tenants file gives salon-1 a 5 s SLA and clinic-2 a 3 s SLA.  During the
+fault window both bots answer in 4 s, and salon-1's Bitrix24 lead creations
+fail.  Expected: clinic-2's owner chat gets the SLA alert and its resolution,
+salon-1's owner chat gets the lead-creation alert and its resolution, salon-1
+never has an SLA alert (Prometheus's ALERTS history), the integrator's default
+chat gets nothing.  The journal behind the stack then answers
+``botwatch kpi --tenant`` with each tenant's own conversations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import binaries
+from harness.ports import free_ports
+from harness.processes import ManagedProcess
+from telegram_api import BotAPI
+from test_alerts_alertmanager import TOKEN
+from test_alerts_e2e import Message, scaled_alertmanager_config, scaled_rules
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+TESTS = Path(__file__).resolve().parent
+DEFAULT_CHAT = -1001000000000  # the integrator's chat: alerts without a tenant
+SALON, CLINIC = "salon-1", "clinic-2"
+CHATS = {SALON: -1001000000001, CLINIC: -1001000000002}
+TENANTS = f"""
+[[tenants]]
+id = "{SALON}"
+[tenants.owner]
+chat_id = {CHATS[SALON]}
+[tenants.targets]
+sla_seconds = 5
+
+[[tenants]]
+id = "{CLINIC}"
+[tenants.owner]
+chat_id = {CHATS[CLINIC]}
+[tenants.targets]
+sla_seconds = 3
+"""
+SERVICE = "salon-bot"  # both tenants' bots: routing must go by tenant, not by bot name
+FAULT_START, FAULT_END = 15.0, 45.0  # seconds after a bot starts
+RECOVERY_MAX_S = 60.0
+SLA_BREACH = "BotwatchResponseSLABreach"
+LEAD_FAILING = "BotwatchLeadCreationFailing"
+PORT_OPTIONS = (
+    "--otlp-grpc-port",
+    "--otlp-http-port",
+    "--collector-health-port",
+    "--collector-telemetry-port",
+    "--prometheus-port",
+    "--alertmanager-port",
+    "--journal-port",
+)
+
+
+def botwatch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "botwatch.cli", *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+@dataclass(frozen=True)
+class Sent:
+    chat_id: int
+    message: Message
+
+
+@dataclass
+class Run:
+    sent: list[Sent]
+    during_fault: dict[str, float]  # over-SLA ratio per tenant while both bots were slow
+    slow_turns: dict[str, float]  # turns over 3 s per tenant in the same window (raw buckets)
+    salon_sla_alerts: list[Any]  # ALERTS history of an SLA alert for salon-1
+    fault_end: float
+    journal: Path
+    env: dict[str, str]
+
+    def to(self, tenant: str) -> list[Message]:
+        return [s.message for s in self.sent if s.chat_id == CHATS[tenant]]
+
+    def summary(self) -> str:
+        return "\n".join(f"  chat {s.chat_id}: {s.message.alertname} {s.message.status}" for s in self.sent)
+
+
+def _query(prometheus: str, expr: str, path: str = "query", **params: str) -> list[dict[str, Any]]:
+    url = f"{prometheus}/api/v1/{path}?" + urllib.parse.urlencode({"query": expr, **params})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return list(json.load(response)["data"]["result"])
+
+
+def _by_tenant(result: list[dict[str, Any]]) -> dict[str, float]:
+    return {s["metric"].get("botwatch_tenant", ""): float(s["value"][1]) for s in result}
+
+
+def _wait(condition: Callable[[], bool], deadline: float) -> bool:
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.3)
+    return True
+
+
+def _sent(telegram: BotAPI) -> list[Sent]:
+    return [
+        Sent(int(call.params["chat_id"]), Message(call.at, str(call.params.get("text", ""))))
+        for call in telegram.accepted()
+    ]
+
+
+def _has(telegram: BotAPI, tenant: str, alertname: str, status: str) -> bool:
+    return any(
+        s.chat_id == CHATS[tenant] and s.message.alertname == alertname and s.message.status == status
+        for s in _sent(telegram)
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    for find in (binaries.collector_binary, binaries.prometheus_binary, binaries.alertmanager_binary):
+        find()  # skip (fail in CI) with the build command when one is missing
+    work = tmp_path_factory.mktemp("tenants-e2e")
+    tenants_file = work / "tenants.toml"
+    tenants_file.write_text(TENANTS)
+    token_file = work / "telegram_bot_token"
+    token_file.write_text(TOKEN + "\n")
+    journal = work / "journal.sqlite"
+    ports = dict(zip(PORT_OPTIONS, free_ports(len(PORT_OPTIONS)), strict=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTWATCH_", "OTEL_"))}
+    env.update(
+        XDG_DATA_HOME=str(work / "xdg"),
+        BOTWATCH_SECRET_FILE=str(work / "secret"),
+        COLLECTOR_REMOTE_WRITE_FLUSH_INTERVAL="1s",
+    )
+    telegram = BotAPI(TOKEN)
+    directory = work / "stack"
+    bots: list[ManagedProcess] = []
+    try:
+        up = botwatch(
+            "stack",
+            "up",
+            "--dir",
+            str(directory),
+            *(f"{option}={port}" for option, port in ports.items()),
+            f"--telegram-token-file={token_file}",
+            f"--telegram-chat-id={DEFAULT_CHAT}",
+            f"--telegram-api-url={telegram.url}",
+            "--rules",
+            *map(str, scaled_rules(work / "scaled" / "rules")),
+            f"--alertmanager-config={scaled_alertmanager_config(work / 'scaled' / 'alertmanager.yml')}",
+            "--evaluation-interval=1s",
+            f"--tenants={tenants_file}",
+            f"--journal={journal}",
+            env=env,
+        )
+        assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
+        prometheus = f"http://127.0.0.1:{ports['--prometheus-port']}"
+        started = time.monotonic()
+        for tenant in (SALON, CLINIC):
+            bot_env = {
+                **env,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports['--otlp-http-port']}",
+                "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+                "BOTWATCH_JOURNAL": str(work / f"{tenant}-fallback.sqlite"),  # unused with an endpoint
+                "BOT_TENANT": tenant,
+                "BOT_SERVICE": SERVICE,
+                "BOT_SECONDS": str(FAULT_END + RECOVERY_MAX_S + 10),
+                "BOT_FAULT_START": str(FAULT_START),
+                "BOT_FAULT_END": str(FAULT_END),
+                "BOT_SLOW_TURN_S": "4",
+                "BOT_LEAD_ERRORS": "1" if tenant == SALON else "0",
+            }
+            bot = ManagedProcess(
+                f"bot-{tenant}",
+                [sys.executable, str(TESTS / "tenant_bot.py")],
+                log_path=work / f"{tenant}.log",
+                env=bot_env,
+            )
+            bot.start()
+            bots.append(bot)
+        fault_start, fault_end = started + FAULT_START, started + FAULT_END
+        # Both alerts fire while the fault lasts; then, late in the window, what the rules see per tenant.
+        _wait(
+            lambda: _has(telegram, CLINIC, SLA_BREACH, "FIRING") and _has(telegram, SALON, LEAD_FAILING, "FIRING"),
+            fault_end - 3,
+        )
+        _wait(lambda: False, max(fault_start + 14, time.monotonic()))
+        over_sla = _by_tenant(
+            _query(prometheus, f'job_channel:botwatch_turns_over_sla:ratio_rate5m{{job="{SERVICE}"}}')
+        )
+        slow = _by_tenant(
+            _query(
+                prometheus,
+                "sum by (botwatch_tenant) (increase(botwatch_turn_duration_seconds_count[10s]))"
+                ' - sum by (botwatch_tenant) (increase(botwatch_turn_duration_seconds_bucket{le="3"}[10s]))',
+            )
+        )
+        _wait(
+            lambda: _has(telegram, CLINIC, SLA_BREACH, "RESOLVED") and _has(telegram, SALON, LEAD_FAILING, "RESOLVED"),
+            fault_end + RECOVERY_MAX_S,
+        )
+        assert all(b.running for b in bots), "a bot stopped early: " + " ".join(b.log_tail(10) for b in bots)
+        history = _query(
+            prometheus,
+            f'ALERTS{{alertname="{SLA_BREACH}", botwatch_tenant="{SALON}"}}',
+            "query_range",
+            start=str(time.time() - (time.monotonic() - started)),
+            end=str(time.time()),
+            step="1s",
+        )
+        result = Run(_sent(telegram), over_sla, slow, history, fault_end, journal, env)
+    finally:
+        for bot in bots:
+            bot.stop()
+        botwatch("stack", "down", "--dir", str(directory), env=env)
+        telegram.close()
+    print(f"\nTelegram messages by chat:\n{result.summary()}")
+    yield result
+
+
+def test_each_tenant_gets_only_its_own_alert_and_its_resolution(run: Run) -> None:
+    assert run.sent, "nothing reached Telegram"
+    assert {s.chat_id for s in run.sent} <= set(CHATS.values()), f"a message left the tenants' chats:\n{run.summary()}"
+    salon, clinic = run.to(SALON), run.to(CLINIC)
+    assert {m.alertname for m in salon} == {LEAD_FAILING}, run.summary()
+    assert {m.alertname for m in clinic} == {SLA_BREACH}, run.summary()
+    for messages in (salon, clinic):
+        assert messages[0].status == "FIRING" and messages[-1].status == "RESOLVED", run.summary()
+        assert any(m.status == "RESOLVED" and m.at >= run.fault_end for m in messages), run.summary()
+    assert "дольше 3 с" in next(m.text for m in clinic if m.status == "FIRING")
+
+
+def test_a_5s_sla_does_not_fire_where_a_3s_sla_does(run: Run) -> None:
+    # Both bots answered in 4 s: the raw buckets show slow turns for each tenant ...
+    assert run.slow_turns.get(SALON, 0) > 5 and run.slow_turns.get(CLINIC, 0) > 5, run.slow_turns
+    # ... salon-1 (5 s) is within its SLA, clinic-2 (3 s) is not.
+    assert run.during_fault.get(SALON) == 0, run.during_fault
+    assert run.during_fault.get(CLINIC, 0) > 0.9, run.during_fault
+    assert run.salon_sla_alerts == [], "salon-1 had an SLA alert (pending or firing)"
+
+
+def test_journal_behind_the_stack_answers_per_tenant(run: Run) -> None:
+    counts = {}
+    for tenant in (SALON, CLINIC, "nobody"):
+        result = botwatch(
+            "kpi", "--since", "1h", "--json", f"--journal={run.journal}", f"--tenant={tenant}", env=run.env
+        )
+        assert result.returncode == 0, result.stderr
+        counts[tenant] = json.loads(result.stdout)
+    everyone = json.loads(botwatch("kpi", "--since", "1h", "--json", f"--journal={run.journal}", env=run.env).stdout)
+    assert counts[SALON]["conversations"] > 100 and counts[CLINIC]["conversations"] > 100, counts
+    assert counts[SALON]["conversations"] + counts[CLINIC]["conversations"] == everyone["conversations"]
+    assert counts["nobody"]["conversations"] == 0
+    # Only salon-1's lead creations failed.
+    assert counts[SALON]["lead_create_failures"] > 0 and counts[CLINIC]["lead_create_failures"] == 0, counts
