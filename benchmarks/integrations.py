@@ -4,8 +4,9 @@ Both bots answer every message through the same local Telegram Bot API
 server (a thread on 127.0.0.1); the traced one exports over OTLP/HTTP to an
 in-process receiver, as in production.  Rounds alternate plain and traced so
 drift hits both; reported: mean time per update (the update fed through the
-real dispatcher, reply sent and answered), the difference, the ratio, and
-the same with 50 updates in flight at once.
+real dispatcher, reply sent and answered), the difference, the ratio, the
+bot thread's CPU per update (robust on a busy machine), and the same with 50
+updates in flight at once.
 
 ``--before REV`` adds a third bot instrumented by the integration code of an
 earlier commit (its ``botwatch/integrations`` package, loaded beside today's
@@ -133,46 +134,58 @@ async def ptb_bots(api: BotAPI, variants: dict[str, Instrument]) -> tuple[dict[s
     return feeds, close
 
 
-async def sequential(feed: Feed, start: int, count: int) -> float:
-    began = time.perf_counter()
+Timing = tuple[float, float]  # (wall seconds, the bot thread's CPU seconds) per update
+
+
+async def sequential(feed: Feed, start: int, count: int) -> Timing:
+    began, cpu = time.perf_counter(), time.thread_time()
     for n in range(start, start + count):
         await feed(n, 10_000 + n % CHATS)
-    return (time.perf_counter() - began) / count
+    return (time.perf_counter() - began) / count, (time.thread_time() - cpu) / count
 
 
-async def concurrent(feed: Feed, start: int, count: int) -> float:
-    began = time.perf_counter()
+async def concurrent(feed: Feed, start: int, count: int) -> Timing:
+    began, cpu = time.perf_counter(), time.thread_time()
     for batch in range(start, start + count, IN_FLIGHT):
         await asyncio.gather(
             *(feed(n, 10_000 + n % CHATS) for n in range(batch, min(batch + IN_FLIGHT, start + count)))
         )
-    return (time.perf_counter() - began) / count
+    return (time.perf_counter() - began) / count, (time.thread_time() - cpu) / count
 
 
 async def measure(name: str, feeds: dict[str, Feed], updates: int, rounds: int) -> None:
+    """Medians per variant: wall time per update, and the bot thread's CPU per update.
+
+    The thread's CPU leaves out the Bot API server's and the exporter's threads and the
+    time spent waiting for a core, so it holds on a busy machine where wall time drifts.
+    """
     for mode in (sequential, concurrent):
         for feed in feeds.values():
             await mode(feed, 0, 100)  # warm up connections, pydantic, caches
-        times: dict[str, list[float]] = {label: [] for label in feeds}
+        times: dict[str, list[Timing]] = {label: [] for label in feeds}
         n = 1_000
         for _ in range(rounds):
             for label, feed in feeds.items():
                 times[label].append(await mode(feed, n, updates))
                 n += updates
             botwatch.flush()  # export outside the timed windows' ends, as the background thread would anyway
-        base = statistics.median(times["plain"])
+        wall = {label: statistics.median(t[0] for t in runs) for label, runs in times.items()}
+        cpu = {label: statistics.median(t[1] for t in runs) for label, runs in times.items()}
         for label in feeds:
             if label == "plain":
                 continue
-            with_bw = statistics.median(times[label])
             print(
-                f"{name:<8} {mode.__name__:<10} {label:<7} without botwatch {base * 1e6:6.0f} µs/update   "
-                f"with {with_bw * 1e6:6.0f} µs/update   added {(with_bw - base) * 1e6:6.0f} µs   "
-                f"ratio {with_bw / base:5.2f}x"
+                f"{name:<8} {mode.__name__:<10} {label:<7} without botwatch {wall['plain'] * 1e6:6.0f} µs/update   "
+                f"with {wall[label] * 1e6:6.0f}   added {(wall[label] - wall['plain']) * 1e6:6.0f} µs   "
+                f"ratio {wall[label] / wall['plain']:5.2f}x   bot thread CPU {cpu['plain'] * 1e6:5.0f} → "
+                f"{cpu[label] * 1e6:5.0f} µs ({cpu[label] / cpu['plain']:4.2f}x)"
             )
         if "before" in times:
-            before, after = statistics.median(times["before"]), statistics.median(times["traced"])
-            print(f"{name:<8} {mode.__name__:<10} after/before {after / before:5.2f}x")
+            print(
+                f"{name:<8} {mode.__name__:<10} after/before: wall {wall['traced'] / wall['before']:4.2f}x   "
+                f"bot thread CPU {cpu['traced'] / cpu['before']:4.2f}x   added CPU "
+                f"{(cpu['before'] - cpu['plain']) * 1e6:.0f} → {(cpu['traced'] - cpu['plain']) * 1e6:.0f} µs"
+            )
 
 
 async def main(updates: int, rounds: int, before_rev: str | None) -> None:
