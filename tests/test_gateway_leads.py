@@ -89,6 +89,7 @@ async def test_portal_down_error_span_and_metric_and_the_event_is_still_recorded
     ]
     assert {
         semconv.CRM_SYSTEM: "bitrix24",
+        semconv.TENANT: "salon",  # metrics carry the tenant (its own label budget)
         semconv.CRM_ACTION: "lead.create",
         semconv.CRM_OUTCOME: "error",
         semconv.ERROR_TYPE: "ConnectError",
