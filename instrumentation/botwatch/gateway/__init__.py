@@ -2,6 +2,9 @@
 
 from botwatch.gateway import create_app, load_config
 app = create_app(load_config())      # any ASGI server; `botwatch gateway` runs it with uvicorn
+
+Under another server the connection limits (``botwatch.gateway.protocol``) and the
+drain on SIGTERM (``botwatch.gateway.server``) are that server's business.
 """
 
 from __future__ import annotations
