@@ -3,7 +3,8 @@
 A "turn" in botwatch: turn + intent + llm (usage) + crm + reply + its
 metrics and log records.  The baseline: bare opentelemetry-sdk creating
 the same three spans with the same attributes, through the same OTLP/HTTP
-exporter to the same in-process receiver.  Reports, per turn, what
+exporter to the same in-process receiver.  botwatch runs twice: with its
+detector and with the one it had before issue 15 (``old_detector.py``).  Reports, per turn, what
 the bot waits for (wall time of the turn on its thread), the bot thread's
 CPU, and the whole process's CPU including export (what the machine pays),
 with the ratios.  Then the turn latency added while the OTLP endpoint
@@ -30,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from old_detector import old_detector
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -99,6 +101,12 @@ def botwatch_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callabl
         botwatch.shutdown()
 
     return turn, flush
+
+
+def old_detector_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """The same botwatch turn, with the detector botwatch had before issue 15 (``old_detector.py``)."""
+    with old_detector():  # the redactor, exporters and label guards made by init() keep it
+        return botwatch_turn_factory(endpoint)
 
 
 def pace_loop(turn: Callable[[int], None], turns: int, rate: float | None) -> tuple[list[int], list[int]]:
@@ -181,7 +189,12 @@ def main() -> None:
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for round_ in range(args.rounds):
         for load, rate in loads:
-            for name, factory in (("bare", bare_turn_factory), ("botwatch", botwatch_turn_factory)):
+            contenders = (
+                ("bare", bare_turn_factory),
+                ("botwatch", botwatch_turn_factory),
+                ("old detector", old_detector_turn_factory),
+            )
+            for name, factory in contenders:
                 what = f"{rate:.0f} turns/s" if rate else "back to back"
                 print(f"round {round_ + 1}/{args.rounds}: {name} x {args.turns} turns, {what} ...", flush=True)
                 result = measure(factory, receiver, receiver.url, args.turns, rate)
@@ -214,6 +227,11 @@ def main() -> None:
         f"({paced:.2f}x; back to back {stress:.2f}x); the process pays "
         f"{ratios[('paced', 'process_cpu_us')]:.2f}x CPU for 2 log records and 6 measurements more"
     )
+
+    print("\nbotwatch with the old detector (before issue 15) vs the new one, same run, paced:")
+    for key, label in ROWS:
+        old, new = median("paced", "old detector", key), median("paced", "botwatch", key)
+        print(f"  {label:<28}{old:>10.1f}{new:>10.1f}{new / old - 1:>+8.1%}")
 
     print("\nendpoint down (nothing listens on 127.0.0.1:9) vs up, botwatch, paced:")
     os.environ["OTEL_EXPORTER_OTLP_TIMEOUT"] = "2"

@@ -20,6 +20,7 @@ from botwatch import ids, semconv
 from botwatch.error_types import error_type
 from botwatch.instruments import Instruments
 from botwatch.logs import emit_event
+from botwatch.masking import cut
 from botwatch.peer import server_attributes
 from botwatch.pii import mask_phone, phone_digits
 from botwatch.scope import Scope, current_scope
@@ -85,7 +86,7 @@ class _SpanBlock(_Block):
         if exc is not None:
             error = _error_type(exc)
             self._span.record_exception(exc, timestamp=end)
-            self._span.set_status(Status(StatusCode.ERROR, f"{error}: {exc}"[:512]))
+            self._span.set_status(Status(StatusCode.ERROR, cut(f"{error}: {exc}", 512)))
         elif error is not None:
             self._span.set_status(Status(StatusCode.ERROR, error))
         if error is not None:
@@ -186,7 +187,7 @@ class Conversation(_Block):
             emit_event(
                 self.telemetry,
                 semconv.EVENT_ERROR,
-                str(exc)[:512],
+                cut(str(exc), 512),
                 attributes,
                 context=self.context,
                 timestamp=self.clock(),

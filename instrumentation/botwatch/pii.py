@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,10 +27,15 @@ from botwatch import masking
 from botwatch.masking.detect import Kind
 from botwatch.masking.table import RecordMasker, any_suspect, value_suspect
 
+_NOT_DIGIT = re.compile(r"[^0-9]")
+
 
 def phone_digits(phone: str) -> str:
     """Digits of a phone number in one canonical form (Russian 8/9 prefixes to 7...)."""
-    digits = "".join(char if char <= "9" else str(unicodedata.decimal(char)) for char in phone if char.isdecimal())
+    if phone.isascii():
+        digits = _NOT_DIGIT.sub("", phone)
+    else:
+        digits = "".join(char if char <= "9" else str(unicodedata.decimal(char)) for char in phone if char.isdecimal())
     if len(digits) == 11 and digits[0] == "8":
         digits = "7" + digits[1:]
     elif len(digits) == 10 and digits[0] == "9":
@@ -77,10 +83,11 @@ class Redactor:
         return None
 
     def _replace(self, kind: Kind, value: str) -> str:
-        if kind == "phone":
-            if len(value) == 10:  # a Russian number written without its prefix
-                value = "7" + value
-            return f"{mask_phone(value)} ({self.client_id(phone=value)})"
+        if kind == "phone":  # value: ASCII digits
+            if len(value) == 10 or (len(value) == 11 and value[0] == "8"):  # a Russian number, 7 first
+                value = "7" + value[-10:]
+            country = value[:-10] or "?"
+            return f"+{country} *** ***-{value[-4:-2]}-{value[-2:]} (ph_{self._digest('phone', value)})"
         if kind == "email":
             return f"{mask_email(value)} ({self.client_id(email=value)})"
         return "***"

@@ -132,9 +132,10 @@ class PrometheusBridge(MetricReader):
         super().__init__(preferred_temporality=_CUMULATIVE)  # type: ignore[arg-type]
         self._latest: MetricsData | None = None
         self.before_scrape: Callable[[], None] = lambda: None  # drains measurements not yet recorded
+        self.mask: Callable[[MetricsData], MetricsData] = lambda data: data  # personal data in attributes
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        self._latest = metrics_data
+        self._latest = self.mask(metrics_data)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._latest = None

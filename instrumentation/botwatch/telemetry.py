@@ -30,7 +30,7 @@ from botwatch.extras import require
 from botwatch.genai import GenAIConversation, instrument_openai
 from botwatch.instruments import Instruments
 from botwatch.pii import Redactor
-from botwatch.redacting import masking_logs, masking_spans
+from botwatch.redacting import masking_logs, masking_metrics, masking_spans
 from botwatch.selfmetrics import count_drops
 
 _log = logging.getLogger("botwatch")
@@ -66,7 +66,7 @@ class Telemetry:
 
         readers: list[MetricReader] = []
         if target is not None:
-            readers.append(PeriodicExportingMetricReader(target.metrics()))
+            readers.append(PeriodicExportingMetricReader(masking_metrics(target.metrics(), self.redactor)))
         self.deferred = Deferred()
         self.prometheus_server: Any = None
         if settings.prometheus_port is not None:
@@ -75,6 +75,7 @@ class Telemetry:
 
             bridge = PrometheusBridge()
             bridge.before_scrape = self.deferred.drain
+            bridge.mask = self.redactor.records.metrics
             readers.append(bridge)
             self.prometheus_server = bridge.serve(settings.prometheus_host, settings.prometheus_port)
         self.meter_provider = MeterProvider(

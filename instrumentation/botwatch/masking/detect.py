@@ -9,29 +9,34 @@ from typing import Literal
 from botwatch.masking.emails import emails
 from botwatch.masking.normalise import fold
 from botwatch.masking.phones import phones
-from botwatch.masking.secrets import may_hold_secret, secrets
+from botwatch.masking.secrets import HINT, may_hold_secret, secrets
 
 Kind = Literal["secret", "email", "phone"]
 Finding = tuple[int, int, Kind, str]  # start, end (offsets in the original string), kind, value
 
-# A cheap superset of what the detectors find: an "@" in any spelling, or ten
-# digits in any script with at most 40 other characters between neighbours
-# (the widest a phone gets: separators written as HTML entities).
-_SUSPECT = re.compile(r"[@\uff20\ufe6b]|%40|&#0*64;|&#[xX]0*40;|&commat;|\d(?:\D{0,40}\d){9}")
+# A cheap superset of what the detectors find, one pass: an "@" in any spelling,
+# a secret's hint, or ten digits in any script with at most 40 other characters
+# between neighbours (the widest a phone gets: separators written as HTML
+# entities).  The possessive \D{0,40}+ never backtracks: a miss costs one scan.
+_SUSPECT = re.compile(r"[@\uff20\ufe6b]|%40|&commat;|" + HINT + r"|\d(?:\D{0,40}+\d){9}")
 
 
 def suspect(text: str) -> bool:
     """False means ``text`` holds no phone, e-mail or secret: it passes as it is."""
-    return _SUSPECT.search(text) is not None or may_hold_secret(text)
+    return _SUSPECT.search(text) is not None
 
 
 def find(text: str) -> list[Finding]:
     """Every secret, e-mail and phone in ``text``, sorted, not overlapping (a secret wins over an
     e-mail, an e-mail over a phone)."""
-    if not suspect(text):
-        return []
+    return _find(text) if suspect(text) else []
+
+
+def _find(text: str) -> list[Finding]:
     folded, where = fold(text)
-    spans: list[tuple[int, int, Kind, str]] = [(a, b, "secret", "") for a, b in secrets(folded)]
+    spans: list[tuple[int, int, Kind, str]] = []
+    if may_hold_secret(folded):
+        spans += [(a, b, "secret", "") for a, b in secrets(folded)]
     spans += [(a, b, "email", address) for a, b, address in emails(folded)]
     spans += [(a, b, "phone", digits) for a, b, digits in phones(folded)]
     if not spans:
@@ -48,8 +53,8 @@ def find(text: str) -> list[Finding]:
 
 
 def mask(text: str, replace: Callable[[Kind, str], str]) -> str:
-    """``text`` with each finding replaced by ``replace(kind, value)``."""
-    found = find(text)
+    """``text`` (already found :func:`suspect`) with each finding replaced by ``replace(kind, value)``."""
+    found = _find(text)
     if not found:
         return text
     out: list[str] = []

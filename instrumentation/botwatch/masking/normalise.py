@@ -19,6 +19,7 @@ one character, so only decoded escapes change offsets:
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -36,8 +37,35 @@ _INVISIBLES = (
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
 )
 _FULL_WIDTH = "\uff01-\uff5e\ufe62\ufe6b"
-# Characters folding differs on; everything else is read as it is.
-_FOLDABLE = re.compile(f"(?:(?![0-9])\\d)|[{_DASHES}{_SPACES}{_INVISIBLES}{_FULL_WIDTH}]")
+
+
+def _ranges(chars: str) -> str:
+    """``chars`` (sorted) as a character-class body of ranges: the re module looks a range up at once."""
+    out, start, last = [], -2, -2
+    for code in map(ord, chars):
+        if code != last + 1:
+            if start >= 0:
+                out.append(f"\\u{start:04x}-\\u{last:04x}")
+            start = code
+        last = code
+    if start >= 0:
+        out.append(f"\\u{start:04x}-\\u{last:04x}")
+    return "".join(out)
+
+
+@functools.cache
+def _foldable() -> re.Pattern[str]:
+    """Characters folding differs on; the rest is read as it is.
+
+    Every decimal digit of the Basic Multilingual Plane other than 0-9 (Arabic-Indic,
+    Devanagari, full-width...) is found once, by the re module, when first needed.  A
+    class of BMP characters is one bitmap lookup per character; characters beyond
+    (emoji, mathematical digits) go to :func:`_fold_char` one by one.
+    """
+    digits = _ranges("".join(re.findall(r"\d", "".join(map(chr, range(0x80, 0x10000))))))
+    return re.compile(f"[{digits}{_DASHES}{_SPACES}{_INVISIBLES}{_FULL_WIDTH}]|[\\U00010000-\\U0010ffff]")
+
+
 _ESCAPE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});|(?:%[0-9A-Fa-f]{2})+")
 # UTF-8 sequence length by the lead byte's high nibble.
 _UTF8_SIZE = {0xC: 2, 0xD: 2, 0xE: 3, 0xF: 4}
@@ -56,8 +84,10 @@ def _fold_char(char: str) -> str:
             out = " "
         elif unicodedata.category(char) == "Pd" or char in "\u2212\u2043\u02d7\u2796":
             out = "-"
-        else:
+        elif unicodedata.category(char) == "Cf":
             out = INVISIBLE
+        else:  # beyond the BMP and not a digit (an emoji): as it is
+            out = char
         _folded[char] = out
     return out
 
@@ -77,7 +107,7 @@ def _percent(raw: str, start: int, chars: list[str], where: list[int]) -> None:
         text = chunk.decode("utf-8", "replace")
         if len(text) != 1:  # a broken sequence: its bytes as they were written
             text, size = raw[3 * index : 3 * index + 3], 1
-        chars.extend(text)
+        chars.append(text)
         where.extend([start + 3 * index] * len(text))
         index += size
 
@@ -86,8 +116,8 @@ def decode_escapes(text: str) -> tuple[str, list[int] | None]:
     """``text`` with HTML entities and URL escapes decoded, and the offset map (None when nothing changed)."""
     if "%" not in text and "&" not in text:
         return text, None
-    chars: list[str] = []
-    where: list[int] = []
+    chars: list[str] = []  # pieces of the decoded text
+    where: list[int] = []  # per decoded character: its offset in ``text``
     last = 0
     for match in _ESCAPE.finditer(text):
         raw = match.group()
@@ -96,7 +126,7 @@ def decode_escapes(text: str) -> tuple[str, list[int] | None]:
             decoded = html.unescape(raw)
             if decoded == raw or len(decoded) != 1:
                 continue
-        chars.extend(text[last:start])
+        chars.append(text[last:start])
         where.extend(range(last, start))
         if raw[0] == "&":
             chars.append(decoded)
@@ -106,7 +136,7 @@ def decode_escapes(text: str) -> tuple[str, list[int] | None]:
         last = match.end()
     if not where:
         return text, None
-    chars.extend(text[last:])
+    chars.append(text[last:])
     where.extend(range(last, len(text) + 1))
     return "".join(chars), where
 
@@ -115,5 +145,5 @@ def fold(text: str) -> tuple[str, list[int] | None]:
     """The folded reading of ``text`` and its offset map (None: the same offsets)."""
     decoded, where = decode_escapes(text)
     if not decoded.isascii():
-        decoded = _FOLDABLE.sub(_fold_match, decoded)
+        decoded = _foldable().sub(_fold_match, decoded)
     return decoded, where

@@ -28,7 +28,6 @@ _HEX_ID_LENGTHS = frozenset({16, 32, 40, 64})
 _MAX_DIGITS = 15
 # A sum of money ends the run: "100 000 ₽", "2 500 руб."
 _PRICE = re.compile(r"\s?(?:₽|руб|р\.|rub|RUB|\$|€|тыс)")
-_ORDER = re.compile(r"[№#]\s?$")
 
 
 def _drop_price(text: str, groups: list[tuple[int, int]]) -> None:
@@ -61,6 +60,10 @@ def _in_hex_id(text: str, start: int, end: int) -> bool:
 
 def _windows(text: str, start: int, groups: list[tuple[int, int]], plus: bool) -> list[tuple[int, int, str]]:
     digits = [text[a:b] for a, b in groups]
+    whole = "".join(digits)
+    first = groups[0][0]
+    if 10 <= len(whole) <= 11 and _valid(whole, plus, first > 0 and text[first - 1] == "("):
+        return [(start if plus else first - (text[first - 1] == "("), groups[-1][1], whole)]  # the common case
     found = []
     index = 0
     while index < len(groups):
@@ -95,7 +98,7 @@ def phones(text: str) -> list[tuple[int, int, str]]:
             groups.pop()  # hours of a time
         elif _PRICE.match(text, end):
             _drop_price(text, groups)
-        if groups and _ORDER.search(text, max(0, start - 3), start):
+        if groups and start and ("№" in text[max(0, start - 2) : start] or "#" in text[max(0, start - 2) : start]):
             groups.pop(0)  # "№ 123456": an order number
             plus = False
         if groups and _in_hex_id(text, *groups[-1]):
