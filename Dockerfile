@@ -24,6 +24,9 @@ RUN pip install ".[gateway,redis]" \
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/botwatch botwatch
 USER botwatch
 WORKDIR /home/botwatch
+# The gateway's event-id store (and a journal, when no collector is set) live here; compose mounts a
+# named volume on it, which Docker seeds with this directory's owner and 0700 mode.
+RUN mkdir -p -m 0700 /home/botwatch/.local/share/botwatch
 
 EXPOSE 8080
 ENTRYPOINT ["botwatch"]
