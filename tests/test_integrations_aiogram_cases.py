@@ -36,18 +36,21 @@ OTHER_TOKEN = "654321:CLINIC-token"
 OTHER_BOT_ID = 654321
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[BotAPI]:
-    server = BotAPI()
+def serve(token: str = TOKEN) -> Iterator[BotAPI]:
+    """A local Bot API server for the bot with ``token``, for one test module."""
+    server = BotAPI(token=token)
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[BotAPI]:
+    yield from serve()
 
 
 @pytest.fixture(scope="module")
 def other_api() -> Iterator[BotAPI]:
-    server = BotAPI(token=OTHER_TOKEN)
-    yield server
-    server.close()
+    yield from serve(OTHER_TOKEN)
 
 
 def make_bot(server: BotAPI, token: str = TOKEN) -> Bot:

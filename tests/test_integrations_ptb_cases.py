@@ -17,7 +17,7 @@ import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
 from test_integrations_aiogram import BOT_ID, STATUS_ERROR, trace_of
-from test_integrations_aiogram_cases import OTHER_BOT_ID, OTHER_TOKEN, replies, turns
+from test_integrations_aiogram_cases import OTHER_BOT_ID, OTHER_TOKEN, replies, serve, turns
 
 import botwatch
 from botwatch import semconv
@@ -42,16 +42,12 @@ Context = ContextTypes.DEFAULT_TYPE
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[BotAPI]:
-    server = BotAPI()
-    yield server
-    server.close()
+    yield from serve()
 
 
 @pytest.fixture(scope="module")
 def other_api() -> Iterator[BotAPI]:
-    server = BotAPI(token=OTHER_TOKEN)
-    yield server
-    server.close()
+    yield from serve(OTHER_TOKEN)
 
 
 def build(server: BotAPI, token: str = TOKEN) -> Application:  # type: ignore[type-arg]
