@@ -35,6 +35,7 @@ from telegram.ext import (
     filters,
 )
 
+from botwatch.integrations import episode_for
 from botwatch.integrations.telegram_bot import instrument, uninstrument
 
 Context = ContextTypes.DEFAULT_TYPE
@@ -250,3 +251,25 @@ async def test_a_non_blocking_handler_takes_the_update_though_it_runs_after_the_
     assert semconv.UPDATE_UNHANDLED not in turn["attributes"]
     sends = [s for s in receiver.spans() if s["name"] == semconv.SPAN_MESSAGE_SEND]
     assert len(sends) == 1 and sends[0]["trace_id"] == turn["trace_id"]  # its message: a send in the episode
+
+
+async def test_non_client_chats_and_time_zone_options(bw, receiver, api, app):
+    admins = -100_4009
+
+    async def book(update: Update, context: Context) -> None:
+        await context.bot.send_message(admins, "Новая запись")
+        await update.effective_message.reply_text("Записал")  # type: ignore[union-attr]
+
+    with pytest.raises(ValueError, match="timezone='Moscow' is not a time zone"):
+        instrument(app, timezone="Moscow")
+    app.add_handler(MessageHandler(filters.TEXT, book))
+    instrument(app, non_client_chats=[admins], timezone="Asia/Vladivostok")
+    await app.initialize()
+    await feed(app, tg.text(900, 4009, "Запишите"))
+    botwatch.flush()
+
+    (turn,) = turns(receiver)
+    (send,) = [s for s in receiver.spans() if s["name"] == semconv.SPAN_MESSAGE_SEND]
+    assert semconv.CHAT_NON_CLIENT not in turn["attributes"] and send["attributes"][semconv.CHAT_NON_CLIENT] is True
+    vladivostok = episode_for(4009, bot_id=BOT_ID, timezone="Asia/Vladivostok")
+    assert turn["attributes"][semconv.GEN_AI_CONVERSATION_ID] == vladivostok
