@@ -123,25 +123,21 @@ async def test_kpi_leaves_out_unhandled_updates_and_non_client_chats(journal_pat
     assert [e.text for e in admin] == ["Новая запись", "Принято", "Новая запись", "Готово"]  # still recorded
 
 
-def test_episode_day_begins_at_midnight_in_the_business_time_zone(monkeypatch):
-    botwatch.init(service_name="tz", endpoint="http://127.0.0.1:9", secret="test-secret")
-    try:
-        before = datetime(2026, 12, 6, 20, 59, tzinfo=UTC)  # 23:59 in Moscow
-        after = datetime(2026, 12, 6, 21, 1, tzinfo=UTC)  # 00:01 in Moscow, still 6 December in UTC
-        moscow = [episode_for(5003, bot_id=BOT_ID, at=moment) for moment in (before, after)]
-        utc = [episode_for(5003, bot_id=BOT_ID, timezone="UTC", at=moment) for moment in (before, after)]
-        assert moscow[0] != moscow[1] and moscow[0].endswith("20261206T0000") and moscow[1].endswith("20261207T0000")
-        assert utc[0] == utc[1]
-        monkeypatch.setenv("BOTWATCH_TIMEZONE", "Asia/Yekaterinburg")  # UTC+5: the day turns at 19:00 UTC
-        assert episode_for(5003, bot_id=BOT_ID, at=before).endswith("20261207T0000")
-        assert ChatTracer().episode(5003, BOT_ID) == episode_for(5003, bot_id=BOT_ID)
-        monkeypatch.setenv("BOTWATCH_TIMEZONE", "Moscow")
-        with pytest.raises(ValueError, match="BOTWATCH_TIMEZONE='Moscow' is not a time zone"):
-            ChatTracer()
-        with pytest.raises(ValueError, match="non_client_chats: not Telegram chat ids: 'admins'"):
-            ChatTracer(timezone="UTC", non_client=[-100, "admins"])
-    finally:
-        botwatch.shutdown()
+def test_episode_day_begins_at_midnight_in_the_business_time_zone(bw, monkeypatch):
+    before = datetime(2026, 12, 6, 20, 59, tzinfo=UTC)  # 23:59 in Moscow
+    after = datetime(2026, 12, 6, 21, 1, tzinfo=UTC)  # 00:01 in Moscow, still 6 December in UTC
+    moscow = [episode_for(5003, bot_id=BOT_ID, at=moment) for moment in (before, after)]
+    utc = [episode_for(5003, bot_id=BOT_ID, timezone="UTC", at=moment) for moment in (before, after)]
+    assert moscow[0] != moscow[1] and moscow[0].endswith("20261206T0000") and moscow[1].endswith("20261207T0000")
+    assert utc[0] == utc[1]
+    monkeypatch.setenv("BOTWATCH_TIMEZONE", "Asia/Yekaterinburg")  # UTC+5: the day turns at 19:00 UTC
+    assert episode_for(5003, bot_id=BOT_ID, at=before).endswith("20261207T0000")
+    assert ChatTracer().episode(5003, BOT_ID) == episode_for(5003, bot_id=BOT_ID)
+    monkeypatch.setenv("BOTWATCH_TIMEZONE", "Moscow")
+    with pytest.raises(ValueError, match="BOTWATCH_TIMEZONE='Moscow' is not a time zone"):
+        ChatTracer()
+    with pytest.raises(ValueError, match="non_client_chats: not Telegram chat ids: 'admins'"):
+        ChatTracer(timezone="UTC", non_client=[-100, "admins"])
 
 
 def test_media_line_and_markup_rendering():
