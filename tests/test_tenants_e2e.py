@@ -38,6 +38,7 @@ from harness.processes import ManagedProcess
 from telegram_api import BotAPI
 from test_alerts_alertmanager import TOKEN
 from test_alerts_e2e import Message, scaled_alertmanager_config, scaled_rules
+from test_stack_launcher import PORT_OPTIONS
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -65,15 +66,6 @@ FAULT_START, FAULT_END = 15.0, 45.0  # seconds after a bot starts
 RECOVERY_MAX_S = 60.0
 SLA_BREACH = "BotwatchResponseSLABreach"
 LEAD_FAILING = "BotwatchLeadCreationFailing"
-PORT_OPTIONS = (
-    "--otlp-grpc-port",
-    "--otlp-http-port",
-    "--collector-health-port",
-    "--collector-telemetry-port",
-    "--prometheus-port",
-    "--alertmanager-port",
-    "--journal-port",
-)
 
 
 def botwatch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

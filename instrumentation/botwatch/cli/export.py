@@ -14,6 +14,7 @@ from typing import BinaryIO, TextIO
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.export import EventRows
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.audit.roles import MANAGER, add_role_option, export_rows, resolve_role
 from botwatch.audit.writers import DEFAULT_DELIMITER, DELIMITERS, WRITERS
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, add_tenant_option, parse_duration
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_source_options(parser)
     add_tenant_option(parser)
+    add_role_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -95,6 +97,7 @@ def _output(path: Path | None) -> Iterator[BinaryIO]:
 def run(args: argparse.Namespace) -> int:
     if args.delimiter is not None and args.format != "csv":
         raise UsageError("--delimiter applies to --format csv only")
+    role = resolve_role(args.role)
     options: dict[str, object] = {"for_terminal": args.out is None and sys.stdout.isatty()}
     if args.format == "csv":
         options["delimiter"] = args.delimiter or DEFAULT_DELIMITER
@@ -106,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
         rows = 0
         with _output(args.out) as out:
             writer = WRITERS[args.format](out, **options)
-            events = EventRows(source.log_lines(since, until), source.client_phone)
-            for row in events:
+            client_phone = (lambda _conversation: None) if role == MANAGER else source.client_phone
+            events = EventRows(source.log_lines(since, until), client_phone)
+            for row in export_rows(events, role):
                 writer.write(row)
                 rows += 1
                 if rows % 2048 == 0:

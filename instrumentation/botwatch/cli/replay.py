@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from botwatch.audit.errors import NotFound
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.audit.roles import add_role_option, replay_entries, resolve_role
 from botwatch.audit.source import SourceOptions
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, add_tenant_option, fail, open_journal, parse_duration
@@ -28,10 +29,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_source_options(parser)
     add_tenant_option(parser)
+    add_role_option(parser)
     parser.set_defaults(run=run)
 
 
+@audit_errors
 def run(args: argparse.Namespace) -> int:
+    args.role = resolve_role(args.role)  # a refused role stops here, before reading anything
     if SourceOptions.resolve(args.source).kind == "journal":
         return _from_journal(args)
     return _from_source(args)
@@ -45,7 +49,7 @@ def _from_journal(args: argparse.Namespace) -> int:
             hint = f"; recent ones: {', '.join(recent)}" if recent else ""
             scope = f" for tenant {args.tenant}" if args.tenant else ""
             return fail(f"no conversation {args.conversation_id!r}{scope} in {journal.path}{hint}", EXIT_NOT_FOUND)
-    print(format_replay(entries))
+    print(format_replay(replay_entries(entries, args.role)))
     return EXIT_OK
 
 
@@ -60,5 +64,5 @@ def _from_source(args: argparse.Namespace) -> int:
         raise NotFound(
             f"no conversation {args.conversation_id!r} in the last {human(args.since)} ({source.description})"
         )
-    print(format_replay(entries))
+    print(format_replay(replay_entries(entries, args.role)))
     return EXIT_OK

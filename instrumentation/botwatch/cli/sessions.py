@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from botwatch import semconv
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.options import add_source_options, audit_errors, human, source_from
+from botwatch.audit.roles import add_role_option, resolve_role
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, add_tenant_option, parse_duration
 from botwatch.journal.sessions import SessionFilter, SessionSummary
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     add_source_options(parser)
     add_tenant_option(parser)
+    add_role_option(parser)  # a summary has no client text or hash: both roles see the same
     parser.set_defaults(run=run)
 
 
@@ -44,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     if args.limit < 1 or args.page < 1:
         raise UsageError("--limit and --page must be at least 1")
+    resolve_role(args.role)  # a refused role is a usage error here too
     flt = SessionFilter(
         channel=args.channel,
         intent=args.intent,

@@ -3,9 +3,10 @@ hold only that tenant's rows.
 
 A row is the tenant's when its resource says so (``botwatch.tenant``: a bot's
 ``init(tenant=)``) or its own attributes do (the webhook gateway records many
-tenants in one process and names the tenant on everything it records, the
-conversation's root span aside; that root joins its conversation's tenant
-through the same gateway resource).  Funnel rows follow their span.
+tenants in one process and names the tenant on each event's main span).  The
+other rows the same process recorded for the same conversation (the root, log
+records, funnel spans) follow: a gateway's conversation ids are its tenant's
+own ("<tenant>:<id>").  Funnel rows follow their span.
 
 The rows are picked once, into temporary tables, and TEMP views with the
 tables' names stand in front of them: SQLite resolves an unqualified name in
@@ -18,7 +19,6 @@ from __future__ import annotations
 import sqlite3
 
 from botwatch import semconv
-from botwatch.journal.rows import FAMILY_CONVERSATION
 
 _ATTRIBUTE = f'$."{semconv.TENANT}"'
 # A cheap substring test before parsing JSON: rows without the key are most of a journal.
@@ -33,32 +33,22 @@ def restrict(conn: sqlite3.Connection, tenant: str) -> None:
         f"WHERE {_HAS_KEY} AND json_extract(attributes, ?) = ?",
         (_ATTRIBUTE, tenant),
     )
-    conn.execute("CREATE TEMP TABLE tenant_spans (id INTEGER PRIMARY KEY)")
+    _pick(conn, "spans", tenant)
+    # (conversation, process) pairs where a shared process (the gateway) named the tenant on a span.
+    conn.execute("CREATE TEMP TABLE tenant_pairs (conversation_id TEXT, resource_id INTEGER)")
     conn.execute(
-        f"""INSERT INTO temp.tenant_spans SELECT id FROM main.spans
-            WHERE resource_id IN (SELECT id FROM temp.tenant_resources)
-               OR ({_HAS_KEY} AND json_extract(attributes, ?) = ?)""",
-        (_ATTRIBUTE, tenant),
+        """INSERT INTO temp.tenant_pairs SELECT DISTINCT conversation_id, resource_id FROM main.spans
+           WHERE id IN (SELECT id FROM temp.tenant_spans) AND conversation_id IS NOT NULL
+             AND resource_id NOT IN (SELECT id FROM temp.tenant_resources)"""
     )
-    # A gateway conversation's root span carries no tenant: it is the tenant's when the same
-    # process recorded the tenant's spans of the same conversation.
-    conn.execute(
-        """INSERT OR IGNORE INTO temp.tenant_spans
-           SELECT r.id FROM main.spans r
-           WHERE r.family = ? AND r.resource_id NOT IN (SELECT id FROM temp.tenant_resources)
-             AND (r.conversation_id, r.resource_id) IN (
-                 SELECT s.conversation_id, s.resource_id FROM main.spans s
-                 WHERE s.id IN (SELECT id FROM temp.tenant_spans) AND s.conversation_id IS NOT NULL)
-             AND NOT (instr(r.attributes, ?) > 0)""",
-        (FAMILY_CONVERSATION, f'"{semconv.TENANT}"'),
-    )
-    conn.execute("CREATE TEMP TABLE tenant_logs (id INTEGER PRIMARY KEY)")
-    conn.execute(
-        f"""INSERT INTO temp.tenant_logs SELECT id FROM main.logs
-            WHERE resource_id IN (SELECT id FROM temp.tenant_resources)
-               OR ({_HAS_KEY} AND json_extract(attributes, ?) = ?)""",
-        (_ATTRIBUTE, tenant),
-    )
+    conn.execute("CREATE INDEX temp.tenant_pairs_index ON tenant_pairs (conversation_id, resource_id)")
+    _pick(conn, "logs", tenant)
+    for table in ("spans", "logs"):
+        conn.execute(
+            f"""INSERT OR IGNORE INTO temp.tenant_{table} SELECT id FROM main.{table}
+                WHERE (conversation_id, resource_id) IN (SELECT conversation_id, resource_id FROM temp.tenant_pairs)
+                  AND NOT ({_HAS_KEY})"""
+        )
     conn.execute("CREATE TEMP VIEW spans AS SELECT * FROM main.spans WHERE id IN (SELECT id FROM temp.tenant_spans)")
     conn.execute(
         "CREATE TEMP VIEW funnel AS SELECT * FROM main.funnel WHERE span_row IN (SELECT id FROM temp.tenant_spans)"
@@ -68,6 +58,17 @@ def restrict(conn: sqlite3.Connection, tenant: str) -> None:
         f"""CREATE TEMP VIEW metrics AS SELECT * FROM main.metrics
             WHERE resource_id IN (SELECT id FROM temp.tenant_resources)
                OR ({_HAS_KEY} AND json_extract(attributes, '{_ATTRIBUTE}') = '{_sql_string(tenant)}')"""
+    )
+
+
+def _pick(conn: sqlite3.Connection, table: str, tenant: str) -> None:
+    """temp.tenant_<table>: ids of the rows whose resource or own attributes name ``tenant``."""
+    conn.execute(f"CREATE TEMP TABLE tenant_{table} (id INTEGER PRIMARY KEY)")
+    conn.execute(
+        f"""INSERT INTO temp.tenant_{table} SELECT id FROM main.{table}
+            WHERE resource_id IN (SELECT id FROM temp.tenant_resources)
+               OR ({_HAS_KEY} AND json_extract(attributes, ?) = ?)""",
+        (_ATTRIBUTE, tenant),
     )
 
 
