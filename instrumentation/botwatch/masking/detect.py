@@ -18,7 +18,8 @@ Finding = tuple[int, int, Kind, str]  # start, end (offsets in the original stri
 # a secret's hint, or ten digits in any script with at most 40 other characters
 # between neighbours (the widest a phone gets: separators written as HTML
 # entities).  The possessive \D{0,40}+ never backtracks: a miss costs one scan.
-_SUSPECT = re.compile(r"[@\uff20\ufe6b]|%40|&commat;|" + HINT + r"|\d(?:\D{0,40}+\d){9}")
+# NUL is no separator (the record maskers join strings with it, and digits of two strings must not add up).
+_SUSPECT = re.compile(r"[@\uff20\ufe6b]|%40|&commat;|" + HINT + r"|\d(?:[^\d\x00]{0,40}+\d){9}")
 
 
 def suspect(text: str) -> bool:

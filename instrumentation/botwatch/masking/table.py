@@ -76,9 +76,19 @@ def value_suspect(value: object) -> bool:
     return False
 
 
+# Attribute keys are mostly names chosen by code, the same in every record: each is checked once.
+_CLEAN_KEYS: set[str] = set()
+_CLEAN_KEYS_LIMIT = 10_000
+
+
 def _items(attributes: Mapping[str, Any]) -> Iterator[object]:
+    """Values, and the keys not known to be clean, of ``attributes``."""
     for key, value in attributes.items():
-        yield key
+        if key not in _CLEAN_KEYS:
+            if type(key) is str and not suspect(key) and len(_CLEAN_KEYS) < _CLEAN_KEYS_LIMIT:
+                _CLEAN_KEYS.add(key)
+            else:
+                yield key
         yield value
 
 
@@ -119,8 +129,9 @@ class RecordMasker:
         return self._blocks.get(resource, self._resource)  # type: ignore[no-any-return]
 
     def _resource(self, resource: Resource) -> Resource:
-        attributes = self.attributes(resource.attributes)
-        return resource if attributes is resource.attributes else Resource(attributes, resource.schema_url)
+        original = resource.attributes
+        attributes = self.attributes(original)
+        return resource if attributes is original else Resource(attributes, resource.schema_url)
 
     def scope(self, scope: InstrumentationScope | None) -> InstrumentationScope | None:
         return None if scope is None else self._blocks.get(scope, self._scope)
@@ -130,8 +141,9 @@ class RecordMasker:
             return scope
         text = self.text
         name, version = text(scope.name), text(scope.version) if scope.version else scope.version
-        attributes = self.attributes(scope.attributes)
-        if name == scope.name and version == scope.version and attributes is scope.attributes:
+        original = scope.attributes
+        attributes = self.attributes(original)
+        if name == scope.name and version == scope.version and attributes is original:
             return scope
         return InstrumentationScope(name, version, scope.schema_url, attributes)
 
@@ -143,14 +155,15 @@ class RecordMasker:
         status = span.status
         if status.description:
             status = Status(status.status_code, self.text(status.description))
-        name, attributes = self.text(span.name), self.attributes(span.attributes)
+        original = span.attributes  # a new read-only view at every access: compared by identity below
+        name, attributes = self.text(span.name), self.attributes(original)
         events = [self._event(event) for event in span.events]
         links = [self._link(link) for link in span.links]
         if (
             resource is span.resource
             and scope is span.instrumentation_scope
             and name == span.name
-            and attributes is span.attributes
+            and attributes is original
             and status.description == span.status.description
             and all(e is o for e, o in zip(events, span.events, strict=True))
             and all(k is o for k, o in zip(links, span.links, strict=True))
@@ -173,14 +186,16 @@ class RecordMasker:
 
     def _event(self, event: Event) -> Event:
         """The same event when nothing in it is suspect (it keeps its dropped-attribute count)."""
-        name, attributes = self.text(event.name), self.attributes(event.attributes)
-        if name == event.name and attributes is event.attributes:
+        original = event.attributes
+        name, attributes = self.text(event.name), self.attributes(original)
+        if name == event.name and attributes is original:
             return event
         return Event(name, attributes, event.timestamp)
 
     def _link(self, link: Link) -> Link:
-        attributes = self.attributes(link.attributes)
-        return link if attributes is link.attributes else Link(link.context, attributes)
+        original = link.attributes
+        attributes = self.attributes(original)
+        return link if attributes is original else Link(link.context, attributes)
 
     # -- log records -----------------------------------------------------------
     def log(self, record: ReadableLogRecord) -> ReadableLogRecord:
@@ -234,10 +249,11 @@ class RecordMasker:
         return dataclasses.replace(metric, data=dataclasses.replace(data, data_points=masked))
 
     def _point(self, point: Any) -> Any:
-        attributes = self.attributes(point.attributes)
+        original = point.attributes
+        attributes = self.attributes(original)
         exemplars = point.exemplars or []
         masked = [dataclasses.replace(e, filtered_attributes=self.attributes(e.filtered_attributes)) for e in exemplars]
-        if attributes is point.attributes and all(
+        if attributes is original and all(
             m.filtered_attributes is e.filtered_attributes for m, e in zip(masked, exemplars, strict=True)
         ):
             return point
