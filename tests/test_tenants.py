@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from harness import binaries
 from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
+from harness.ports import free_ports
 from test_alerts_static import amtool, promtool  # noqa: F401 - fixtures
+from test_stack_launcher import PORT_OPTIONS
 
 from botwatch import tenants
 from botwatch.gateway import config as gateway_config
@@ -204,3 +208,49 @@ def test_promtool_tenant_cases_fail_without_the_tenant_series(tmp_path: Path, pr
     result = subprocess.run([promtool, "test", "rules", str(copy)], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "botwatch_tenant" in result.stdout + result.stderr
+
+
+# --- the commands ---------------------------------------------------------------------------------------------
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "botwatch.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_render_tenants_writes_files_amtool_and_promtool_accept(tmp_path: Path, amtool: str, promtool: str) -> None:  # noqa: F811
+    out = tmp_path / "rendered"
+    result = _cli("stack", "render-tenants", str(EXAMPLE), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "2 tenant(s)" in result.stderr
+    check = subprocess.run([amtool, "check-config", str(out / "alertmanager.yml")], capture_output=True, text=True)
+    assert check.returncode == 0 and "1 templates" in check.stdout, check.stdout + check.stderr
+    rules = subprocess.run(
+        [promtool, "check", "rules", str(out / "tenant_targets.yml")], capture_output=True, text=True
+    )
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace("sla_seconds = 5", "sla_seconds = 6"))
+    refused = _cli("stack", "render-tenants", str(bad), "--out", str(tmp_path / "none"))
+    assert refused.returncode == 2 and "tenant a: targets.sla_seconds: 6 is not a bucket edge" in refused.stderr
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_rule_naming_an_unknown_tenant_is_refused(tmp_path: Path) -> None:
+    rule = tmp_path / "mine.yml"
+    rule.write_text("groups: [{name: x, rules: [{alert: X, expr: 'up{botwatch_tenant=\"zz\"} == 0'}]}]\n")
+    found = _load(tmp_path, GOOD)
+    with pytest.raises(TenantsError, match=rf"{rule}: unknown tenant 'zz'"):
+        tenant_rules.write(found, tmp_path / "out", [str(tmp_path / "*.yml")])
+    rule.write_text(rule.read_text().replace('"zz"', '"a"'))
+    assert tenant_rules.write(found, tmp_path / "out", [str(tmp_path / "*.yml")]).is_file()
+
+
+def test_stack_up_refuses_a_bad_tenants_file_before_starting_anything(tmp_path: Path) -> None:
+    for find in (binaries.collector_binary, binaries.prometheus_binary):
+        find()  # skip (fail in CI) with the build command when one is missing
+    bad = tmp_path / "tenants.toml"
+    bad.write_text('[[tenants]]\nid = "salon-1"\n')
+    directory = tmp_path / "stack"
+    ports = dict(zip(PORT_OPTIONS, free_ports(len(PORT_OPTIONS)), strict=True))
+    result = _cli("stack", "up", "--dir", str(directory), *(f"{o}={p}" for o, p in ports.items()), f"--tenants={bad}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"tenants file {bad}: tenant salon-1: owner: missing" in result.stderr
+    assert not list(directory.glob("run/*.pid")) and not (directory / "stack.json").exists()
