@@ -8,13 +8,19 @@ divided by 30); two bot processes (``tenant_bot.py``: the SDK with
 delivers to ``telegram_api.BotAPI``, and each message is checked by the chat it
 went to.
 
-The tenants file gives salon-1 a 5 s SLA and clinic-2 a 3 s SLA.  During the
-fault window both bots answer in 4 s, and salon-1's Bitrix24 lead creations
-fail.  Expected: clinic-2's owner chat gets the SLA alert and its resolution,
-salon-1's owner chat gets the lead-creation alert and its resolution, salon-1
-never has an SLA alert (Prometheus's ALERTS history), the integrator's default
-chat gets nothing.  The journal behind the stack then answers
-``botwatch kpi --tenant`` with each tenant's own conversations.
+A third tenant, gw-3, is a no-code bot: its events reach ``botwatch gateway``
+(started on the same tenants file, its token) and the gateway records them
+through the same collector; its series carry the tenant as the gateway's
+data-point attribute, not a resource attribute.
+
+The tenants file gives salon-1 a 5 s SLA and clinic-2 a 3 s SLA; gw-3 sets no
+target (the default 3 s).  During the fault window every bot answers in 4 s,
+and salon-1's Bitrix24 lead creations fail.  Expected: clinic-2's and gw-3's
+owner chats get the SLA alert and its resolution, salon-1's owner chat gets the
+lead-creation alert and its resolution, salon-1 never has an SLA alert
+(Prometheus's ALERTS history), the integrator's default chat gets nothing.  The
+journal behind the stack then answers ``botwatch kpi --tenant`` with each
+tenant's own conversations.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +52,13 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 TESTS = Path(__file__).resolve().parent
 DEFAULT_CHAT = -1001000000000  # the integrator's chat: alerts without a tenant
-SALON, CLINIC = "salon-1", "clinic-2"
-CHATS = {SALON: -1001000000001, CLINIC: -1001000000002}
+SALON, CLINIC, GATEWAY = "salon-1", "clinic-2", "gw-3"
+CHATS = {SALON: -1001000000001, CLINIC: -1001000000002, GATEWAY: -1001000000003}
+GATEWAY_TOKEN = "gw-3-write-token-0123456789"
 TENANTS = f"""
 [[tenants]]
 id = "{SALON}"
+token = "salon-1-token-0123456789"
 [tenants.owner]
 chat_id = {CHATS[SALON]}
 [tenants.targets]
@@ -56,10 +66,18 @@ sla_seconds = 5
 
 [[tenants]]
 id = "{CLINIC}"
+token = "clinic-2-token-0123456789"
 [tenants.owner]
 chat_id = {CHATS[CLINIC]}
 [tenants.targets]
 sla_seconds = 3
+
+[[tenants]]
+id = "{GATEWAY}"
+token = "{GATEWAY_TOKEN}"
+rate = 1000
+[tenants.owner]
+chat_id = {CHATS[GATEWAY]}
 """
 SERVICE = "salon-bot"  # both tenants' bots: routing must go by tenant, not by bot name
 FAULT_START, FAULT_END = 15.0, 45.0  # seconds after a bot starts
@@ -84,6 +102,7 @@ class Sent:
 class Run:
     sent: list[Sent]
     during_fault: dict[str, float]  # over-SLA ratio per tenant while both bots were slow
+    during_fault_gateway: float  # the same for gw-3, recorded by the gateway
     slow_turns: dict[str, float]  # turns over 3 s per tenant in the same window (raw buckets)
     salon_sla_alerts: list[Any]  # ALERTS history of an SLA alert for salon-1
     fault_end: float
@@ -122,6 +141,59 @@ def _sent(telegram: BotAPI) -> list[Sent]:
     ]
 
 
+class GatewayBot:
+    """A no-code bot of gw-3: ``rate`` events per second to the gateway, replies of 4 s in the fault window."""
+
+    def __init__(self, url: str, fault: tuple[float, float], rate: float = 5.0) -> None:
+        self.url, self.fault, self.rate = url, fault, rate
+        self.accepted = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gateway-bot", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(1 / self.rate):
+            slow = self.fault[0] <= time.monotonic() < self.fault[1]
+            latency_ms = 4000.0 if slow else 1000.0
+            sent = datetime.now(UTC) - timedelta(milliseconds=latency_ms)
+            event = {
+                "event_id": f"gw-evt-{n}",
+                "timestamp": sent.isoformat(),
+                "channel": "whatsapp",
+                "session_id": f"gw-s{n}",
+                "text": "Можно записаться на маникюр?",
+                "intent": "booking",
+                "confidence": 0.9,
+                "bot_response": "Да, на субботу 12:00",
+                "latency_ms": latency_ms,
+            }
+            request = urllib.request.Request(
+                f"{self.url}/v1/events",
+                data=json.dumps(event).encode(),
+                headers={"Authorization": f"Bearer {GATEWAY_TOKEN}", "Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    self.accepted += response.status == 200
+            except OSError as error:
+                self.errors.append(str(error))
+            n += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def _has(telegram: BotAPI, tenant: str, alertname: str, status: str) -> bool:
     return any(
         s.chat_id == CHATS[tenant] and s.message.alertname == alertname and s.message.status == status
@@ -139,7 +211,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     token_file = work / "telegram_bot_token"
     token_file.write_text(TOKEN + "\n")
     journal = work / "journal.sqlite"
-    ports = dict(zip(PORT_OPTIONS, free_ports(len(PORT_OPTIONS)), strict=True))
+    *stack_ports, gateway_port = free_ports(len(PORT_OPTIONS) + 1)
+    ports = dict(zip(PORT_OPTIONS, stack_ports, strict=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTWATCH_", "OTEL_"))}
     env.update(
         XDG_DATA_HOME=str(work / "xdg"),
@@ -149,6 +222,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     telegram = BotAPI(TOKEN)
     directory = work / "stack"
     bots: list[ManagedProcess] = []
+    gateway_bot: GatewayBot | None = None
     try:
         up = botwatch(
             "stack",
@@ -169,6 +243,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         )
         assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
         prometheus = f"http://127.0.0.1:{ports['--prometheus-port']}"
+        otlp = f"http://127.0.0.1:{ports['--otlp-http-port']}"
+        gateway_env = {
+            **env,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+            "BOTWATCH_JOURNAL": str(work / "gateway-fallback.sqlite"),  # its idempotency file goes beside it
+        }
+        command = [sys.executable, "-m", "botwatch.cli", "gateway", f"--tenants={tenants_file}"]
+        gateway = ManagedProcess(
+            "gateway", [*command, f"--port={gateway_port}"], log_path=work / "gateway.log", env=gateway_env
+        )
+        gateway.start()
+        bots.append(gateway)
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        assert _wait(lambda: _ready(gateway_url), time.monotonic() + 30), gateway.log_tail(20)
         started = time.monotonic()
         for tenant in (SALON, CLINIC):
             bot_env = {
@@ -193,14 +282,22 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             bot.start()
             bots.append(bot)
         fault_start, fault_end = started + FAULT_START, started + FAULT_END
+        gateway_bot = GatewayBot(gateway_url, (fault_start, fault_end))
         # Both alerts fire while the fault lasts; then, late in the window, what the rules see per tenant.
         _wait(
-            lambda: _has(telegram, CLINIC, SLA_BREACH, "FIRING") and _has(telegram, SALON, LEAD_FAILING, "FIRING"),
+            lambda: (
+                _has(telegram, CLINIC, SLA_BREACH, "FIRING")
+                and _has(telegram, GATEWAY, SLA_BREACH, "FIRING")
+                and _has(telegram, SALON, LEAD_FAILING, "FIRING")
+            ),
             fault_end - 3,
         )
         _wait(lambda: False, max(fault_start + 14, time.monotonic()))
         over_sla = _by_tenant(
             _query(prometheus, f'job_channel:botwatch_turns_over_sla:ratio_rate5m{{job="{SERVICE}"}}')
+        )
+        gateway_sla = _by_tenant(
+            _query(prometheus, f'job_channel:botwatch_turns_over_sla:ratio_rate5m{{botwatch_tenant="{GATEWAY}"}}')
         )
         slow = _by_tenant(
             _query(
@@ -210,9 +307,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             )
         )
         _wait(
-            lambda: _has(telegram, CLINIC, SLA_BREACH, "RESOLVED") and _has(telegram, SALON, LEAD_FAILING, "RESOLVED"),
+            lambda: (
+                _has(telegram, CLINIC, SLA_BREACH, "RESOLVED")
+                and _has(telegram, GATEWAY, SLA_BREACH, "RESOLVED")
+                and _has(telegram, SALON, LEAD_FAILING, "RESOLVED")
+            ),
             fault_end + RECOVERY_MAX_S,
         )
+        assert gateway_bot.accepted > 100 and not gateway_bot.errors, (gateway_bot.accepted, gateway_bot.errors[:3])
         assert all(b.running for b in bots), "a bot stopped early: " + " ".join(b.log_tail(10) for b in bots)
         history = _query(
             prometheus,
@@ -222,8 +324,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             end=str(time.time()),
             step="1s",
         )
-        result = Run(_sent(telegram), over_sla, slow, history, fault_end, journal, env)
+        result = Run(_sent(telegram), over_sla, gateway_sla.get(GATEWAY, 0.0), slow, history, fault_end, journal, env)
     finally:
+        if gateway_bot is not None:
+            gateway_bot.stop()
         for bot in bots:
             bot.stop()
         botwatch("stack", "down", "--dir", str(directory), env=env)
@@ -235,10 +339,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 def test_each_tenant_gets_only_its_own_alert_and_its_resolution(run: Run) -> None:
     assert run.sent, "nothing reached Telegram"
     assert {s.chat_id for s in run.sent} <= set(CHATS.values()), f"a message left the tenants' chats:\n{run.summary()}"
-    salon, clinic = run.to(SALON), run.to(CLINIC)
+    salon, clinic, gateway = run.to(SALON), run.to(CLINIC), run.to(GATEWAY)
     assert {m.alertname for m in salon} == {LEAD_FAILING}, run.summary()
     assert {m.alertname for m in clinic} == {SLA_BREACH}, run.summary()
-    for messages in (salon, clinic):
+    assert {m.alertname for m in gateway} == {SLA_BREACH}, run.summary()
+    assert "Бот botwatch-gateway" in gateway[0].text, gateway[0].text  # the gateway's series, gw-3's chat
+    for messages in (salon, clinic, gateway):
         assert messages[0].status == "FIRING" and messages[-1].status == "RESOLVED", run.summary()
         assert any(m.status == "RESOLVED" and m.at >= run.fault_end for m in messages), run.summary()
     assert "дольше 3 с" in next(m.text for m in clinic if m.status == "FIRING")
@@ -250,12 +356,13 @@ def test_a_5s_sla_does_not_fire_where_a_3s_sla_does(run: Run) -> None:
     # ... salon-1 (5 s) is within its SLA, clinic-2 (3 s) is not.
     assert run.during_fault.get(SALON) == 0, run.during_fault
     assert run.during_fault.get(CLINIC, 0) > 0.9, run.during_fault
+    assert run.during_fault_gateway > 0.9, run.during_fault_gateway  # gw-3: no target of its own, the default 3 s
     assert run.salon_sla_alerts == [], "salon-1 had an SLA alert (pending or firing)"
 
 
 def test_journal_behind_the_stack_answers_per_tenant(run: Run) -> None:
     counts = {}
-    for tenant in (SALON, CLINIC, "nobody"):
+    for tenant in (SALON, CLINIC, GATEWAY, "nobody"):
         result = botwatch(
             "kpi", "--since", "1h", "--json", f"--journal={run.journal}", f"--tenant={tenant}", env=run.env
         )
@@ -263,7 +370,8 @@ def test_journal_behind_the_stack_answers_per_tenant(run: Run) -> None:
         counts[tenant] = json.loads(result.stdout)
     everyone = json.loads(botwatch("kpi", "--since", "1h", "--json", f"--journal={run.journal}", env=run.env).stdout)
     assert counts[SALON]["conversations"] > 100 and counts[CLINIC]["conversations"] > 100, counts
-    assert counts[SALON]["conversations"] + counts[CLINIC]["conversations"] == everyone["conversations"]
+    assert counts[GATEWAY]["conversations"] > 100 and counts[GATEWAY]["services"] == ["botwatch-gateway"], counts
+    assert sum(int(counts[t]["conversations"]) for t in (SALON, CLINIC, GATEWAY)) == everyone["conversations"]
     assert counts["nobody"]["conversations"] == 0
     # Only salon-1's lead creations failed.
     assert counts[SALON]["lead_create_failures"] > 0 and counts[CLINIC]["lead_create_failures"] == 0, counts
