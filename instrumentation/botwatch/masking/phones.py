@@ -22,6 +22,8 @@ import re
 
 _CANDIDATE = re.compile(r"(?:\+[ \x7f]{0,2})?[0-9]+(?:[\s\-/_.()\x7f]{1,4}[0-9]+)*")
 _DIGITS = re.compile(r"[0-9]+")
+# Where a phone can start: "+", a group starting 7, 8 or 9, or a group in parentheses.
+_START = re.compile(r"\+|(?<![0-9])[789]|\((?=[0-9])")
 _ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _HEX_ID_LENGTHS = frozenset({16, 32, 40, 64})
@@ -87,6 +89,8 @@ def _windows(text: str, start: int, groups: list[tuple[int, int]], plus: bool) -
 
 def phones(text: str) -> list[tuple[int, int, str]]:
     """``(start, end, digits)`` of every phone number in the folded ``text``."""
+    if not _START.search(text):
+        return []  # ids with timestamps, dates, prices: no group a phone can start with
     found: list[tuple[int, int, str]] = []
     for match in _CANDIDATE.finditer(text):
         start, end = match.span()
