@@ -41,8 +41,13 @@ def le_matcher(edge: float) -> str:
 
 
 def selector(series: str, metric: Metric | None = None, *extra: str, filters: bool = True) -> str:
-    """``series{job=~"$job", <variable filters the metric supports>, *extra}``."""
+    """``series{job=~"$job", <variable filters the metric supports>, *extra}``.
+
+    A bot metric is also filtered by ``$tenant``; its "All" (``.*``) keeps series without a tenant.
+    """
     parts = [f'{semconv.PROMETHEUS_JOB_LABEL}=~"${v.JOB}"']
+    if metric is not None:
+        parts.append(f'{label(semconv.TENANT)}=~"${v.TENANT}"')
     if metric is not None and filters:
         parts += [f'{label(a)}=~"${var}"' for a, var in _FILTERS if a in metric.attributes]
     parts += list(extra)

@@ -11,6 +11,7 @@ from botwatch import semconv
 from dashboards import datasources
 
 JOB = "job"
+TENANT = "tenant"
 CHANNEL = "channel"
 VARIANT = "variant"
 MODEL = "model"
@@ -82,6 +83,12 @@ def _values(metric: str, label_attribute: str, scope: str = f'job=~"${JOB}"') ->
     return f"label_values({metric}{{{scope}}}, {semconv.prometheus_label(label_attribute)})"
 
 
+tenant = QueryVariable(
+    TENANT,
+    "Business",
+    f"label_values({semconv.CONVERSATIONS.prometheus}, {semconv.prometheus_label(semconv.TENANT)})",
+    "The tenant (botwatch.tenant): one business of an integrator's stack. All includes bots without one.",
+)
 job = QueryVariable(
     JOB,
     "Bot",
@@ -110,4 +117,4 @@ conversation = TextVariable(
     description="Paste a conversation id (gen_ai.conversation.id), e.g. from the CRM lead or a Telegram alert.",
 )
 
-STANDARD = (job, channel, variant, model)
+STANDARD = (tenant, job, channel, variant, model)

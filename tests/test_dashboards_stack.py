@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 pytestmark = pytest.mark.stack
 SERVICE = "dash-salon-bot"
+TENANT = "dash-salon"  # botwatch.tenant on the resource: every series gets botwatch_tenant
 FAULTS = "slow_llm=0.3,low_confidence=0.3,crm_errors=0.5"
 JSON_DIR = REPO / "dashboards" / "json"
 ALL = ".*"
@@ -80,7 +81,7 @@ def simulated(collector, prometheus, promql, otlp_capture, alertmanager, tmp_pat
     mp = pytest.MonkeyPatch()
     mp.setenv("OTEL_METRIC_EXPORT_INTERVAL", "1000")
     mp.setenv("BOTWATCH_SECRET_FILE", str(tmp_path_factory.mktemp("dash-secret") / "s"))
-    telemetry = botwatch.init(service_name=SERVICE, endpoint=collector.otlp_http_url)
+    telemetry = botwatch.init(service_name=SERVICE, endpoint=collector.otlp_http_url, tenant=TENANT)
     try:
         result = run_demo(120, 30.0, parse_faults(FAULTS), 11)
         wrong = {semconv.REVIEW_VERDICT: "wrong"}
@@ -105,7 +106,7 @@ def simulated(collector, prometheus, promql, otlp_capture, alertmanager, tmp_pat
 
 
 def prom_values() -> dict[str, str]:
-    return {"$job": SERVICE, "$channel": ALL, "$variant": ALL, "$model": ALL}
+    return {"$tenant": ALL, "$job": SERVICE, "$channel": ALL, "$variant": ALL, "$model": ALL}
 
 
 def test_every_promql_panel_query_returns_data(simulated, prometheus):
@@ -123,7 +124,7 @@ def test_every_promql_panel_query_returns_data(simulated, prometheus):
 
 
 def test_promql_with_one_value_chosen_per_variable_parses(simulated, prometheus):
-    values = {"$job": SERVICE, "$channel": "whatsapp", "$variant": "A", "$model": "gpt-4o-mini"}
+    values = {"$tenant": TENANT, "$job": SERVICE, "$channel": "whatsapp", "$variant": "A", "$model": "gpt-4o-mini"}
     for uid, title, target in targets("prometheus"):
         expr = substitute(target["expr"], values)
         body = requests.get(f"{prometheus.url}/api/v1/query", params={"query": expr}, timeout=10).json()
@@ -157,6 +158,8 @@ def test_variable_queries_list_the_simulated_values(simulated, prometheus):
             assert values, (uid, variable["name"], selector)
             if variable["name"] == "job":
                 assert SERVICE in values
+            if variable["name"] == "tenant":
+                assert TENANT in values
 
 
 def test_latency_panels_carry_exemplars_that_link_to_traces(simulated, prometheus, otlp_capture):

@@ -26,6 +26,7 @@ BUILTINS["two"] = BUILTINS["one"]
 # Values a person could pick; dots, dashes, slashes and Cyrillic exercise the escaping.
 SAMPLES: dict[str, tuple[str, ...]] = {
     "job": ("salon-bot", "clinic.bot-2"),
+    "tenant": ("salon-1", "clinic_2"),
     "channel": ("telegram", "whatsapp"),
     "variant": ("A", "b-2"),
     "model": ("gpt-4.1-mini", "yandexgpt/rc"),
