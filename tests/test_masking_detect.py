@@ -174,3 +174,9 @@ def test_nothing_but_ascii_letters_digits_and_punctuation_is_needed_for_the_fast
     """Text without ten digits, '@', escapes or secret hints is not even folded: the common case costs one regex."""
     plain = "Здравствуйте! Хочу записаться на стрижку в субботу " + string.ascii_letters
     assert find(plain) == [] and REDACTOR.text(plain) is plain
+
+
+def test_masked_spans_are_exactly_the_number_at_either_end_of_the_text():
+    assert REDACTOR.text("9123456789 (").endswith("-67-89 (" + phone_hash("79123456789") + ") (")
+    assert REDACTOR.text("(9123456789").startswith("+7 *** ***-67-89")
+    assert REDACTOR.text("x (495) 123-45-67").startswith("x +7 *** ***-45-67")

@@ -64,8 +64,9 @@ def _windows(text: str, start: int, groups: list[tuple[int, int]], plus: bool) -
     digits = [text[a:b] for a, b in groups]
     whole = "".join(digits)
     first = groups[0][0]
-    if 10 <= len(whole) <= 11 and _valid(whole, plus, first > 0 and text[first - 1] == "("):
-        return [(start if plus else first - (text[first - 1] == "("), groups[-1][1], whole)]  # the common case
+    parenthesised = first > 0 and text[first - 1] == "("
+    if 10 <= len(whole) <= 11 and _valid(whole, plus, parenthesised):
+        return [(start if plus else first - parenthesised, groups[-1][1], whole)]  # the common case
     found = []
     index = 0
     while index < len(groups):
