@@ -8,7 +8,9 @@
 * :mod:`~botwatch.masking.detect` maps findings back to the original
   string, masks them and cuts long text without cutting one in half;
 * :mod:`~botwatch.masking.table` says which parts of spans, log records,
-  resources, scopes and metrics are masked, for every export path.
+  resources, scopes and metrics are masked, for every export path;
+* :mod:`~botwatch.masking.logfilter` keeps secrets out of HTTP libraries'
+  own log lines for botwatch's HTTP clients.
 
 The keyed hash that turns a phone or e-mail into a stable client id lives
 in :mod:`botwatch.pii`.
