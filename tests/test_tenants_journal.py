@@ -101,6 +101,8 @@ def test_kpi_per_tenant_adds_up_and_keeps_each_tenants_numbers(journal: tuple[Pa
     assert by_tenant[SALON]["lead_failure_rate"] == 1 and by_tenant[CLINIC]["lead_failure_rate"] == 0
     assert by_tenant[SALON]["tenant"] == SALON
     assert _kpi(env, "--tenant=nobody")["conversations"] == 0
+    table = botwatch(env, "kpi", "--since", "1d", f"--tenant={GATEWAY}")
+    assert table.returncode == 0 and table.stdout.startswith(f"Tenant: {GATEWAY}\n"), table.stdout
 
 
 def test_sessions_replay_and_insights_by_tenant(journal: tuple[Path, dict[str, str]]) -> None:

@@ -28,6 +28,7 @@ from botwatch.cli.common import (
     parse_duration,
 )
 from botwatch.journal import format_kpi_table, kpi_to_json
+from botwatch.terminal import printable
 
 
 def parse_moment(text: str) -> datetime:
@@ -95,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
+        if args.tenant is not None:
+            print(f"Tenant: {printable(args.tenant)}")
         print(format_kpi_table(kpi))
         if prometheus:
             mttr = "—" if data["alerts_mttr_s"] is None else f"{data['alerts_mttr_s']:g} s"
