@@ -24,7 +24,7 @@ the bot not understanding, or the client just left) and three examples.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,38 +188,45 @@ def rank_losses(
     progress: Callable[[str], None] | None = None,
 ) -> Insights:
     say = progress or (lambda _text: None)
-    reached: dict[str, list[ConversationFacts]] = defaultdict(list)
-    lost_here: dict[str, set[str]] = {}
-    total = lost_total = 0
-    for conversation in conversations:
-        total += 1
+    # Counted, not collected: conversations with the same steps, segments and loss share one signature, and a
+    # million-event journal has tens of thousands of conversations but only hundreds of signatures.
+    signatures: Counter[tuple[frozenset[str], tuple[str, ...], frozenset[str]]] = Counter()
+    seen = list(conversations)
+    total, lost_total = len(seen), 0
+    for conversation in seen:
         lost_total += is_lost(conversation)
-        lost_here[conversation.conversation_id] = lost_at(conversation)
-        for step in _steps(conversation):
-            reached[step].append(conversation)
+        signatures[
+            (frozenset(_steps(conversation)), tuple(_segments(conversation)), frozenset(lost_at(conversation)))
+        ] += 1
+    reached: Counter[str] = Counter()
+    reached_in: Counter[tuple[str, str]] = Counter()
+    lost: Counter[str] = Counter()
+    lost_in: Counter[tuple[str, str]] = Counter()
+    for (steps, segments, here), count in signatures.items():
+        for step in steps:
+            reached[step] += count
+            lost[step] += count if step in here else 0
+            for segment in segments:
+                reached_in[(step, segment)] += count
+                if step in here:
+                    lost_in[(step, segment)] += count
     say(f"{total} conversations, {len(reached)} steps")
 
-    candidates: list[tuple[str, str, list[ConversationFacts], int, int, int, int, float]] = []
-    for step, group in reached.items():
-        per_segment: dict[str, list[ConversationFacts]] = defaultdict(list)
-        for conversation in group:
-            for segment in _segments(conversation):
-                per_segment[segment].append(conversation)
-        group_lost = sum(step in lost_here[c.conversation_id] for c in group)
-        for segment, members in per_segment.items():
-            n_in = len(members)
-            if n_in < min_reached or len(group) - n_in < min_reached:
-                continue
-            k_in = sum(step in lost_here[c.conversation_id] for c in members)
-            test = TwoProportions(k_in, n_in, group_lost - k_in, len(group) - n_in)
-            candidates.append((step, segment, members, k_in, n_in, test.k_b, test.n_b, test.p_greater))
+    candidates: list[tuple[str, str, int, int, int, int, float]] = []
+    for (step, segment), n_in in reached_in.items():
+        n_rest = reached[step] - n_in
+        if n_in < min_reached or n_rest < min_reached:
+            continue
+        k_in = lost_in[(step, segment)]
+        test = TwoProportions(k_in, n_in, lost[step] - k_in, n_rest)
+        candidates.append((step, segment, k_in, n_in, test.k_b, n_rest, test.p_greater))
     comparisons = len(candidates)
     findings = []
-    for step, segment, members, k_in, n_in, k_rest, n_rest, p in candidates:
+    for step, segment, k_in, n_in, k_rest, n_rest, p in candidates:
         adjusted = min(1.0, p * comparisons)
         if adjusted >= alpha or k_in / n_in - k_rest / n_rest < min_effect:
             continue
-        lost_members = [c for c in members if step in lost_here[c.conversation_id]]
+        lost_members = [c for c in seen if step in lost_at(c) and segment in _segments(c)]
         reasons = Counter(loss_reason(c) for c in lost_members)
         findings.append(
             Finding(
