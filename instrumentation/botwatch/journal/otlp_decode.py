@@ -8,7 +8,7 @@ types keeps one row builder (``journal.rows``) for every way into the journal.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
@@ -99,13 +99,19 @@ def _span(span: SpanProto, resource: Resource, scope: SdkScope) -> ReadableSpan:
     )
 
 
-def decode_spans(body: bytes) -> Iterator[ReadableSpan]:
-    request = ExportTraceServiceRequest()
+Request = TypeVar("Request", ExportTraceServiceRequest, ExportLogsServiceRequest)
+
+
+def _parse(request: Request, body: bytes) -> Request:
     try:
         request.ParseFromString(body)
-    except Exception as error:
-        raise DecodeError(f"not an OTLP ExportTraceServiceRequest: {error}") from error
-    for batch in request.resource_spans:
+    except Exception as error:  # protobuf raises its own DecodeError and others
+        raise DecodeError(f"not an OTLP {type(request).__name__}: {error}") from error
+    return request
+
+
+def decode_spans(body: bytes) -> Iterator[ReadableSpan]:
+    for batch in _parse(ExportTraceServiceRequest(), body).resource_spans:
         resource = _resource(batch.resource)
         for scope_spans in batch.scope_spans:
             scope = _scope(scope_spans.scope)
@@ -121,12 +127,7 @@ def _context(trace_id: bytes, span_id: bytes, flags: int) -> Context | None:
 
 
 def decode_logs(body: bytes) -> Iterator[ReadableLogRecord]:
-    request = ExportLogsServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except Exception as error:
-        raise DecodeError(f"not an OTLP ExportLogsServiceRequest: {error}") from error
-    for batch in request.resource_logs:
+    for batch in _parse(ExportLogsServiceRequest(), body).resource_logs:
         resource = _resource(batch.resource)
         for scope_logs in batch.scope_logs:
             scope = _scope(scope_logs.scope)
