@@ -156,7 +156,8 @@ def test_xlsx_text_keeps_what_xml_can_carry():
 
 
 def test_spreadsheet_text_rule():
-    assert [spreadsheet_text(t) for t in ("=1", "+7 *** ***-98-77", "-", "@x", "\tx", "\rx", " =1")] == [
+    risky = ("=1", "+7 *** ***-98-77", "-", "@x", "\tx", "\rx", " =1", "\n=1+2", "\u00a0=1", " \u3000@x", " \tx")
+    assert [spreadsheet_text(t) for t in risky] == [
         "'=1",
         "'+7 *** ***-98-77",
         "'-",
@@ -164,21 +165,27 @@ def test_spreadsheet_text_rule():
         "'\tx",
         "'\rx",
         "' =1",
+        "'\n=1+2",
+        "'\u00a0=1",
+        "' \u3000@x",
+        "' \tx",
     ]
-    assert [spreadsheet_text(t) for t in ("", "abc", "1-2", "a=b", "№ 123456", "'=1")] == [
+    assert [spreadsheet_text(t) for t in ("", "abc", "1-2", "a=b", "№ 123456", "'=1", " ", "\nабв")] == [
         "",
         "abc",
         "1-2",
         "a=b",
         "№ 123456",
         "'=1",
+        " ",
+        "\nабв",
     ]
 
 
 @given(st.text())
 def test_spreadsheet_text_only_ever_adds_one_quote(text):
     shown = spreadsheet_text(text)
-    assert not shown.lstrip(" ").startswith(FORMULA_START)
+    assert not shown.lstrip().startswith(FORMULA_START) and not shown.startswith(FORMULA_START)
     assert shown in (text, "'" + text)
 
 

@@ -1,8 +1,8 @@
 """``botwatch export`` files a person opens: CSV and xlsx that show client text as text, and JSON lines.
 
 Any client of a bot controls the text in an export, so a cell starting with
-``=``, ``+``, ``-``, ``@``, TAB or CR (leading spaces aside: importers may trim
-them) gets a ``'`` in front, OWASP's rule against CSV formula injection; masked
+``=``, ``+``, ``-``, ``@``, TAB or CR (leading blanks aside, NBSP and line
+breaks included: importers may trim them) gets a ``'`` in front, OWASP's rule against CSV formula injection; masked
 phones (``+7 *** ***-98-77``) get it too.  CSV is UTF-8 with a BOM (Excel
 otherwise reads it as cp1251) and ``;``-separated by default: Excel in a Russian
 locale splits on ``;`` (the comma is its decimal separator), so with ``;``
@@ -39,8 +39,12 @@ _FORMULA_START = frozenset(FORMULA_START)
 def spreadsheet_text(text: str) -> str:
     """``text`` as a spreadsheet shows it literally: ``'`` in front when it could start a formula."""
     first = text[:1]
-    if first in _FORMULA_START or (first == " " and text.lstrip(" ")[:1] in _FORMULA_START):
+    if first in _FORMULA_START:
         return "'" + text
+    if first.isspace():  # importers may trim any leading blank (NBSP and line breaks too)
+        rest = text.lstrip()
+        if rest[:1] in _FORMULA_START or any(c in "\t\r" for c in text[: len(text) - len(rest)]):
+            return "'" + text
     return text
 
 
