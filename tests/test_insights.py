@@ -10,9 +10,11 @@ in the middle, once lowering conversion by 8 points and once changing nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,7 @@ from sdk_journal import sdk_journal
 import botwatch
 from botwatch.demo.sdk import VirtualClock
 from botwatch.journal import Journal
-from botwatch.journal.impact import measure_changes
+from botwatch.journal.impact import MOSCOW, measure_changes
 from botwatch.journal.insights import find_losses
 
 pytestmark = pytest.mark.slow
@@ -105,8 +107,13 @@ def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
         assert number == round(number, 3)
 
 
-def simulate_switch(path: Path, conversion_before: float, conversion_after: float, seed: int) -> datetime:
-    """800 conversations on gpt-4o-mini over two weeks, then 800 on yandexgpt; returns the switch time."""
+def simulate_switch(
+    path: Path, conversion_before: float, conversion_after: float, seed: int, slower_after: bool = False
+) -> datetime:
+    """800 conversations on gpt-4o-mini over two weeks, then 800 on yandexgpt; returns the switch time.
+
+    ``slower_after``: after the switch every reply takes 3.5 s instead of 0.8 s and the intent's
+    confidence is 0.5 instead of 0.9."""
     rng = random.Random(seed)
     start = datetime.now(UTC) - timedelta(days=28)
     switch = start + timedelta(days=14)
@@ -117,11 +124,12 @@ def simulate_switch(path: Path, conversion_before: float, conversion_after: floa
             model, rate = ("gpt-4o-mini", conversion_before) if at < switch else ("yandexgpt-lite", conversion_after)
             clock = VirtualClock(int(at.timestamp() * 1e9))
             with botwatch.conversation(f"impact-{seed}-{number}", channel="telegram", clock=clock) as conversation:
+                worse = slower_after and at >= switch
                 with conversation.turn("Хочу записаться на маникюр") as turn:
-                    turn.intent("booking", confidence=0.9)
+                    turn.intent("booking", confidence=0.5 if worse else 0.9)
                     with turn.llm(model=model, provider="openai") as call:
                         call.usage(input_tokens=100, output_tokens=20)
-                    clock.set(clock() + 800_000_000)
+                    clock.set(clock() + (3_500_000_000 if worse else 800_000_000))
                     turn.reply("Записала на 15:00")
                 if rng.random() < rate:
                     conversation.funnel("booking_created")
@@ -140,6 +148,37 @@ def test_a_model_switch_that_costs_8_points_is_found_with_its_date(tmp_path: Pat
     assert change.significant and change.worse, (change.conversion_before, change.conversion_after, change.p_value)
     assert change.side_before.conversations == change.side_after.conversations == 800
     assert "конверсия упала" in change.sentence_ru and "подумайте об откате" in change.sentence_ru
+    assert re.search(r"\(p(=0,\d\d|<0,01)\)", change.sentence_ru), change.sentence_ru  # never "p=<0,01"
+    local = change.changed_at.astimezone(MOSCOW)  # both languages name the same day: Moscow's
+    ru_day = re.search(r"yandexgpt-lite (\d+) ", change.sentence_ru)
+    en_day = re.search(r" on (\d+) ", change.sentence_en)
+    assert ru_day and en_day and int(ru_day[1]) == int(en_day[1]) == local.day, (change.sentence_ru, local)
+
+
+def test_a_switch_is_compared_on_reply_time_understanding_and_leads_too(tmp_path: Path) -> None:
+    path = tmp_path / "slower.sqlite"
+    simulate_switch(path, 0.41, 0.41, seed=7, slower_after=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "botwatch.cli", "insights", "--since=29d", f"--journal={path}", "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (change,) = json.loads(result.stdout)["changes"]
+    before, after = change["measures_before"], change["measures_after"]
+    assert (before["conversations"], after["conversations"]) == (800, 800)
+    assert (before["turn_p50_s"], after["turn_p50_s"]) == (pytest.approx(0.8, abs=0.05), pytest.approx(3.5, abs=0.05))
+    assert (before["sla_breach_share"], after["sla_breach_share"]) == (0.0, 1.0)
+    assert (before["low_confidence_share"], after["low_confidence_share"]) == (0.0, 1.0)
+    assert before["lead_failure_rate"] is after["lead_failure_rate"] is None  # no lead was created on either side
+    text = subprocess.run(
+        [sys.executable, "-m", "botwatch.cli", "insights", "--since=29d", f"--journal={path}", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "ответ (медиана) 0,8 с → 3,5 с · ответ дольше 3 с 0% → 100% · бот не понял клиента 0% → 100%" in text
 
 
 def test_a_switch_that_changes_nothing_is_reported_as_no_significant_change(tmp_path: Path) -> None:
@@ -148,4 +187,7 @@ def test_a_switch_that_changes_nothing_is_reported_as_no_significant_change(tmp_
         (change,) = measure_changes(journal.facts(switch - timedelta(days=15), switch + timedelta(days=15)))
     assert abs(change.changed_at - switch) < timedelta(hours=1)
     assert not change.significant, change.p_value
-    assert "значимого изменения нет" in change.sentence_ru
+    assert "значимого изменения нет" in change.sentence_ru and "no significant change" in change.sentence_en
+    short = dataclasses.replace(change, min_side=1000)  # the same switch, judged before 1000 conversations a side
+    assert "данных пока мало (нужно около 1000 разговоров" in short.sentence_ru
+    assert "not enough data yet (about 1000 conversations" in short.sentence_en

@@ -12,7 +12,14 @@ from typing import Any
 
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, add_journal_option, add_tenant_option, open_journal, parse_duration
-from botwatch.journal.impact import ChangeImpact, VariantComparison, compare_variants, measure_changes, russian_date
+from botwatch.journal.impact import (
+    ChangeImpact,
+    Side,
+    VariantComparison,
+    compare_variants,
+    measure_changes,
+    russian_date,
+)
 from botwatch.journal.insights import REASONS_RU, Finding, Insights, rank_losses
 from botwatch.terminal import printable
 
@@ -80,6 +87,18 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _side_json(side: Side) -> dict[str, Any]:
+    """One side of a switch: conversion, reply time, understanding and lead failures, as kpi --json rounds them."""
+    return {
+        "conversations": side.conversations,
+        "conversion": _r(side.conversion, 4),
+        "turn_p50_s": side.reply_p50_s,
+        "sla_breach_share": _r(side.slow_share, 4),
+        "low_confidence_share": _r(side.low_confidence_share, 4),
+        "lead_failure_rate": _r(side.lead_failure_rate, 4),
+    }
+
+
 def to_json(
     insights: Insights, changes: list[ChangeImpact], variants: list[VariantComparison], top: int
 ) -> dict[str, Any]:
@@ -121,6 +140,8 @@ def to_json(
                 "p_value": float(f"{c.p_value:.3g}"),
                 "significant": c.significant,
                 "min_sample": c.min_sample,
+                "measures_before": _side_json(c.side_before),
+                "measures_after": _side_json(c.side_after),
             }
             for c in changes
         ],
@@ -162,6 +183,27 @@ def _finding_lines(number: int, f: Finding, lang: str) -> list[str]:
     ]
 
 
+def _measures_line(change: ChangeImpact, ru: bool) -> str:
+    """Reply time, slow replies, not understood and lost leads, before → after."""
+    a, b = change.side_before, change.side_after
+
+    def seconds(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}".replace(".", "," if ru else ".") + (" с" if ru else " s")
+
+    names = (
+        ("ответ (медиана)", "ответ дольше 3 с", "бот не понял клиента", "заявки не дошли до CRM")
+        if ru
+        else ("median reply", "replies over 3 s", "not understood", "leads lost on the way to the CRM")
+    )
+    parts = [
+        f"{names[0]} {seconds(a.reply_p50_s)} → {seconds(b.reply_p50_s)}",
+        f"{names[1]} {_pct(a.slow_share)} → {_pct(b.slow_share)}",
+        f"{names[2]} {_pct(a.low_confidence_share)} → {_pct(b.low_confidence_share)}",
+        f"{names[3]} {_pct(a.lead_failure_rate)} → {_pct(b.lead_failure_rate)}",
+    ]
+    return "  " + " · ".join(parts)
+
+
 def format_text(
     insights: Insights, changes: list[ChangeImpact], variants: list[VariantComparison], top: int, lang: str
 ) -> str:
@@ -196,7 +238,8 @@ def format_text(
         lines.append(
             "Смен модели, версии бота или сценария не было." if ru else "No model, release or scenario switch."
         )
-    lines += [f"• {c.sentence_ru if ru else c.sentence_en}" for c in changes]
+    for change in changes:
+        lines += [f"• {change.sentence_ru if ru else change.sentence_en}", _measures_line(change, ru)]
     if variants:
         parts = [f"{v.variant} {_pct(v.side.conversion)}" for v in variants]
         label = "Варианты сценария (конверсия)" if ru else "Scenario variants (conversion)"

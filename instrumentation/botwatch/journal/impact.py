@@ -54,6 +54,18 @@ class Side:
     def conversion(self) -> float | None:
         return self.booked / self.conversations if self.conversations else None
 
+    @property
+    def slow_share(self) -> float | None:
+        return self.slow_turns / self.turns if self.turns else None
+
+    @property
+    def low_confidence_share(self) -> float | None:
+        return self.low_confidence_turns / self.turns if self.turns else None
+
+    @property
+    def lead_failure_rate(self) -> float | None:
+        return self.lead_failures / self.lead_creates if self.lead_creates else None
+
 
 @dataclass(frozen=True)
 class ChangeImpact:
@@ -84,6 +96,16 @@ class ChangeImpact:
         return self.enough_data and self.p_value < 0.05
 
     @property
+    def too_little_data(self) -> bool:
+        """Quiet, and a side is short of the sample an 8-point change needs: "too little data", not "no change"."""
+        smaller = min(self.side_before.conversations, self.side_after.conversations)
+        return not self.significant and (not self.enough_data or smaller < self.min_sample)
+
+    @property
+    def needed(self) -> int:
+        return max(self.min_sample, self.min_side)
+
+    @property
     def worse(self) -> bool:
         return self.significant and (self.conversion_after or 0) < (self.conversion_before or 0)
 
@@ -96,26 +118,29 @@ class ChangeImpact:
             verb = "упала" if self.worse else "выросла"
             advice = " — подумайте об откате" if self.worse else ""
             p = _p(self.p_value)
-            return f"После перехода на {what} {when} конверсия {verb} с {before} до {after} (p={p}){advice}."
-        smaller = min(self.side_before.conversations, self.side_after.conversations)
-        if not self.enough_data or smaller < self.min_sample:
-            need = max(self.min_sample, self.min_side)
+            return f"После перехода на {what} {when} конверсия {verb} с {before} до {after} (p{p}){advice}."
+        if self.too_little_data:
             return (
                 f"После перехода на {what} {when} конверсия {before} → {after}: данных пока мало "
-                f"(нужно около {need} разговоров до и после)."
+                f"(нужно около {self.needed} разговоров до и после)."
             )
         return f"После перехода на {what} {when} конверсия {before} → {after}: значимого изменения нет."
 
     @property
     def sentence_en(self) -> str:
         what = f"{ATTRIBUTES_EN[self.attribute]} {self.after}"
-        when = self.changed_at.strftime("%d %b")
+        when = self.changed_at.astimezone(MOSCOW).strftime("%d %b")  # the day russian_date names
         before, after = _pct(self.conversion_before), _pct(self.conversion_after)
         if self.significant:
             verb = "fell" if self.worse else "rose"
             advice = " — consider rolling back" if self.worse else ""
             p = f"{self.p_value:.2g}"
             return f"After the switch to {what} on {when} conversion {verb} from {before} to {after} (p={p}){advice}."
+        if self.too_little_data:
+            return (
+                f"After the switch to {what} on {when} conversion {before} → {after}: not enough data yet "
+                f"(about {self.needed} conversations needed before and after)."
+            )
         return f"After the switch to {what} on {when} conversion {before} → {after}: no significant change."
 
 
@@ -144,7 +169,7 @@ def _pct(value: float | None) -> str:
 
 
 def _p(value: float) -> str:
-    return f"{value:.2f}".replace(".", ",") if value >= 0.01 else "<0,01"
+    return "=" + f"{value:.2f}".replace(".", ",") if value >= 0.01 else "<0,01"
 
 
 def side_of(conversations: Sequence[ConversationFacts]) -> Side:
