@@ -79,7 +79,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(to_json(insights, changes, variants, args.top), ensure_ascii=False, indent=2))
     else:
-        print(printable(format_text(insights, changes, variants, args.top, args.lang), keep_newlines=True))
+        print(
+            printable(
+                format_text(insights, changes, variants, args.top, args.lang, (args.min_effect, args.alpha)),
+                keep_newlines=True,
+            )
+        )
     return EXIT_OK
 
 
@@ -205,9 +210,15 @@ def _measures_line(change: ChangeImpact, ru: bool) -> str:
 
 
 def format_text(
-    insights: Insights, changes: list[ChangeImpact], variants: list[VariantComparison], top: int, lang: str
+    insights: Insights,
+    changes: list[ChangeImpact],
+    variants: list[VariantComparison],
+    top: int,
+    lang: str,
+    thresholds: tuple[float, float] = (0.2, 0.01),
 ) -> str:
     ru = lang == "ru"
+    gap, alpha = f"{thresholds[0] * 100:g}", f"{thresholds[1]:g}"
     period = (
         f"{russian_date(insights.since)} – {russian_date(insights.until)}"
         if ru
@@ -217,14 +228,15 @@ def format_text(
         lines = [
             f"Где теряются клиенты · {period} · {insights.conversations} разговоров, "
             f"без записи {_pct(insights.average_loss)}",
-            f"(сравнений: {insights.comparisons}; показаны отличия от остальных больше чем на 20 п.п., p<0,01)",
+            f"(сравнений: {insights.comparisons}; показаны отличия от остальных больше чем на {gap} п.п., "
+            f"p<{alpha.replace('.', ',')})",
             "",
         ]
     else:
         lines = [
             f"Where clients are lost · {period} · {insights.conversations} conversations, "
             f"{_pct(insights.average_loss)} without a booking",
-            f"({insights.comparisons} comparisons; shown: gaps over 20 points against the rest, p<0.01)",
+            f"({insights.comparisons} comparisons; shown: gaps over {gap} points against the rest, p<{alpha})",
             "",
         ]
     if not insights.findings:
