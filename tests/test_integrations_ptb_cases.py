@@ -1,7 +1,7 @@
 """python-telegram-bot applications as businesses write them, through the real Application and local Bot API.
 
 The same cases as ``test_integrations_aiogram_cases``: two bots and one
-person, an error handler that replies, an edited message, a voice message,
+person, a ConversationHandler (PTB's scenes), an error handler that replies, an edited message, a voice message,
 ``instrument()`` twice and ``uninstrument()``, other update kinds, and the
 developer's error texts unchanged by the traced classes.
 """
@@ -17,7 +17,7 @@ import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
 from test_integrations_aiogram import BOT_ID, STATUS_ERROR, trace_of
-from test_integrations_aiogram_cases import OTHER_BOT_ID, OTHER_TOKEN, replies, serve, turns
+from test_integrations_aiogram_cases import OTHER_BOT_ID, OTHER_TOKEN, logged, replies, serve, turns
 
 import botwatch
 from botwatch import semconv
@@ -30,6 +30,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
+    ConversationHandler,
     InlineQueryHandler,
     MessageHandler,
     filters,
@@ -273,3 +274,64 @@ async def test_non_client_chats_and_time_zone_options(bw, receiver, api, app):
     assert semconv.CHAT_NON_CLIENT not in turn["attributes"] and send["attributes"][semconv.CHAT_NON_CLIENT] is True
     vladivostok = episode_for(4009, bot_id=BOT_ID, timezone="Asia/Vladivostok")
     assert turn["attributes"][semconv.GEN_AI_CONVERSATION_ID] == vladivostok
+
+
+SERVICE, TIME = range(2)
+
+
+async def ask_service(update: Update, context: Context) -> int:
+    await update.effective_message.reply_text("На какую услугу записать?")  # type: ignore[union-attr]
+    return SERVICE
+
+
+async def unclear(update: Update, context: Context) -> int:
+    await update.effective_message.reply_text("Стрижка или маникюр?")  # type: ignore[union-attr]
+    return SERVICE
+
+
+@logged
+async def ask_time(update: Update, context: Context) -> int:
+    await update.effective_message.reply_text("Во сколько вам удобно?")  # type: ignore[union-attr]
+    return TIME
+
+
+async def book_time(update: Update, context: Context) -> int:
+    await update.effective_message.reply_text(f"Записал на {update.effective_message.text}")  # type: ignore[union-attr]
+    return ConversationHandler.END
+
+
+async def test_conversation_handler_records_the_state_callback_of_each_step(bw, receiver, api, app):
+    """PTB's scenes: each turn names the callback its state ran (through a decorator), not ConversationHandler."""
+    app.add_handler(
+        ConversationHandler(
+            entry_points=[MessageHandler(filters.Regex("^Хочу"), ask_service)],
+            states={
+                SERVICE: [
+                    MessageHandler(filters.Regex("^(стрижка|маникюр)$"), ask_time),
+                    MessageHandler(filters.TEXT, unclear),
+                ],
+                TIME: [MessageHandler(filters.TEXT, book_time)],
+            },
+            fallbacks=[],
+        )
+    )
+    instrument(app)
+    await app.initialize()
+    for n, text in enumerate(["Хочу записаться", "что есть?", "стрижка", "15:00"], start=1000):
+        await feed(app, tg.text(n, 4010, text))
+    botwatch.flush()
+
+    steps = turns(receiver, trace_of(4010))
+    assert [t["attributes"][semconv.HANDLER] for t in steps] == [
+        f"{__name__}.ask_service",
+        f"{__name__}.unclear",
+        f"{__name__}.ask_time",  # under @logged: the function, not the decorator's wrapper
+        f"{__name__}.book_time",
+    ]
+    assert [t["attributes"][semconv.TURN_INDEX] for t in steps] == [1, 2, 3, 4]
+    assert [r[semconv.MESSAGE_TEXT] for t in steps for r in replies(t)] == [
+        "На какую услугу записать?",
+        "Стрижка или маникюр?",
+        "Во сколько вам удобно?",
+        "Записал на 15:00",
+    ]
