@@ -163,3 +163,39 @@ def test_kpi_takes_the_reports_window_and_refuses_a_backwards_one(tmp_path, caps
     assert "--since must be before --until" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["kpi", "--since", "last tuesday", "--journal", str(empty)])
+
+
+def test_a_finding_and_a_worse_switch_of_any_kind_read_in_the_pages_words():
+    from dataclasses import replace
+
+    from botwatch.journal.impact import ChangeImpact, Side
+    from botwatch.journal.insights import Finding
+
+    finding = Finding(
+        step="intent=price",
+        segment="variant=B",
+        reached=81,
+        lost=67,
+        rest_reached=400,
+        rest_lost=4,
+        p_value=1e-9,
+        reasons={"low_confidence": 65, "left": 2},
+        examples=(),
+    )
+    before, after = Side(400, 160, 800, 0, 0, 0, 0, 0.8), Side(400, 120, 800, 0, 0, 0, 0, 0.8)
+    for attribute, ru, en in (
+        ("model", "модель", "model"),
+        ("release", "версию бота", "bot release"),
+        ("scenario_version", "версию сценария", "scenario version"),
+    ):
+        change = ChangeImpact(attribute, "v1", "v2", UNTIL - timedelta(days=3), before, after, 1e-4, 300, 30)
+        shown = replace(data(BUSY, kpi(0)), findings=[finding], changes=[change], analysed=True)
+        page, english = render(shown), render(shown, "en")
+        assert f"Верните прежнюю {ru} (v1)" in page.split('id="todo"')[1], attribute
+        assert f"Roll the {en} back to v1" in english.split('id="todo"')[1], attribute
+    # The loss rate reads as every share on the page, the same in the heading and in what to do.
+    heading = page.split('<h3 class="bad">')[1].split("</h3>")[0]
+    assert (
+        heading == "вопрос «price», вариант сценария B: теряется 82,7\u00a0% клиентов, в остальных случаях 1,0\u00a0%"
+    )
+    assert "вопрос «price», вариант сценария B — там теряется 82,7\u00a0% клиентов" in page.split('id="todo"')[1]

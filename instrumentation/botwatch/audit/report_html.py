@@ -131,18 +131,26 @@ def _finding(data: ReportData, lang: str, f: Any) -> str:
         lines = "".join(f"<p><b>{e(t(lang, who))}:</b> {e(text)}</p>" for who, text in example.lines)
         dialogue = f'<p class="detail">{e(t(lang, "example"))}</p><div class="dialogue">{lines}</div>'
     return (
-        f'<div class="finding"><h3 class="bad">{e(_title(lang, f))}</h3>'
+        f'<div class="finding"><h3 class="bad">{e(_heading(lang, f))}</h3>'
         f'<p class="detail">{e(counts)}{"; " + e(reasons) if reasons else ""}</p>{dialogue}</div>'
     )
 
 
-def _title(lang: str, f: Any) -> str:
-    return str(f.title_ru if lang == "ru" else f.title_en)
+def _step(lang: str, f: Any) -> str:
+    """The step and segment of a finding: «вопрос «price», вариант сценария B»."""
+    return str(f.title_ru if lang == "ru" else f.title_en).split(":")[0]
+
+
+def _heading(lang: str, f: Any) -> str:
+    """The step, its loss rate and the rest's, written as every other share on the page (the counts follow)."""
+    return t(
+        lang, "finding_title", step=_step(lang, f), rate=percent(lang, f.loss_rate), rest=percent(lang, f.rest_rate)
+    )
 
 
 _ATTRIBUTE = {
-    "ru": {"model": "модель", "release": "версию бота", "scenario.version": "версию сценария"},  # accusative
-    "en": {"model": "model", "release": "bot release", "scenario.version": "scenario version"},
+    "ru": {"model": "модель", "release": "версию бота", "scenario_version": "версию сценария"},  # accusative
+    "en": {"model": "model", "release": "bot release", "scenario_version": "scenario version"},
 }
 _REASONS = {"escalated", "slow_reply", "low_confidence", "left"}
 
@@ -170,7 +178,7 @@ def todo(data: ReportData, lang: str) -> list[str]:
                 t(lang, "todo_change", attribute=_ATTRIBUTE[lang].get(c.attribute, c.attribute), before=c.before)
             )
     for f in data.findings[:1]:
-        out.append(t(lang, "todo_finding", step=_title(lang, f).split(":")[0], rate=percent(lang, f.loss_rate)))
+        out.append(t(lang, "todo_finding", step=_step(lang, f), rate=percent(lang, f.loss_rate)))
     if k.sla_breach_share is not None and k.sla_breach_share > TARGETS.sla_share:
         out.append(t(lang, "todo_sla", value=percent(lang, k.sla_breach_share), seconds=seconds))
     if k.low_confidence_share is not None and k.low_confidence_share > TARGETS.low_confidence_share:
