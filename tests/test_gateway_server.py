@@ -367,7 +367,9 @@ def test_an_unusable_state_file_is_a_clear_error(tmp_path):
 def test_untimed_turns_stay_out_of_the_journal_sla_figures(gateways):
     from datetime import UTC, datetime, timedelta
 
+    from botwatch.journal.format import format_replay
     from botwatch.journal.kpi import compute_kpi
+    from botwatch.journal.replay import build_replay
 
     gateway = gateways().start()
     slow = example_event(event_id="slow", session_id="sess_slow", latency_ms=5000)
@@ -380,3 +382,8 @@ def test_untimed_turns_stay_out_of_the_journal_sla_figures(gateways):
     assert (kpi.turns, kpi.timed_turns, kpi.turns_over_sla) == (2, 1, 1)
     assert kpi.sla_breach_share == 1.0  # the one measured turn was slow; the untimed one is not "within SLA"
     assert kpi.turn_p50_s == 5.0
+    with sqlite3.connect(gateway.journal) as db:
+        untimed_replay = format_replay(build_replay(db, "plain:sess_untimed"))
+        slow_replay = format_replay(build_replay(db, "plain:sess_slow"))
+    assert "turn 1 in 5.00 s, over the 3 s SLA" in slow_replay
+    assert "Записал на 15:00" in untimed_replay and "turn 1 in" not in untimed_replay  # no measured 0.00 s

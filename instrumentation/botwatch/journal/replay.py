@@ -85,7 +85,12 @@ def build_replay(conn: sqlite3.Connection, conversation_id: str) -> list[ReplayE
     logs = conn.execute(_LOG_SQL, (conversation_id,)).fetchall()
     families = {row[1] for row in spans}
     has_span_funnel = any(row[19] and semconv.FUNNEL_STAGE in row[19] for row in spans)
-    turns = {row[7]: (row[4] / 1e9, bool(row[10])) for row in spans if row[1] == FAMILY_TURN and row[7] is not None}
+    # sla_breached NULL: the turn's reply time was not measured (a webhook without latency_ms): no "in 0.00 s"
+    turns = {
+        row[7]: (row[4] / 1e9, bool(row[10]))
+        for row in spans
+        if row[1] == FAMILY_TURN and row[7] is not None and row[10] is not None
+    }
     entries = [e for row in spans for e in _from_span(conversation_id, row)]
     error_spans: set[str] = set()
     error_turns: set[int] = set()
