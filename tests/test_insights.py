@@ -101,6 +101,7 @@ def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
     assert text.startswith("Где теряются клиенты")
     assert "1. вопрос «price», вариант сценария B: теряется" in text
     assert "бот не понял клиента" in text
+    assert re.search(r" против \d+% \(\d+%–\d+%\) · p(<0,0001|=[\d,e-]+)\n", text) and "p=<" not in text, text
     assert "больше чем на 20 п.п., p<0,01)" in text  # the thresholds the findings were chosen by
     assert "больше чем на 30 п.п., p<0,05)" in insights("--quiet", "--min-effect=0.3", "--alpha=0.05")
     data = json.loads(insights("--json", "--quiet"))

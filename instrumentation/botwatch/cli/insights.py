@@ -170,19 +170,19 @@ def _pct(value: float | None) -> str:
 def _finding_lines(number: int, f: Finding, lang: str) -> list[str]:
     reasons = REASONS_RU if lang == "ru" else REASONS_EN
     why = ", ".join(f"{reasons[r]} {n}" for r, n in sorted(f.reasons.items(), key=lambda i: -i[1]) if n)
-    p = f"{f.p_value:.2g}" if f.p_value >= 1e-4 else "<0.0001"
+    p = f"={f.p_value:.2g}" if f.p_value >= 1e-4 else "<0.0001"  # "p=0.003" or "p<0.0001", never "p=<"
     ci = f"{_pct(f.loss_rate)} ({_pct(f.ci_low)}–{_pct(f.ci_high)})"
     rest = f"{_pct(f.rest_rate)} ({_pct(f.rest_ci_low)}–{_pct(f.rest_ci_high)})"
     if lang == "ru":
         return [
             f"{number}. {f.title_ru}",
-            f"   {ci} против {rest} · p={p.replace('.', ',')}",
+            f"   {ci} против {rest} · p{p.replace('.', ',')}",
             f"   почему: {why}",
             f"   примеры: {', '.join(f.examples)}  → botwatch replay {f.examples[0]}" if f.examples else "",
         ]
     return [
         f"{number}. {f.title_en}",
-        f"   {ci} against {rest} · p={p}",
+        f"   {ci} against {rest} · p{p}",
         f"   why: {why}",
         f"   examples: {', '.join(f.examples)}  → botwatch replay {f.examples[0]}" if f.examples else "",
     ]
