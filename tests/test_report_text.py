@@ -193,6 +193,8 @@ def test_a_finding_and_a_worse_switch_of_any_kind_read_in_the_pages_words():
         page, english = render(shown), render(shown, "en")
         assert f"Верните прежнюю {ru} (v1)" in page.split('id="todo"')[1], attribute
         assert f"Roll the {en} back to v1" in english.split('id="todo"')[1], attribute
+    # No-shows count the visits due in the period, not the bookings made in it: the words say so.
+    assert 'из <b data-kpi="appointments">45</b> клиентов, которых ждали в эти дни, не пришли' in page
     # The loss rate reads as every share on the page, the same in the heading and in what to do.
     heading = page.split('<h3 class="bad">')[1].split("</h3>")[0]
     assert (
