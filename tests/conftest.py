@@ -29,6 +29,6 @@ def bw(receiver: OTLPReceiver, tmp_path, monkeypatch) -> Iterator[botwatch.Telem
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
     receiver.clear()
-    telemetry = botwatch.init(service_name="test-bot", endpoint=receiver.url, secret="test-secret")
+    telemetry = botwatch.init(service_name="test-bot", endpoint=receiver.url, secret="test-secret-0123456789")
     yield telemetry
     botwatch.shutdown()

@@ -498,7 +498,7 @@ def stalled(tmp_path, monkeypatch):
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "30")
     collector = OTLPReceiver()
     collector.hold = threading.Event()
-    telemetry = botwatch.init(service_name="gateway", endpoint=collector.url, secret="test-secret")
+    telemetry = botwatch.init(service_name="gateway", endpoint=collector.url, secret="test-secret-0123456789")
     yield collector, telemetry
     collector.hold.set()
     botwatch.shutdown()

@@ -17,6 +17,7 @@ import random
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from sdk_journal import sdk_journal
 import botwatch
 from botwatch.demo.sdk import VirtualClock
 from botwatch.journal import Journal
-from botwatch.journal.impact import MOSCOW, measure_changes
+from botwatch.journal.impact import MOSCOW, compare_variants, measure_changes
 from botwatch.journal.insights import find_losses
 
 pytestmark = pytest.mark.slow
@@ -110,24 +111,22 @@ def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
         assert number == round(number, 3)
 
 
-def simulate_switch(
-    path: Path, conversion_before: float, conversion_after: float, seed: int, slower_after: bool = False
-) -> datetime:
-    """800 conversations on gpt-4o-mini over two weeks, then 800 on yandexgpt; returns the switch time.
+Plan = Callable[[datetime], tuple[str, str | None, float, bool]]  # at -> model, variant, conversion, worse
 
-    ``slower_after``: after the switch every reply takes 3.5 s instead of 0.8 s and the intent's
-    confidence is 0.5 instead of 0.9."""
+
+def simulate(path: Path, seed: int, plan: Plan, start: datetime, conversations: int = 1600) -> None:
+    """``conversations`` over the 28 days from ``start``, each as ``plan`` says at its moment.
+
+    ``worse``: the reply takes 3.5 s instead of 0.8 s and the intent's confidence is 0.5 instead of 0.9."""
     rng = random.Random(seed)
-    start = datetime.now(UTC) - timedelta(days=28)
-    switch = start + timedelta(days=14)
-    step = timedelta(days=14) / 800
+    step = timedelta(days=28) / conversations
     with sdk_journal(path, "impact-test-bot", SECRET):
-        for number in range(1600):
+        for number in range(conversations):
             at = start + step * number
-            model, rate = ("gpt-4o-mini", conversion_before) if at < switch else ("yandexgpt-lite", conversion_after)
+            model, variant, rate, worse = plan(at)
             clock = VirtualClock(int(at.timestamp() * 1e9))
-            with botwatch.conversation(f"impact-{seed}-{number}", channel="telegram", clock=clock) as conversation:
-                worse = slower_after and at >= switch
+            name = f"impact-{seed}-{number}"
+            with botwatch.conversation(name, channel="telegram", clock=clock, scenario_variant=variant) as conversation:
                 with conversation.turn("Хочу записаться на маникюр") as turn:
                     turn.intent("booking", confidence=0.5 if worse else 0.9)
                     with turn.llm(model=model, provider="openai") as call:
@@ -138,6 +137,23 @@ def simulate_switch(
                     conversation.funnel("booking_created")
             if number % 100 == 99:
                 botwatch.flush()  # a bounded export queue: faster than real time, the test must not outrun it
+
+
+def simulate_switch(
+    path: Path, conversion_before: float, conversion_after: float, seed: int, slower_after: bool = False
+) -> datetime:
+    """800 conversations on gpt-4o-mini over two weeks, then 800 on yandexgpt; returns the switch time.
+
+    ``slower_after``: after the switch every reply is slow and not understood (see ``simulate``)."""
+    start = datetime.now(UTC) - timedelta(days=28)
+    switch = start + timedelta(days=14)
+
+    def plan(at: datetime) -> tuple[str, str | None, float, bool]:
+        if at < switch:
+            return "gpt-4o-mini", None, conversion_before, False
+        return "yandexgpt-lite", None, conversion_after, slower_after
+
+    simulate(path, seed, plan, start)
     return switch
 
 
@@ -194,3 +210,25 @@ def test_a_switch_that_changes_nothing_is_reported_as_no_significant_change(tmp_
     short = dataclasses.replace(change, min_side=1000)  # the same switch, judged before 1000 conversations a side
     assert "данных пока мало (нужно около 1000 разговоров" in short.sentence_ru
     assert "not enough data yet (about 1000 conversations" in short.sentence_en
+
+
+@pytest.mark.parametrize(("rate_b", "significant"), [(0.29, True), (0.41, False)])
+def test_live_variants_are_compared_with_each_other_not_taken_for_switches(
+    tmp_path: Path, rate_b: float, significant: bool
+) -> None:
+    """A and B served side by side for four weeks: a comparison of variants, never a switch."""
+    start = datetime.now(UTC) - timedelta(days=28)
+    served = iter(range(10**6))
+
+    def plan(at: datetime) -> tuple[str, str | None, float, bool]:
+        return ("gpt-4o-mini", "A", 0.41, False) if next(served) % 2 == 0 else ("gpt-4o-mini", "B", rate_b, False)
+
+    simulate(tmp_path / "ab.sqlite", 8, plan, start)
+    with Journal(tmp_path / "ab.sqlite") as journal:
+        facts = journal.facts(start - timedelta(days=1), datetime.now(UTC))
+    assert measure_changes(facts) == []  # B appeared on day one and never took 80 %: not a switch
+    by_variant = {v.variant: v for v in compare_variants(facts)}
+    assert set(by_variant) == {"A", "B"} and by_variant["B"].other == "A"
+    assert by_variant["A"].side.conversations == by_variant["B"].side.conversations == 800
+    assert by_variant["B"].significant is significant, by_variant["B"].p_value
+    assert by_variant["B"].side.conversion == pytest.approx(rate_b, abs=0.05)

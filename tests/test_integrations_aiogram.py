@@ -21,7 +21,7 @@ import botwatch
 from botwatch import ids, semconv
 from botwatch.integrations import episode_for
 
-SECRET = b"test-secret"
+SECRET = b"test-secret-0123456789"
 SERVER, PRODUCER = 2, 4  # OTLP SpanKind values
 STATUS_ERROR = 2
 RAW_PHONE = "+7 912 345-67-89"
@@ -282,7 +282,7 @@ async def test_a_second_process_on_shared_storage_continues_without_a_second_roo
     await feed(first, bot, 40, 901, "Здравствуйте")
     botwatch.flush()
     # A new process: fresh botwatch state, same secret, same storage.
-    botwatch.init(service_name="replica-2", endpoint=receiver.url, secret="test-secret")
+    botwatch.init(service_name="replica-2", endpoint=receiver.url, secret="test-secret-0123456789")
     second = Dispatcher(storage=storage)
     second.include_router(salon_router())
     instrument(second, bot)

@@ -52,7 +52,7 @@ async def test_restarts_and_replicas_continue_the_episode_through_redis(bw, rece
         await run_process(salon, TOKEN, url, [tg.text(1, 7001, "Здравствуйте")])
         botwatch.flush()
         # A restart: new process state, same secret, same Redis.
-        botwatch.init(service_name="restarted", endpoint=receiver.url, secret="test-secret")
+        botwatch.init(service_name="restarted", endpoint=receiver.url, secret="test-secret-0123456789")
         await run_process(salon, TOKEN, url, [tg.text(2, 7001, "Я снова тут")])
         # Two replicas at once, and the clinic's bot in the same chat.
         await asyncio.gather(

@@ -47,7 +47,7 @@ def journal_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
     path = tmp_path / "journal.sqlite"
-    botwatch.init(service_name="salon-bot", journal=path, secret="test-secret")
+    botwatch.init(service_name="salon-bot", journal=path, secret="test-secret-0123456789")
     yield path
     botwatch.shutdown()
 

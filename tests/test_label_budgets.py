@@ -45,7 +45,7 @@ def budgeted(receiver: OTLPReceiver, tmp_path, monkeypatch) -> Any:
     monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
     receiver.clear()
     # A gateway of 3 tenants with the default budget of 300 label sets per metric and tenant.
-    telemetry = botwatch.init(service_name="gateway", endpoint=receiver.url, secret="budget-secret", max_tenants=3)
+    telemetry = botwatch.init(service_name="gateway", endpoint=receiver.url, secret="budget-secret-0123456789", max_tenants=3)
     yield telemetry
     botwatch.shutdown()
 
@@ -100,7 +100,7 @@ def test_a_tenant_is_an_id_not_free_text(budgeted) -> None:
 def test_the_process_tenant_is_a_resource_attribute(receiver, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
     receiver.clear()
-    botwatch.init(service_name="salon-bot", endpoint=receiver.url, secret="s", tenant="salon-1")
+    botwatch.init(service_name="salon-bot", endpoint=receiver.url, secret="label-budget-secret-01", tenant="salon-1")
     try:
         _turn_own = botwatch.conversation("own-1", channel="telegram")
         with _turn_own as conv, conv.turn("Привет") as turn:

@@ -123,6 +123,13 @@ def test_short_secret_variable_is_refused_and_a_long_one_kept_as_is(tmp_path):
     assert not (tmp_path / "s").exists()  # a refused variable does not fall back to creating a file
 
 
+def test_a_short_secret_passed_in_code_is_refused_too(tmp_path):
+    with pytest.raises(SecretError, match=r"init\(secret=\.\.\.\) is only 6 bytes"):
+        load_secret("secret", {"BOTWATCH_SECRET_FILE": str(tmp_path / "unused")})
+    long = "k" * MIN_SECRET_BYTES
+    assert load_secret(long, {}) == long.encode()
+
+
 @pytest.mark.parametrize("command", [("demo", "-n", "1"), ("audit", "label", "demo-2-1", "--turn", "1", "--correct")])
 def test_cli_refuses_an_empty_secret_file_with_a_message(tmp_path, monkeypatch, capsys, command):
     journal = demo_journal(tmp_path / "journal.sqlite", monkeypatch, n=3)

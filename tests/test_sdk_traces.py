@@ -13,7 +13,7 @@ import pytest
 import botwatch
 from botwatch import ids, semconv
 
-SECRET = "test-secret"
+SECRET = "test-secret-0123456789"
 SERVER, CLIENT, INTERNAL, PRODUCER = 2, 3, 1, 4  # OTLP SpanKind enum values
 
 
@@ -86,7 +86,7 @@ def test_two_processes_share_one_trace_and_one_root(receiver, tmp_path):
     script = textwrap.dedent(
         """
         import sys, botwatch
-        botwatch.init(service_name="proc", endpoint=sys.argv[1], secret="shared")
+        botwatch.init(service_name="proc", endpoint=sys.argv[1], secret="shared-secret-of-this-test")
         with botwatch.conversation("sess_multi", channel="whatsapp", resume=sys.argv[2] == "resume") as conv:
             with conv.turn("текст") as turn:
                 turn.intent("booking", 0.9)

@@ -92,7 +92,7 @@ def load_secret(explicit: str | bytes | None, env: Mapping[str, str] = os.enviro
     recompute every client hash.
     """
     if explicit:
-        return explicit.encode() if isinstance(explicit, str) else explicit
+        return _long_enough(explicit.encode() if isinstance(explicit, str) else explicit, None, "init(secret=...)")
     if env.get("BOTWATCH_SECRET"):
         return _long_enough(env["BOTWATCH_SECRET"].encode(), None)
     path = Path(env.get("BOTWATCH_SECRET_FILE") or DEFAULT_SECRET_FILE).expanduser()
@@ -123,12 +123,12 @@ def _create_key(path: Path) -> None:
     _log.warning("botwatch: no BOTWATCH_SECRET set; created a local key in %s (set one per deployment)", path)
 
 
-def _long_enough(secret: bytes, file: Path | None) -> bytes:
+def _long_enough(secret: bytes, file: Path | None, given: str = "BOTWATCH_SECRET") -> bytes:
     """``secret`` if it has MIN_SECRET_BYTES (whitespace aside); SecretError saying how to make one if not."""
     size = len(secret.strip())
     if size >= MIN_SECRET_BYTES:
         return secret
-    where = f"the secret file {file}" if file else "BOTWATCH_SECRET"
+    where = f"the secret file {file}" if file else given
     howto = f"openssl rand -hex 32 > {file}" if file else "export BOTWATCH_SECRET=$(openssl rand -hex 32)"
     raise SecretError(
         f"{where} is {'empty' if not size else f'only {size} bytes'}: a secret needs at least "
