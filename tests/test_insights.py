@@ -88,6 +88,8 @@ def test_a_clean_run_has_no_finding_above_the_noise(journals: dict[str, Path]) -
 
 
 def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
+    stderr: list[str] = []
+
     def insights(*args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "botwatch.cli", "insights", "--since=8d", f"--journal={journals['planted']}", *args],
@@ -96,9 +98,15 @@ def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
             timeout=60,
         )
         assert result.returncode == 0, result.stderr
+        stderr.append(result.stderr)
         return result.stdout
 
+    assert insights().startswith("Где теряются клиенты")
+    steps = [line.split(" … ")[0] for line in stderr[-1].splitlines()]  # progress on a long journal
+    assert steps[0] == "botwatch insights: conversations" and steps[-1] == "botwatch insights: done", steps
+
     text = insights("--quiet")
+    assert stderr[-1] == ""
     assert text.startswith("Где теряются клиенты")
     assert "1. вопрос «price», вариант сценария B: теряется" in text
     assert "бот не понял клиента" in text
