@@ -194,7 +194,9 @@ async def main(updates: int, rounds: int, before_rev: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BOTWATCH_SECRET_FILE"] = str(Path(tmp) / "secret")
         os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-        botwatch.init(service_name="bench", endpoint=receiver.url, secret="bench-secret-0123456789", capture_loguru=False)
+        botwatch.init(
+            service_name="bench", endpoint=receiver.url, secret="bench-secret-0123456789", capture_loguru=False
+        )
         before = load_before(before_rev, Path(tmp)) if before_rev else None
         print(f"{updates} updates × {rounds} rounds per bot, {CHATS} chats, local Bot API at {api.url}")
         for name, factory in (("aiogram", aiogram_bots), ("ptb", ptb_bots)):

@@ -162,7 +162,9 @@ def main() -> int:
     os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     # The journal behind the recording must keep up without dropping (it is not what is measured).
     os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = os.environ["OTEL_BLRP_MAX_QUEUE_SIZE"] = str(8 * args.events)
-    telemetry = botwatch.init("bench-encoding", journal=os.path.join(workdir, "journal.sqlite"), secret="bench-secret-0123456789")
+    telemetry = botwatch.init(
+        "bench-encoding", journal=os.path.join(workdir, "journal.sqlite"), secret="bench-secret-0123456789"
+    )
     redactor = telemetry.redactor
     wire = WireEncoder(redactor.text)
     bare = WireEncoder(None)

@@ -372,8 +372,8 @@ def test_untimed_turns_stay_out_of_the_journal_sla_figures(gateways):
     from botwatch.journal.replay import build_replay
 
     gateway = gateways().start()
-    slow = example_event(event_id="slow", session_id="sess_slow", latency_ms=5000)
-    untimed = example_event(event_id="untimed", session_id="sess_untimed")  # no latency_ms: no reply time
+    slow = example_event(event_id="slow", session_id="sess_slow", latency_ms=5000, text="Запишите на завтра")
+    untimed = example_event(event_id="untimed", session_id="sess_untimed", text="А на послезавтра?")  # no latency_ms
     assert gateway.post([slow, untimed])[1]["accepted"] == 2
     assert gateway.stop() == 0
     now = datetime.now(UTC)
@@ -387,3 +387,11 @@ def test_untimed_turns_stay_out_of_the_journal_sla_figures(gateways):
         slow_replay = format_replay(build_replay(db, "plain:sess_slow"))
     assert "turn 1 in 5.00 s, over the 3 s SLA" in slow_replay
     assert "Записал на 15:00" in untimed_replay and "turn 1 in" not in untimed_replay  # no measured 0.00 s
+    out = gateway.tmp / "untimed.jsonl"
+    command = [sys.executable, "-m", "botwatch.cli", "export", "--since", "1d", "--format", "jsonl", "--quiet"]
+    command += ["--out", str(out), "--journal", str(gateway.journal)]
+    env = {**os.environ, "BOTWATCH_SECRET": "server-test-secret-0123456789"}
+    subprocess.run(command, check=True, env=env, capture_output=True, cwd=gateway.tmp)
+    rows = {r["event_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["slow"]["latency_ms"] == 5000.0
+    assert rows["untimed"].get("latency_ms") is None  # not a measured 0 ms: the webhook said nothing

@@ -45,7 +45,9 @@ def budgeted(receiver: OTLPReceiver, tmp_path, monkeypatch) -> Any:
     monkeypatch.setenv("BOTWATCH_SECRET_FILE", str(tmp_path / "secret"))
     receiver.clear()
     # A gateway of 3 tenants with the default budget of 300 label sets per metric and tenant.
-    telemetry = botwatch.init(service_name="gateway", endpoint=receiver.url, secret="budget-secret-0123456789", max_tenants=3)
+    telemetry = botwatch.init(
+        service_name="gateway", endpoint=receiver.url, secret="budget-secret-0123456789", max_tenants=3
+    )
     yield telemetry
     botwatch.shutdown()
 

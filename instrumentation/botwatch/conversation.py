@@ -386,6 +386,8 @@ class Turn(_SpanBlock):
         if self._intent is not None:
             extra[semconv.INTENT] = self._intent
             extra[semconv.INTENT_CONFIDENCE] = self._confidence
+        if not self.measured:
+            extra[semconv.REPLY_UNTIMED] = True
         self._log(semconv.EVENT_BOT_REPLIED, conv.text(text, "reply text"), extra, conv.clock())
 
     def funnel(self, stage: str) -> None:

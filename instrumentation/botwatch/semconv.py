@@ -107,6 +107,7 @@ TURN_INDEX: Final = "botwatch.turn.index"
 INTENT: Final = "botwatch.intent"
 INTENT_CONFIDENCE: Final = "botwatch.intent.confidence"
 SLA_BREACHED: Final = "botwatch.sla.breached"
+REPLY_UNTIMED: Final = "botwatch.reply.untimed"  # true on a reply whose time was not measured (no latency_ms)
 CRM_SYSTEM: Final = "botwatch.crm.system"
 CRM_ACTION: Final = "botwatch.crm.action"
 CRM_ENTITY_ID: Final = "botwatch.crm.entity.id"

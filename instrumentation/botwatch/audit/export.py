@@ -60,7 +60,7 @@ class EventRows:
     def __init__(self, lines: Iterable[LogLine], client_phone: Callable[[str], str | None]) -> None:
         self._lines = lines
         self._client_phone = client_phone
-        self._open: OrderedDict[tuple[str, int | None], tuple[int, Row]] = OrderedDict()
+        self._open: OrderedDict[tuple[str, int | None], tuple[int | None, Row]] = OrderedDict()
         self.records_read = 0
 
     def __iter__(self) -> Iterator[Row]:
@@ -117,7 +117,7 @@ class EventRows:
         if opened is None:
             if line.turn_index is None:
                 return
-            opened = (line.time_ns, self._base(line))  # a turn without a recorded client message
+            opened = (None, self._base(line))  # a turn without a recorded client message: its start is unknown
             self._open[key] = opened
         row = opened[1]
         if semconv.INTENT in attrs:
@@ -133,11 +133,13 @@ class EventRows:
             row["model"] = attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL)
         elif event == semconv.EVENT_BOT_REPLIED:
             row["bot_response"] = line.body
-            row["latency_ms"] = round((line.time_ns - opened[0]) / 1e6, 1)
+            started = opened[0]
+            untimed = attrs.get(semconv.REPLY_UNTIMED) in (True, "true")  # a webhook without latency_ms
+            row["latency_ms"] = None if untimed or started is None else round((line.time_ns - started) / 1e6, 1)
             yield self._finish(*self._open.pop(key))
 
     @staticmethod
-    def _finish(started_ns: int, row: Row) -> Row:
+    def _finish(started_ns: int | None, row: Row) -> Row:
         row["event_id"] = row.get("event_id") or f"{row['session_id']}:{row['turn_index']}"
         return row
 

@@ -30,7 +30,7 @@ _DOTTED = {
 }
 _INTS = {semconv.TURN_INDEX, semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS}
 _FLOATS = {semconv.INTENT_CONFIDENCE, semconv.LLM_COST}
-_BOOLS = {semconv.SLA_BREACHED}
+_BOOLS = {semconv.SLA_BREACHED, semconv.REPLY_UNTIMED}
 # Loki's own stream labels and the metadata it adds from the OTLP record itself.
 LOKI_RECORD_FIELDS = ("trace_id", "span_id", "severity_text", "severity_number", "flags", "observed_timestamp")
 _KINDS = {k.name: k for k in SpanKind}
