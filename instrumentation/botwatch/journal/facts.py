@@ -132,4 +132,5 @@ def read_facts(
         if found is not None:
             found.lead_creates += 1
             found.lead_failures += outcome == semconv.CRM_OUTCOME_ERROR
-    return sorted(facts.values(), key=lambda f: f.started_ns)
+    # Like the KPIs: a conversation counts once the client wrote in it; bot-only sends are not an обращение.
+    return sorted((f for f in facts.values() if f.turns), key=lambda f: f.started_ns)

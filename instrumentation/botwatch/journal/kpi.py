@@ -20,6 +20,8 @@ Definitions (window = [since, until), by each record's own timestamp):
 - coverage: the ``service.name`` of the turns in the window and the demo runs
   (seeds of ``demo-<seed>-<n>`` conversations) started in it, so a reader
   sees which runs and bots the numbers cover;
+- a conversation counts once the client wrote in it (at least one turn): a
+  chat the bot only sends to (reminders to an admin group) is not an обращение;
 - turns and conversations are clients' only: updates no handler took
   (``botwatch.update.unhandled``) and chats marked ``botwatch.chat.non_client``
   (an admin group) are left out.
@@ -194,6 +196,7 @@ def _conversion(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple
                       WHERE b.conversation_id = s.conversation_id AND b.stage = ? AND b.time_ns < ?
                   ) THEN s.conversation_id END)
            FROM funnel s WHERE s.stage = ? AND s.time_ns >= ? AND s.time_ns < ?
+                AND EXISTS (SELECT 1 FROM spans t WHERE t.conversation_id = s.conversation_id AND t.family = ?)
                 AND NOT EXISTS (SELECT 1 FROM spans r WHERE r.id = s.span_row AND """
         + _NON_CLIENT.replace("attributes", "r.attributes")
         + ")",
@@ -205,6 +208,7 @@ def _conversion(conn: sqlite3.Connection, since_ns: int, until_ns: int) -> tuple
             semconv.CONVERSATION_STARTED,
             since_ns,
             until_ns,
+            FAMILY_TURN,
         ),
     ).fetchone()
     return int(started), int(booked), int(escalated)
