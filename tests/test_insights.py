@@ -240,3 +240,55 @@ def test_live_variants_are_compared_with_each_other_not_taken_for_switches(
     assert by_variant["A"].side.conversations == by_variant["B"].side.conversations == 800
     assert by_variant["B"].significant is significant, by_variant["B"].p_value
     assert by_variant["B"].side.conversion == pytest.approx(rate_b, abs=0.05)
+
+
+def simulate_weeks(path: Path, leave_before: float, leave_now: float, seed: int) -> datetime:
+    """Five weeks of one variant, one model, one channel: the price answer loses ``leave_before`` of the clients
+    for four weeks, then ``leave_now`` in the last one.  Returns the start of the last week."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    last_week = now - timedelta(days=7)
+    with sdk_journal(path, "history-test-bot", SECRET):
+        for number in range(900):
+            at = now - timedelta(days=35) + timedelta(days=35) * (number / 900)
+            clock = VirtualClock(int(at.timestamp() * 1e9))
+            leave = leave_now if at >= last_week else leave_before
+            with botwatch.conversation(f"weeks-{seed}-{number}", channel="telegram", clock=clock) as conversation:
+                if number % 2:  # half say hello first, so the price question is not always the first message
+                    with conversation.turn("Здравствуйте") as turn:
+                        turn.intent("greeting", confidence=0.95)
+                        clock.set(clock() + 500_000_000)
+                        turn.reply("Здравствуйте! Чем помочь?")
+                with conversation.turn("Сколько стоит стрижка?") as turn:
+                    turn.intent("price", confidence=0.9)
+                    clock.set(clock() + 700_000_000)
+                    turn.reply("Стрижка стоит 1500 ₽")
+                if rng.random() >= leave:
+                    with conversation.turn("Запишите на завтра") as turn:
+                        turn.intent("booking", confidence=0.92)
+                        clock.set(clock() + 900_000_000)
+                        turn.reply("Записала на 15:00")
+                    conversation.funnel("booking_created")
+            if number % 100 == 99:
+                botwatch.flush()
+    return last_week
+
+
+def test_a_step_broken_everywhere_is_found_against_its_own_weeks_before(tmp_path: Path) -> None:
+    """One variant, model and channel: nothing to compare across, so the step's own history must find it."""
+    last_week = simulate_weeks(tmp_path / "weeks.sqlite", leave_before=0.3, leave_now=0.8, seed=7)
+    with Journal(tmp_path / "weeks.sqlite") as journal:
+        insights = find_losses(journal, last_week, datetime.now(UTC) + timedelta(minutes=1))
+        quiet = find_losses(journal, last_week, datetime.now(UTC) + timedelta(minutes=1), history_windows=0)
+    first = insights.findings[0]
+    assert (first.step, first.segment) == ("intent=price", "period=now"), [f.title_en for f in insights.findings]
+    assert first.against_history and first.ci_low > first.rest_ci_high
+    assert "а в прошлые недели" in first.title_ru
+    assert quiet.findings == []  # without the weeks before there is nothing to compare this bot with
+
+
+def test_steady_weeks_give_no_finding(tmp_path: Path) -> None:
+    last_week = simulate_weeks(tmp_path / "steady.sqlite", leave_before=0.3, leave_now=0.3, seed=8)
+    with Journal(tmp_path / "steady.sqlite") as journal:
+        insights = find_losses(journal, last_week, datetime.now(UTC) + timedelta(minutes=1))
+    assert insights.comparisons > 0 and insights.findings == [], [f.title_en for f in insights.findings]

@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--alpha", type=float, default=0.01, help="significance after Bonferroni correction (0.01)")
     parser.add_argument("--min-reached", type=int, default=30, help="conversations each side of a comparison (30)")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=4,
+        help="compare each step also with itself over this many periods before (4; 0: off)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_journal_option(parser)
     add_tenant_option(parser)
@@ -70,8 +76,16 @@ def run(args: argparse.Namespace) -> int:
 
     with open_journal(args.journal, args.tenant) as journal:
         facts = journal.facts(since, until, progress)
+        progress(f"the {args.history} periods before, for each step's own average")
+        history = journal.facts(since - args.since * args.history, since) if args.history else None
     insights = rank_losses(
-        facts, since, until, min_reached=args.min_reached, min_effect=args.min_effect, alpha=args.alpha
+        facts,
+        since,
+        until,
+        min_reached=args.min_reached,
+        min_effect=args.min_effect,
+        alpha=args.alpha,
+        history=history,
     )
     changes = measure_changes(facts, min_side=args.min_reached)
     variants = compare_variants(facts, min_side=args.min_reached)

@@ -7,9 +7,16 @@ never reached ``booking_created``, or it was handed to a human
 (``escalated``) there: the client stopped at this point of the scenario.
 
 Steps differ by nature (a cancellation never books), so a step is never
-compared with the bot's average.  It is compared with itself: within the
-conversations that reached the step, each **segment** (scenario variant, LLM
-model, bot, channel) against the rest of them.  A finding needs all of:
+compared with other steps.  It is compared with itself, two ways:
+
+- within the conversations that reached the step, each **segment** (scenario
+  variant, LLM model, bot, channel) against the rest of them — a step broken
+  in one variant;
+- the step in this window against the same step over the ``history`` windows
+  before it (the bot's own average for that step) — a step broken everywhere.
+
+Steps are the intent recognised, the handler that answered, and the turn's
+position in the dialogue (6 and later are one step).  A finding needs all of:
 
 - enough conversations on both sides (``min_reached``, default 30);
 - a loss rate at least ``min_effect`` (default 20 points) above the rest's;
@@ -38,6 +45,8 @@ if TYPE_CHECKING:
     from botwatch.journal.reader import Journal
 
 SEGMENTS = ("variant", "model", "bot", "channel")
+NOW = "period=now"  # the segment of a comparison with the weeks before the window
+LAST_TURN_STEP = 6  # turn positions from 6 on are one step, "6"
 REASONS = ("escalated", "slow_reply", "low_confidence", "left")
 REASONS_RU = {
     "escalated": "передан администратору",
@@ -98,9 +107,19 @@ class Finding:
         return self.lost - self.reached * self.rest_rate
 
     @property
+    def against_history(self) -> bool:
+        """Compared with the same step in the weeks before, not with other segments."""
+        return self.segment == NOW
+
+    @property
     def title_en(self) -> str:
         kind, _, value = self.step.partition("=")
         where, _, which = self.segment.partition("=")
+        if self.against_history:
+            return (
+                f"{kind} {value!r}: {self.loss_rate:.0%} of clients lost, against {self.rest_rate:.0%} "
+                f"in the weeks before ({self.lost} of {self.reached})"
+            )
         return (
             f"{kind} {value!r} in {where} {which}: {self.loss_rate:.0%} of clients lost "
             f"against {self.rest_rate:.0%} elsewhere ({self.lost} of {self.reached})"
@@ -110,7 +129,12 @@ class Finding:
     def title_ru(self) -> str:
         kind, _, value = self.step.partition("=")
         where, _, which = self.segment.partition("=")
-        step = f"вопрос «{value}»" if kind == "intent" else f"шаг «{value}»"
+        step = {"intent": f"вопрос «{value}»", "turn": f"сообщение №{value} в диалоге"}.get(kind, f"шаг «{value}»")
+        if self.against_history:
+            return (
+                f"{step}: теряется {self.loss_rate:.0%} клиентов, а в прошлые недели {self.rest_rate:.0%} "
+                f"({self.lost} из {self.reached})"
+            )
         return (
             f"{step}, {SEGMENTS_RU.get(where, where)} {which}: теряется {self.loss_rate:.0%} клиентов, "
             f"в остальных случаях {self.rest_rate:.0%} ({self.lost} из {self.reached})"
@@ -150,13 +174,14 @@ def loss_reason(conversation: ConversationFacts) -> str:
     return "left"
 
 
-def _turn_steps(intent: str, handler: str | None) -> set[str]:
-    steps = {f"intent={intent}"} if intent != UNKNOWN else set()
+def _turn_steps(intent: str, handler: str | None, position: int) -> set[str]:
+    steps = {f"turn={min(position, LAST_TURN_STEP)}"} if position > 0 else set()
+    steps |= {f"intent={intent}"} if intent != UNKNOWN else set()
     return steps | ({f"handler={handler}"} if handler else set())
 
 
 def _steps(conversation: ConversationFacts) -> set[str]:
-    return set().union(*(_turn_steps(t.intent, t.handler) for t in conversation.turns))
+    return set().union(*(_turn_steps(t.intent, t.handler, t.turn_index) for t in conversation.turns))
 
 
 def lost_at(conversation: ConversationFacts) -> set[str]:
@@ -164,17 +189,21 @@ def lost_at(conversation: ConversationFacts) -> set[str]:
     last = conversation.last_turn
     if last is None or not is_lost(conversation):
         return set()
-    return _turn_steps(last.intent, last.handler)
+    return _turn_steps(last.intent, last.handler, last.turn_index)
 
 
 def _segments(conversation: ConversationFacts) -> list[str]:
     return [f"{name}={getattr(conversation, name)}" for name in SEGMENTS if getattr(conversation, name) != UNKNOWN]
 
 
-def find_losses(journal: Journal, since: datetime, until: datetime, **options: Any) -> Insights:
-    """Read the window's conversations from ``journal`` and rank where clients are lost (options: rank_losses)."""
+def find_losses(
+    journal: Journal, since: datetime, until: datetime, *, history_windows: int = 4, **options: Any
+) -> Insights:
+    """Read the window's conversations (and ``history_windows`` windows before it) from ``journal`` and rank
+    where clients are lost (options: rank_losses)."""
     progress = options.get("progress")
-    return rank_losses(journal.facts(since, until, progress), since, until, **options)
+    history = journal.facts(since - (until - since) * history_windows, since) if history_windows > 0 else None
+    return rank_losses(journal.facts(since, until, progress), since, until, history=history, **options)
 
 
 def rank_losses(
@@ -185,48 +214,38 @@ def rank_losses(
     min_reached: int = 30,
     min_effect: float = 0.2,
     alpha: float = 0.01,
+    history: Iterable[ConversationFacts] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Insights:
+    """Findings of two kinds, under one correction: a segment of a step against the rest of that step, and a
+    step in this window against the same step in ``history`` (the weeks before; the bot's own average)."""
     say = progress or (lambda _text: None)
-    # Counted, not collected: conversations with the same steps, segments and loss share one signature, and a
-    # million-event journal has tens of thousands of conversations but only hundreds of signatures.
-    signatures: Counter[tuple[frozenset[str], tuple[str, ...], frozenset[str]]] = Counter()
     seen = list(conversations)
-    total, lost_total = len(seen), 0
-    for conversation in seen:
-        lost_total += is_lost(conversation)
-        signatures[
-            (frozenset(_steps(conversation)), tuple(_segments(conversation)), frozenset(lost_at(conversation)))
-        ] += 1
-    reached: Counter[str] = Counter()
-    reached_in: Counter[tuple[str, str]] = Counter()
-    lost: Counter[str] = Counter()
-    lost_in: Counter[tuple[str, str]] = Counter()
-    for (steps, segments, here), count in signatures.items():
-        for step in steps:
-            reached[step] += count
-            lost[step] += count if step in here else 0
-            for segment in segments:
-                reached_in[(step, segment)] += count
-                if step in here:
-                    lost_in[(step, segment)] += count
-    say(f"{total} conversations, {len(reached)} steps")
-
+    now = _Counts(seen)
+    say(f"{now.total} conversations, {len(now.reached)} steps")
     candidates: list[tuple[str, str, int, int, int, int, float]] = []
-    for (step, segment), n_in in reached_in.items():
-        n_rest = reached[step] - n_in
+    for (step, segment), n_in in now.reached_in.items():
+        n_rest = now.reached[step] - n_in
         if n_in < min_reached or n_rest < min_reached:
             continue
-        k_in = lost_in[(step, segment)]
-        test = TwoProportions(k_in, n_in, lost[step] - k_in, n_rest)
+        k_in = now.lost_in[(step, segment)]
+        test = TwoProportions(k_in, n_in, now.lost[step] - k_in, n_rest)
         candidates.append((step, segment, k_in, n_in, test.k_b, n_rest, test.p_greater))
+    if history is not None:
+        before = _Counts(history)
+        for step, n_now in now.reached.items():
+            n_before = before.reached.get(step, 0)
+            if n_now < min_reached or n_before < min_reached:
+                continue
+            test = TwoProportions(now.lost[step], n_now, before.lost[step], n_before)
+            candidates.append((step, NOW, now.lost[step], n_now, before.lost[step], n_before, test.p_greater))
     comparisons = len(candidates)
     findings = []
     for step, segment, k_in, n_in, k_rest, n_rest, p in candidates:
         adjusted = min(1.0, p * comparisons)
         if adjusted >= alpha or k_in / n_in - k_rest / n_rest < min_effect:
             continue
-        lost_members = [c for c in seen if step in lost_at(c) and segment in _segments(c)]
+        lost_members = [c for c in seen if step in lost_at(c) and (segment == NOW or segment in _segments(c))]
         reasons = Counter(loss_reason(c) for c in lost_members)
         findings.append(
             Finding(
@@ -242,7 +261,37 @@ def rank_losses(
             )
         )
     findings.sort(key=lambda f: (-f.excess_lost, f.p_value))
-    return Insights(since, until, total, lost_total, comparisons, _distinct(findings))
+    return Insights(since, until, now.total, now.lost_total, comparisons, _distinct(findings))
+
+
+class _Counts:
+    """Conversations reaching and lost at each step, overall and per segment.
+
+    Counted, not collected: conversations with the same steps, segments and loss share one signature, and a
+    million-event journal has tens of thousands of conversations but only hundreds of signatures.
+    """
+
+    def __init__(self, conversations: Iterable[ConversationFacts]) -> None:
+        signatures: Counter[tuple[frozenset[str], tuple[str, ...], frozenset[str]]] = Counter()
+        self.total = self.lost_total = 0
+        for conversation in conversations:
+            self.total += 1
+            self.lost_total += is_lost(conversation)
+            signatures[
+                (frozenset(_steps(conversation)), tuple(_segments(conversation)), frozenset(lost_at(conversation)))
+            ] += 1
+        self.reached: Counter[str] = Counter()
+        self.reached_in: Counter[tuple[str, str]] = Counter()
+        self.lost: Counter[str] = Counter()
+        self.lost_in: Counter[tuple[str, str]] = Counter()
+        for (steps, segments, here), count in signatures.items():
+            for step in steps:
+                self.reached[step] += count
+                self.lost[step] += count if step in here else 0
+                for segment in segments:
+                    self.reached_in[(step, segment)] += count
+                    if step in here:
+                        self.lost_in[(step, segment)] += count
 
 
 def _distinct(findings: list[Finding]) -> list[Finding]:
