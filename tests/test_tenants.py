@@ -148,7 +148,10 @@ def test_routes_one_receiver_per_tenant_with_its_chat(tmp_path: Path) -> None:
     route = config["route"]
     assert route["receiver"] == "telegram" and route["group_by"][0] == "botwatch_tenant"
     by_receiver = {r["receiver"]: r for r in route["routes"]}
-    assert by_receiver["tenant-salon-1"]["matchers"] == ['botwatch_tenant="salon-1"']
+    tenant_matcher, not_pipeline = by_receiver["tenant-salon-1"]["matchers"]
+    assert tenant_matcher == 'botwatch_tenant="salon-1"'
+    assert not_pipeline.startswith('alertname!~"') and "BotwatchLabelBudgetExceeded" in not_pipeline
+    assert "BotwatchResponseSLABreach" not in not_pipeline
     assert "botwatch_tenant" in by_receiver["tenant-salon-1"]["group_by"]
     assert [r["receiver"] for r in by_receiver["tenant-salon-1"]["routes"]] == ["tenant-salon-1"]
     assert all("botwatch_tenant" in rule["equal"] for rule in config["inhibit_rules"])
@@ -173,6 +176,9 @@ def test_routes_pass_amtool_and_route_each_tenant_to_its_receiver(tmp_path: Path
     assert route("botwatch_tenant=unknown", "severity=warning", "alertname=X") == "telegram"
     assert route("severity=critical", "alertname=X") == "telegram"
     assert route("alertname=Watchdog", "botwatch_tenant=salon-1") == "heartbeat"
+    # The pipeline's alerts are the integrator's, even with a tenant on them (a tenant's spent label budget).
+    assert route("botwatch_tenant=salon-1", "alertname=BotwatchLabelBudgetExceeded", "severity=warning") == "telegram"
+    assert route("botwatch_tenant=salon-1", "alertname=BotwatchCollectorRefusingData") == "telegram"
 
 
 def test_routes_without_a_token_send_nothing(tmp_path: Path) -> None:

@@ -6,7 +6,10 @@ before the default routes, with the default routes' severity sub-routes
 copied under it.  Grouping and every inhibition rule gain
 ``botwatch_tenant``, so one tenant's alerts never share a message with, or
 mute, another's.  Alerts without a tenant (or of a tenant not in the file)
-keep the default route and receiver: the integrator's own chat.
+keep the default route and receiver: the integrator's own chat.  So do the
+pipeline's alerts (alerts/rules/pipeline.yml: the collector, the SDK, a
+tenant's label budget), even when they carry a tenant: the integrator fixes
+those, not the salon's owner.
 
 The receiver copies the default Telegram receiver (API URL, token file,
 format, template) and changes only the chat.  A tenant whose language has its
@@ -22,11 +25,21 @@ import re
 from pathlib import Path
 from typing import Any
 
+from botwatch.stack import yamlfile
+from botwatch.stack.binaries import REPO
 from botwatch.stack.tenant_rules import TENANT_LABEL
 from botwatch.tenants import Tenants, TenantSpec
 
 DEFAULT_RECEIVER = "telegram"
 MESSAGE_TEMPLATE = "botwatch.telegram.message"
+PIPELINE_RULES = REPO / "alerts" / "rules" / "pipeline.yml"
+
+
+def pipeline_alerts(rules: Path = PIPELINE_RULES) -> tuple[str, ...]:
+    """The names of the integrator's alerts: every alert of the pipeline rules."""
+    document = yamlfile.load(rules)
+    names = {str(r["alert"]) for g in document.get("groups", []) for r in g.get("rules", []) if "alert" in r}
+    return tuple(sorted(names))
 
 
 def receiver_name(tenant_id: str) -> str:
@@ -63,11 +76,16 @@ def _with_tenant(labels: list[str]) -> list[str]:
     return labels if TENANT_LABEL in labels or "..." in labels else [TENANT_LABEL, *labels]
 
 
-def _tenant_route(tenant: TenantSpec, root: dict[str, Any], defaults: list[dict[str, Any]]) -> dict[str, Any]:
+def _tenant_route(
+    tenant: TenantSpec, root: dict[str, Any], defaults: list[dict[str, Any]], integrator: tuple[str, ...]
+) -> dict[str, Any]:
     name = receiver_name(tenant.id)
+    matchers = [f'{TENANT_LABEL}="{tenant.id}"']
+    if integrator:
+        matchers.append(f'alertname!~"{"|".join(integrator)}"')
     route: dict[str, Any] = {
         "receiver": name,
-        "matchers": [f'{TENANT_LABEL}="{tenant.id}"'],
+        "matchers": matchers,
         "group_by": _with_tenant(list(root.get("group_by", []))),
     }
     children = []
@@ -82,8 +100,12 @@ def _tenant_route(tenant: TenantSpec, root: dict[str, Any], defaults: list[dict[
     return route
 
 
-def apply(config: dict[str, Any], tenants: Tenants) -> dict[str, Any]:
-    """``config`` (an Alertmanager config as a dict) with a receiver and a route per tenant."""
+def apply(config: dict[str, Any], tenants: Tenants, integrator_alerts: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """``config`` (an Alertmanager config as a dict) with a receiver and a route per tenant.
+
+    ``integrator_alerts`` (default: the alerts of alerts/rules/pipeline.yml) never take a tenant's route.
+    """
+    integrator = pipeline_alerts() if integrator_alerts is None else integrator_alerts
     rendered = copy.deepcopy(config)
     receivers: list[dict[str, Any]] = rendered.setdefault("receivers", [])
     base = next((r for r in receivers if r.get("name") == DEFAULT_RECEIVER), None)
@@ -104,7 +126,7 @@ def apply(config: dict[str, Any], tenants: Tenants) -> dict[str, Any]:
         if receiver_name(tenant.id) in taken:
             raise ValueError(f"tenant {tenant.id}: a receiver named {receiver_name(tenant.id)!r} already exists")
         receivers.append(_receiver(base, tenant, templates))
-        tenant_routes.append(_tenant_route(tenant, root, defaults))
+        tenant_routes.append(_tenant_route(tenant, root, defaults, integrator))
     # Other receivers (the heartbeat) first, then each tenant, then the defaults for alerts without one.
     root["routes"] = [*others, *tenant_routes, *defaults]
     for rule in rendered.get("inhibit_rules", []):
