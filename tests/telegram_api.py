@@ -13,6 +13,14 @@ their parameters; ``wait_for`` waits for a message; ``fail_next`` makes chosen
 messages get Telegram's real error answers (``ERRORS``) first, as a flood
 limit or an outage would.
 
+``enqueue`` hands the bot updates as Telegram would (``update_id`` counts up);
+``getUpdates`` returns them as long polling does: ``offset`` confirms (forgets)
+every update below it, ``limit`` is 1-100, ``timeout`` holds an empty answer
+up to that many seconds (at most ``MAX_POLL``) and wakes on a new update,
+``allowed_updates`` is remembered and drops the other kinds; a getUpdates held
+when another one arrives is ended with 409 ``Conflict: terminated by other
+getUpdates request``.  ``deleteWebhook`` with ``drop_pending_updates`` empties the queue.
+
 A text or caption Telegram would refuse is refused the same way: HTML that
 does not parse, or longer than 4096 characters (a caption 1024) once parsed,
 gets Telegram's 400 answer (see ``telegram_entities``).
@@ -20,6 +28,7 @@ gets Telegram's 400 answer (see ``telegram_entities``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -51,6 +60,8 @@ ERRORS: dict[int, dict[str, Any]] = {  # what api.telegram.org answers, by HTTP 
     },
     500: {"ok": False, "error_code": 500, "description": "Internal Server Error"},
 }
+CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+MAX_POLL = 50.0  # seconds; Telegram ends a long poll after about this long
 _METHOD_PATH = re.compile(r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)")
 
 
@@ -93,12 +104,23 @@ class BotAPI:
         self.calls: list[Call] = []
         self._failures: deque[tuple[int, str, str]] = deque()  # (status, method, text the message must contain)
         self._lock = threading.Lock()
+        self._updated = threading.Condition(self._lock)  # an update was enqueued, a poll began, or the server closed
+        self._updates: deque[dict[str, Any]] = deque()  # not yet confirmed by a getUpdates offset
+        self._update_id = 0
+        self._allowed: list[str] = []  # the last allowed_updates; empty: every kind
+        self._poll = 0  # the number of the getUpdates that is held; an earlier one still waiting gets 409
+        self._held = 0  # getUpdates requests waiting for an update now
+        self._closed = False
         self._message_id = 0
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        """Stop; a held getUpdates is answered at once (with what is pending) and recorded in ``calls``."""
+        with self._lock:
+            self._closed = True
+            self._updated.notify_all()
         self._server.shutdown()
         self._server.server_close()
 
@@ -137,6 +159,27 @@ class BotAPI:
         with self._lock:
             self._failures.extend((status, method, containing) for status in statuses)
 
+    def enqueue(self, *updates: dict[str, Any]) -> list[int]:
+        """Hand the bot ``updates`` (Update JSON); each gets the next ``update_id``, which are returned."""
+        numbered = []
+        with self._lock:
+            for update in updates:
+                self._update_id += 1
+                self._updates.append({**update, "update_id": self._update_id})
+                numbered.append(self._update_id)
+            self._updated.notify_all()
+        return numbered
+
+    def pending(self) -> list[int]:
+        """The ``update_id`` of every update not yet confirmed by a getUpdates ``offset``."""
+        with self._lock:
+            return [update["update_id"] for update in self._updates]
+
+    def held(self) -> int:
+        """How many getUpdates requests are being held (long polling) now; they are in ``calls`` once answered."""
+        with self._lock:
+            return self._held
+
     # --- the server ------------------------------------------------------------------------------------------------
     def _answer(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         match = _METHOD_PATH.fullmatch(path)
@@ -168,7 +211,9 @@ class BotAPI:
                 "supports_inline_queries": False,
             }
         elif method == "getUpdates":
-            result = []
+            return self._get_updates(params)
+        elif method == "deleteWebhook" and str(params.get("drop_pending_updates", "")).lower() == "true":
+            self._updates.clear()
         elif method.startswith(("send", "edit")):
             if method.startswith("edit") and "inline_message_id" in params:
                 return 200, {"ok": True, "result": True}
@@ -191,6 +236,47 @@ class BotAPI:
                 message_id = int(params.get("message_id", 0))
             result = self._message(method, message_id, chat_id, params)
         return 200, {"ok": True, "result": result}
+
+    def _get_updates(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Long polling; runs under the lock, which ``wait`` releases while the request is held."""
+        try:
+            offset = int(params.get("offset") or 0)
+            limit = int(params.get("limit") or 100)
+            timeout = float(params.get("timeout") or 0)
+            allowed = params.get("allowed_updates")
+            if isinstance(allowed, str):
+                allowed = json.loads(allowed) if allowed else None
+        except ValueError as bad:
+            return _error(400, f"Bad Request: {bad}")
+        if allowed is not None:
+            if not isinstance(allowed, list):
+                return _error(400, "Bad Request: can't parse allowed_updates JSON array")
+            self._allowed = [str(kind) for kind in allowed]
+        if offset < 0:  # the last -offset updates; everything before them is forgotten
+            while len(self._updates) > -offset:
+                self._updates.popleft()
+        while self._updates and self._updates[0]["update_id"] < offset:
+            self._updates.popleft()
+        self._poll += 1
+        mine = self._poll
+        self._updated.notify_all()  # a poll already held is terminated by this one
+        deadline = time.monotonic() + min(max(timeout, 0.0), MAX_POLL)
+        while True:
+            if self._allowed:
+                self._updates = deque(u for u in self._updates if _kind(u) in self._allowed)
+            if self._updates or self._closed:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._held += 1
+            try:
+                self._updated.wait(left)
+            finally:
+                self._held -= 1
+            if self._poll != mine:
+                return _error(409, CONFLICT)
+        return 200, {"ok": True, "result": list(self._updates)[: min(max(limit, 1), 100)]}
 
     def _bot(self) -> dict[str, Any]:
         return {"id": self.bot_id, "is_bot": True, "first_name": BOT_NAME, "username": BOT_USERNAME}
@@ -236,7 +322,8 @@ class BotAPI:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up a long poll
+                    self.wfile.write(payload)
 
             do_GET = do_POST
 
@@ -255,6 +342,11 @@ class BotAPI:
                 pass
 
         return Handler
+
+
+def _kind(update: dict[str, Any]) -> str:
+    """The update's type, as ``allowed_updates`` names it: the one key besides ``update_id``."""
+    return next((key for key in update if key != "update_id"), "")
 
 
 def _text(params: dict[str, Any]) -> str:
