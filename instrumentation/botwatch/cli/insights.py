@@ -20,7 +20,7 @@ from botwatch.journal.impact import (
     measure_changes,
     russian_date,
 )
-from botwatch.journal.insights import REASONS_RU, Finding, Insights, rank_losses
+from botwatch.journal.insights import REASONS_RU, Finding, Insights, rank_losses, read_history
 from botwatch.terminal import printable
 
 ENV_LANG = "BOTWATCH_LANG"
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     with open_journal(args.journal, args.tenant) as journal:
         facts = journal.facts(since, until, progress)
         progress(f"the {args.history} periods before, for each step's own average")
-        history = journal.facts(since - args.since * args.history, since) if args.history else None
+        history = read_history(journal, since, until, args.history)
     insights = rank_losses(
         facts,
         since,

@@ -202,8 +202,13 @@ def find_losses(
     """Read the window's conversations (and ``history_windows`` windows before it) from ``journal`` and rank
     where clients are lost (options: rank_losses)."""
     progress = options.get("progress")
-    history = journal.facts(since - (until - since) * history_windows, since) if history_windows > 0 else None
+    history = read_history(journal, since, until, history_windows)
     return rank_losses(journal.facts(since, until, progress), since, until, history=history, **options)
+
+
+def read_history(journal: Journal, since: datetime, until: datetime, windows: int) -> list[ConversationFacts] | None:
+    """The conversations of the ``windows`` windows as long as [since, until) just before it; None for 0."""
+    return journal.facts(since - (until - since) * windows, since) if windows > 0 else None
 
 
 def rank_losses(
