@@ -117,15 +117,14 @@ def _licence_file(directory: Path) -> str:
 
 def _go_module_licence(module_cache: Path, module: str, version: str) -> str:
     directory = module_cache / f"{_escaped(module)}@{version}"
+    found = _licence_file(directory)
     path = module
-    while True:  # a nested module (go.opentelemetry.io/collector/x) takes its repository root's licence
-        found = _licence_file(module_cache / f"{_escaped(path)}@{version}") if path != module else ""
-        found = found or (_licence_file(directory) if path == module else found)
-        if found:
-            return found
-        if "/" not in path.rstrip("/"):
-            return "UNKNOWN" if directory.is_dir() else "not in the module cache"
+    while not found and "/" in path:  # a nested module (go.opentelemetry.io/collector/x) takes its root's licence
         path = path.rsplit("/", 1)[0]
+        found = _licence_file(module_cache / f"{_escaped(path)}@{version}")
+    if found:
+        return found
+    return "UNKNOWN" if directory.is_dir() else "not in the module cache"
 
 
 def go_binaries() -> list[Path]:
