@@ -28,28 +28,23 @@ def _appeared(label: str) -> str:
     return f"count by ({by}) ({now}) unless count by ({by}) ({before})"
 
 
+def _annotation(name: str, colour: str, label: str, title: str) -> dict[str, Any]:
+    """A marker wherever a new value of ``label`` starts serving, titled ``title: <value>``."""
+    return {
+        "datasource": DATASOURCE,
+        "enable": True,
+        "iconColor": colour,
+        "name": name,
+        "expr": _appeared(label),
+        "step": "5m",
+        "titleFormat": f"{title}: {{{{{label}}}}}",
+        "textFormat": f"bot {{{{{sc.PROMETHEUS_JOB_LABEL}}}}} — what it did: botwatch insights",
+        "tagKeys": f"{sc.PROMETHEUS_JOB_LABEL},{label}",
+    }
+
+
 def change_annotations() -> list[dict[str, Any]]:
     return [
-        {
-            "datasource": DATASOURCE,
-            "enable": True,
-            "iconColor": "orange",
-            "name": "New LLM model",
-            "expr": _appeared(MODEL),
-            "step": "5m",
-            "titleFormat": f"Model switch: {{{{{MODEL}}}}}",
-            "textFormat": f"bot {{{{{sc.PROMETHEUS_JOB_LABEL}}}}} — what it did: botwatch insights",
-            "tagKeys": f"{sc.PROMETHEUS_JOB_LABEL},{MODEL}",
-        },
-        {
-            "datasource": DATASOURCE,
-            "enable": True,
-            "iconColor": "purple",
-            "name": "New bot release",
-            "expr": _appeared(RELEASE),
-            "step": "5m",
-            "titleFormat": f"Release: {{{{{RELEASE}}}}}",
-            "textFormat": f"bot {{{{{sc.PROMETHEUS_JOB_LABEL}}}}} — what it did: botwatch insights",
-            "tagKeys": f"{sc.PROMETHEUS_JOB_LABEL},{RELEASE}",
-        },
+        _annotation("New LLM model", "orange", MODEL, "Model switch"),
+        _annotation("New bot release", "purple", RELEASE, "Release"),
     ]
