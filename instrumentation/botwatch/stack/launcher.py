@@ -29,7 +29,7 @@ from botwatch.journal.config import journal_path
 from botwatch.stack import binaries, tenant_rules
 from botwatch.stack.alertmanager import Alertmanager
 from botwatch.stack.collector import Collector, CollectorPorts
-from botwatch.stack.journal import JournalReceiverProcess
+from botwatch.stack.journal_receiver import JournalReceiverProcess
 from botwatch.stack.pidfiles import PidRecord
 from botwatch.stack.ports import port_open
 from botwatch.stack.processes import ManagedProcess, ProcessFailed, http_ok
