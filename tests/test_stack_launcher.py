@@ -299,9 +299,15 @@ def audit_with_no_flags(stack: Stack, gateway_session: str) -> None:
     kpi = botwatch("kpi", "--json", env=stack.env)
     assert kpi.returncode == 0, kpi.stderr
     assert json.loads(kpi.stdout)["conversations"] >= len(found)
-    replay = botwatch("replay", gateway_conversation, env=stack.env)
-    assert replay.returncode == 0, replay.stderr
-    assert "Сколько стоит маникюр?" in replay.stdout and "1500" in replay.stdout
+    # Spans and log records travel in separate collector batches: the text may land a moment after the span.
+    deadline = time.monotonic() + 30
+    while True:
+        replay = botwatch("replay", gateway_conversation, env=stack.env)
+        assert replay.returncode == 0, replay.stderr
+        if ("Сколько стоит маникюр?" in replay.stdout and "1500" in replay.stdout) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert "Сколько стоит маникюр?" in replay.stdout and "1500" in replay.stdout, replay.stdout
     # --source stack is for compose's Loki and Tempo; next to a native stack it says where the data is
     stack_source = botwatch("sessions", "--source=stack", env={**stack.env, "BOTWATCH_STACK_DIR": str(stack.directory)})
     assert stack_source.returncode == 2
