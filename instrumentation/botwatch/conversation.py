@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -35,6 +36,8 @@ from botwatch.validation import (
 )
 
 Clock = Callable[[], int]
+# Label sets of botwatch.reviews already exported once per set-up (see Conversation.review).
+_REVIEWED: weakref.WeakKeyDictionary[Telemetry, set[tuple[tuple[str, str], ...]]] = weakref.WeakKeyDictionary()
 _EMPTY_CONTEXT = Context()
 
 
@@ -122,9 +125,9 @@ class Conversation(_Block):
         clock: Clock | None = None,
         tenant: str | None = None,
     ) -> None:
-        self.telemetry = telemetry = current()
+        self._telemetry = telemetry = current()
         # The tenant's label budgets (botwatch.budgets); a tenant named here also goes on the series.
-        self.guards = telemetry.budgets.guards(tenant)
+        self._guards = telemetry.budgets.guards(tenant)
         self.id = ids.validate_conversation_id(conversation_id)
         redactor = telemetry.redactor
         if telemetry.redactor.contains_pii(self.id):
@@ -133,7 +136,7 @@ class Conversation(_Block):
         self.variant = clean_optional_name(scenario_variant, "scenario_variant")
         self.session_id = clean_name(session_id, "session_id") if session_id is not None else self.id
         self._resume = resume
-        self.clock: Clock = clock or time.time_ns
+        self._clock: Clock = clock or time.time_ns
         self._client: dict[str, Any] = {}
         if client_phone is not None:
             phone = clean_name(client_phone, "client_phone")
@@ -151,31 +154,31 @@ class Conversation(_Block):
         # Attributes every span of the conversation carries.  Values are not masked
         # here: the exporter wrappers (botwatch.redacting) mask every exported byte
         # on the background thread, so the bot does not pay for it.
-        self.common: dict[str, Any] = {
+        self._common: dict[str, Any] = {
             semconv.GEN_AI_CONVERSATION_ID: self.id,
             semconv.CHANNEL: self.channel,
         }
         if self.variant is not None:
-            self.common[semconv.SCENARIO_VARIANT] = self.variant
-        self.labels = {
-            semconv.CHANNEL: self.guards.channels(self.channel),
-            semconv.SCENARIO_VARIANT: self.guards.variants(self.variant),
-            **self.guards.tenant,
+            self._common[semconv.SCENARIO_VARIANT] = self.variant
+        self._labels = {
+            semconv.CHANNEL: self._guards.channels(self.channel),
+            semconv.SCENARIO_VARIANT: self._guards.variants(self.variant),
+            **self._guards.tenant,
         }
-        self.trace_id_int, self.root_span_id, self.context = telemetry.root_context(self.id)
+        self._trace_id_int, self._root_span_id, self._context = telemetry.root_context(self.id)
         self._turns = 0
-        self.active_turn: Turn | None = None
+        self._active_turn: Turn | None = None
         self._tokens: list[Any] = []
 
     @property
     def trace_id(self) -> str:
-        return format(self.trace_id_int, "032x")
+        return format(self._trace_id_int, "032x")
 
     def __enter__(self) -> Conversation:
-        telemetry = self.telemetry
+        telemetry = self._telemetry
         if not self._resume and telemetry.claim_root(self.id):
             self._emit_root()
-        self._tokens = [otel_context.attach(self.context), current_scope.set(Scope(self.id, self.channel))]
+        self._tokens = [otel_context.attach(self._context), current_scope.set(Scope(self.id, self.channel))]
         return self
 
     def __exit__(
@@ -183,24 +186,24 @@ class Conversation(_Block):
     ) -> None:
         token, scope_token = self._tokens
         if exc is not None:
-            attributes = {**self.common, semconv.ERROR_TYPE: _error_type(exc)}
+            attributes = {**self._common, semconv.ERROR_TYPE: _error_type(exc)}
             emit_event(
-                self.telemetry,
+                self._telemetry,
                 semconv.EVENT_ERROR,
                 cut(str(exc), 512),
                 attributes,
-                context=self.context,
-                timestamp=self.clock(),
+                context=self._context,
+                timestamp=self._clock(),
                 level=logging.ERROR,
             )
         current_scope.reset(scope_token)
         otel_context.detach(token)
 
     def _emit_root(self) -> None:
-        telemetry = self.telemetry
-        now = self.clock()
-        attributes = {**self.common, semconv.SESSION_ID: self.session_id, **self._client}
-        with ids.forced_ids(self.trace_id_int, self.root_span_id):
+        telemetry = self._telemetry
+        now = self._clock()
+        attributes = {**self._common, semconv.SESSION_ID: self.session_id, **self._client}
+        with ids.forced_ids(self._trace_id_int, self._root_span_id):
             root = telemetry.tracer.start_span(
                 semconv.SPAN_CONVERSATION,
                 context=_EMPTY_CONTEXT,
@@ -208,8 +211,8 @@ class Conversation(_Block):
                 attributes=attributes,
                 start_time=now,
             )
-        self.context = set_span_in_context(root, _EMPTY_CONTEXT)
-        telemetry.deferred.count(telemetry.instruments.conversations, 1, self.labels)
+        self._context = set_span_in_context(root, _EMPTY_CONTEXT)
+        telemetry.deferred.count(telemetry.instruments.conversations, 1, self._labels)
         self._record_funnel(semconv.CONVERSATION_STARTED, root, now)
         root.end(end_time=now)
 
@@ -231,22 +234,22 @@ class Conversation(_Block):
     def funnel(self, stage: str) -> None:
         """A business outcome: span event, log record and counter."""
         stage = _funnel_stage(stage)
-        now = self.clock()
-        if self.active_turn is not None:
-            self._record_funnel(stage, self.active_turn.span, now)
+        now = self._clock()
+        if self._active_turn is not None:
+            self._record_funnel(stage, self._active_turn.span, now)
             return
-        span = self.telemetry.tracer.start_span(
-            semconv.SPAN_FUNNEL, context=self.context, kind=SpanKind.INTERNAL, attributes=self.common, start_time=now
+        span = self._telemetry.tracer.start_span(
+            semconv.SPAN_FUNNEL, context=self._context, kind=SpanKind.INTERNAL, attributes=self._common, start_time=now
         )
         self._record_funnel(stage, span, now)
         span.end(end_time=now)
 
     def _record_funnel(self, stage: str, span: Span, now: int) -> None:
-        telemetry = self.telemetry
+        telemetry = self._telemetry
         event = semconv.funnel_event_name(stage)
         span.add_event(event, {semconv.FUNNEL_STAGE: stage}, timestamp=now)
-        telemetry.deferred.count(telemetry.instruments.funnel_events, 1, {**self.labels, semconv.FUNNEL_STAGE: stage})
-        attributes = {**self.common, semconv.FUNNEL_STAGE: stage}
+        telemetry.deferred.count(telemetry.instruments.funnel_events, 1, {**self._labels, semconv.FUNNEL_STAGE: stage})
+        attributes = {**self._common, semconv.FUNNEL_STAGE: stage}
         emit_event(
             telemetry,
             event,
@@ -256,11 +259,58 @@ class Conversation(_Block):
             timestamp=now,
         )
 
-    def text(self, value: str | bytes | None, what: str) -> str:
+    def review(self, turn_index: int, *, intent: str | None, correct: bool, true_intent: str | None = None) -> None:
+        """An owner's verdict on the intent the bot recognised in turn ``turn_index``.
+
+        Recorded in the conversation's trace: a ``review`` span carrying a
+        ``botwatch.review.labeled`` event, a log record of that name and one
+        ``botwatch.reviews`` increment labelled by the bot's intent, the verdict
+        and the true intent (``true_intent`` defaults to ``intent``).  The first
+        review of a label set in a process exports a 0 sample before the 1, so
+        even a one-shot process shows up as an increase in the dashboards.
+        """
+        telemetry = self._telemetry
+        index = clean_count(turn_index, "turn index")
+        intent = clean_name(intent, "intent") if intent else semconv.OTHER
+        true_intent = clean_name(true_intent, "true intent") if true_intent else intent
+        verdict = semconv.REVIEW_VERDICT_CORRECT if correct else semconv.REVIEW_VERDICT_WRONG
+        now = self._clock()
+        attributes = {
+            **self._common,
+            semconv.TURN_INDEX: index,
+            semconv.INTENT: intent,
+            semconv.REVIEW_VERDICT: verdict,
+            semconv.REVIEW_TRUE_INTENT: true_intent,
+        }
+        span = telemetry.tracer.start_span(
+            semconv.SPAN_REVIEW, context=self._context, kind=SpanKind.INTERNAL, attributes=attributes, start_time=now
+        )
+        span.add_event(semconv.EVENT_REVIEW, dict(attributes), timestamp=now)
+        body = f"turn {index}: {intent} {verdict}" + ("" if correct else f", really {true_intent}")
+        emit_event(
+            telemetry, semconv.EVENT_REVIEW, body, dict(attributes), context=set_span_in_context(span), timestamp=now
+        )
+        labels = {
+            semconv.INTENT: self._guards.intents(intent),
+            semconv.REVIEW_VERDICT: verdict,
+            semconv.REVIEW_TRUE_INTENT: self._guards.intents(true_intent),
+        }
+        seen = _REVIEWED.setdefault(telemetry, set())
+        key = tuple(sorted(labels.items()))
+        if key not in seen:
+            # increase() in the dashboards needs two samples of a series: a 0 exported first.
+            seen.add(key)
+            telemetry.instruments.reviews.add(0, labels)
+            telemetry.meter_provider.force_flush()
+            time.sleep(0.01)
+        telemetry.instruments.reviews.add(1, labels)
+        span.end(end_time=now)
+
+    def _exportable_text(self, value: str | bytes | None, what: str) -> str:
         """Message text as it may be exported: masked, or empty with content capture off."""
         if value is None:
             return ""
-        settings = self.telemetry.settings
+        settings = self._telemetry.settings
         cleaned = clean_text(value, limit=settings.max_text_length, what=what)
         return cleaned if settings.capture_content else ""
 
@@ -275,7 +325,7 @@ class Turn(_SpanBlock):
     def __init__(self, conversation: Conversation, text: str | bytes | None, index: int) -> None:
         self.conversation = conversation
         self.index = index
-        self._text = conversation.text(text, "message text") if text is not None else None
+        self._text = conversation._exportable_text(text, "message text") if text is not None else None
         self._intent: str | None = None
         self._confidence: float | None = None
         self.model: str | None = None
@@ -285,11 +335,11 @@ class Turn(_SpanBlock):
 
     def __enter__(self) -> Turn:
         conv = self.conversation
-        self._start = conv.clock()
-        attributes = {**conv.common, semconv.TURN_INDEX: self.index}
-        self._open(conv.telemetry, semconv.SPAN_TURN, SpanKind.SERVER, conv.context, attributes, self._start)
+        self._start = conv._clock()
+        attributes = {**conv._common, semconv.TURN_INDEX: self.index}
+        self._open(conv._telemetry, semconv.SPAN_TURN, SpanKind.SERVER, conv._context, attributes, self._start)
         self._scope_token = current_scope.set(Scope(conv.id, conv.channel, self.index, self._use_model))
-        self._previous_turn, conv.active_turn = conv.active_turn, self
+        self._previous_turn, conv._active_turn = conv._active_turn, self
         if self._text is not None:
             self._log(semconv.EVENT_MESSAGE_RECEIVED, self._text, {}, self._start)
         return self
@@ -298,8 +348,8 @@ class Turn(_SpanBlock):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         conv = self.conversation
-        telemetry = conv.telemetry
-        end = conv.clock()
+        telemetry = conv._telemetry
+        end = conv._clock()
         duration = max(end - self._start, 0) / 1e9
         span = self._span
         if self.measured:
@@ -307,9 +357,9 @@ class Turn(_SpanBlock):
         if self.model is not None:
             span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, self.model)
         labels = {
-            **conv.labels,
-            semconv.INTENT: conv.guards.intents(self._intent),
-            semconv.GEN_AI_REQUEST_MODEL: conv.guards.models(self.model),
+            **conv._labels,
+            semconv.INTENT: conv._guards.intents(self._intent),
+            semconv.GEN_AI_REQUEST_MODEL: conv._guards.models(self.model),
         }
         # The turn's context goes with the latency sample, so its exemplar carries this trace id.
         if self.measured:
@@ -318,15 +368,15 @@ class Turn(_SpanBlock):
             instrument = telemetry.instruments.intent_confidence
             telemetry.deferred.submit(instrument.record, self._confidence, labels)
         self._close(exc, end)
-        conv.active_turn = self._previous_turn
+        conv._active_turn = self._previous_turn
         current_scope.reset(self._scope_token)
         self._detach()
 
     def _log(self, event: str, body: str, extra: dict[str, Any], when: int, level: int = logging.INFO) -> None:
         conv = self.conversation
-        attributes = {**conv.common, semconv.TURN_INDEX: self.index, **extra}
+        attributes = {**conv._common, semconv.TURN_INDEX: self.index, **extra}
         emit_event(
-            conv.telemetry,
+            conv._telemetry,
             event,
             body,
             attributes,
@@ -388,11 +438,11 @@ class Turn(_SpanBlock):
             extra[semconv.INTENT_CONFIDENCE] = self._confidence
         if not self.measured:
             extra[semconv.REPLY_UNTIMED] = True
-        self._log(semconv.EVENT_BOT_REPLIED, conv.text(text, "reply text"), extra, conv.clock())
+        self._log(semconv.EVENT_BOT_REPLIED, conv._exportable_text(text, "reply text"), extra, conv._clock())
 
     def funnel(self, stage: str) -> None:
         stage = _funnel_stage(stage)
-        self.conversation._record_funnel(stage, self._span, self.conversation.clock())
+        self.conversation._record_funnel(stage, self._span, self.conversation._clock())
 
 
 def _record_llm(
@@ -445,9 +495,9 @@ class LLMCall(_SpanBlock):
 
     def __enter__(self) -> LLMCall:
         conv = self.turn.conversation
-        self._start = conv.clock()
+        self._start = conv._clock()
         attributes = {
-            **conv.common,
+            **conv._common,
             semconv.GEN_AI_OPERATION_NAME: self.operation,
             semconv.GEN_AI_PROVIDER_NAME: self.provider,
             semconv.GEN_AI_REQUEST_MODEL: self.model,
@@ -455,7 +505,7 @@ class LLMCall(_SpanBlock):
             **self.server,
         }
         name = f"{self.operation} {self.model}"
-        self._open(conv.telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
+        self._open(conv._telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
         return self
 
     def usage(self, input_tokens: int, output_tokens: int, *, cost: float | None = None) -> None:
@@ -492,20 +542,20 @@ class LLMCall(_SpanBlock):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         conv = self.turn.conversation
-        telemetry = conv.telemetry
-        end = conv.clock()
+        telemetry = conv._telemetry
+        end = conv._clock()
         response_model = clean_name(self.response_model, "response_model") if self.response_model else None
         self._span.set_attributes(self._response_attributes(response_model))
         labels = {
             semconv.GEN_AI_OPERATION_NAME: self.operation,  # a closed set: no guard needed
-            semconv.GEN_AI_PROVIDER_NAME: conv.guards.providers(self.provider),
-            semconv.GEN_AI_REQUEST_MODEL: conv.guards.models(self.model),
-            **conv.guards.tenant,
+            semconv.GEN_AI_PROVIDER_NAME: conv._guards.providers(self.provider),
+            semconv.GEN_AI_REQUEST_MODEL: conv._guards.models(self.model),
+            **conv._guards.tenant,
         }
         if response_model:
-            labels[semconv.GEN_AI_RESPONSE_MODEL] = conv.guards.models(response_model)
+            labels[semconv.GEN_AI_RESPONSE_MODEL] = conv._guards.models(response_model)
         error = self._close(exc, end)
-        duration_labels = {**labels, semconv.ERROR_TYPE: conv.guards.errors(error)} if error else labels
+        duration_labels = {**labels, semconv.ERROR_TYPE: conv._guards.errors(error)} if error else labels
         duration = max(end - self._start, 0) / 1e9
         telemetry.deferred.submit(
             _record_llm,
@@ -534,18 +584,18 @@ class CRMAction(_SpanBlock):
 
     def __enter__(self) -> CRMAction:
         conv = self.turn.conversation
-        self._start = conv.clock()
-        attributes = {**conv.common, semconv.CRM_SYSTEM: self.system, semconv.CRM_ACTION: self.action, **self.server}
+        self._start = conv._clock()
+        attributes = {**conv._common, semconv.CRM_SYSTEM: self.system, semconv.CRM_ACTION: self.action, **self.server}
         name = semconv.crm_span_name(self.action)
-        self._open(conv.telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
+        self._open(conv._telemetry, name, SpanKind.CLIENT, otel_context.get_current(), attributes, self._start)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         conv = self.turn.conversation
-        telemetry = conv.telemetry
-        end = conv.clock()
+        telemetry = conv._telemetry
+        end = conv._clock()
         failed = exc is not None or self._failed is not None
         outcome = semconv.CRM_OUTCOME_ERROR if failed else semconv.CRM_OUTCOME_SUCCESS
         attributes: dict[str, Any] = {semconv.CRM_OUTCOME: outcome}
@@ -554,13 +604,13 @@ class CRMAction(_SpanBlock):
         self._span.set_attributes(attributes)
         error = self._close(exc, end)
         labels = {
-            semconv.CRM_SYSTEM: conv.guards.crm_systems(self.system),
-            semconv.CRM_ACTION: conv.guards.crm_actions(self.action),
-            **conv.guards.tenant,
+            semconv.CRM_SYSTEM: conv._guards.crm_systems(self.system),
+            semconv.CRM_ACTION: conv._guards.crm_actions(self.action),
+            **conv._guards.tenant,
             semconv.CRM_OUTCOME: outcome,
         }
         if error:  # absent on success, never ""
-            labels[semconv.ERROR_TYPE] = conv.guards.errors(error)
+            labels[semconv.ERROR_TYPE] = conv._guards.errors(error)
         telemetry.deferred.count(telemetry.instruments.crm_actions, 1, labels)
         log_attributes = {
             semconv.CRM_SYSTEM: self.system,
@@ -580,35 +630,35 @@ class Outbound(_SpanBlock):
     def __init__(self, conversation: Conversation, text: str | bytes | None, kind: str) -> None:
         self.conversation = conversation
         self.kind = clean_name(kind, "kind")
-        self._text = conversation.text(text, "message text")
+        self._text = conversation._exportable_text(text, "message text")
 
     def __enter__(self) -> Outbound:
         conv = self.conversation
-        start = conv.clock()
+        start = conv._clock()
         attributes = {
-            **conv.common,
+            **conv._common,
             semconv.MESSAGE_KIND: self.kind,
             # The messaging conventions of a PRODUCER span; the destination (a client's chat) is personal data.
             semconv.MESSAGING_SYSTEM: conv.channel,
             semconv.MESSAGING_OPERATION_TYPE: semconv.MESSAGING_OPERATION_SEND,
             semconv.MESSAGING_OPERATION_NAME: semconv.MESSAGING_OPERATION_SEND,
         }
-        parent = conv.active_turn.span if conv.active_turn is not None else None
-        context = set_span_in_context(parent, conv.context) if parent is not None else conv.context
-        self._open(conv.telemetry, semconv.SPAN_MESSAGE_SEND, SpanKind.PRODUCER, context, attributes, start)
+        parent = conv._active_turn.span if conv._active_turn is not None else None
+        context = set_span_in_context(parent, conv._context) if parent is not None else conv._context
+        self._open(conv._telemetry, semconv.SPAN_MESSAGE_SEND, SpanKind.PRODUCER, context, attributes, start)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         conv = self.conversation
-        end = conv.clock()
+        end = conv._clock()
         error = self._close(exc, end)
-        attributes = {**conv.common, semconv.MESSAGE_KIND: self.kind}
+        attributes = {**conv._common, semconv.MESSAGE_KIND: self.kind}
         if error:
             attributes[semconv.ERROR_TYPE] = error
         emit_event(
-            conv.telemetry,
+            conv._telemetry,
             semconv.EVENT_MESSAGE_SENT,
             self._text,
             attributes,

@@ -194,14 +194,14 @@ class ActiveTurn:
         now = time.time_ns()
         conv = self.conversation
         body = text or ""
-        common = conv.common
+        common = conv._common
         if attributes:
-            conv.common = {**common, **attributes}  # the reply's log record carries its media and markup
+            conv._common = {**common, **attributes}  # the reply's log record carries its media and markup
         try:
             self.turn.reply(body)
         finally:
-            conv.common = common
-        shown = conv.text(body, "reply text")
+            conv._common = common
+        shown = conv._exportable_text(body, "reply text")
         event = {semconv.MESSAGE_TEXT: shown, **(attributes or {})}
         self.turn.span.add_event(semconv.EVENT_BOT_REPLIED, event, timestamp=now)
         self.last_reply = now
@@ -286,19 +286,19 @@ class ChatTracer:
         episode = self.episode(chat_id, bot_id)
         entry = await self.episodes.enter(chat_key(chat_id, bot_id), episode, turn=True)
         conv = Conversation(episode, channel=self.channel, resume=not entry.starts_episode, clock=clock)
-        conv.common.update(self._common(chat_id, bot_id))
+        conv._common.update(self._common(chat_id, bot_id))
         clock.held = start  # the root and the turn start when the update arrived, not after the ledger
         with conv:
             if kind:
-                conv.common[semconv.UPDATE_KIND] = kind  # after the root: the root is the episode's, not this update's
-            common = conv.common
+                conv._common[semconv.UPDATE_KIND] = kind  # after the root: the root is the episode's, not this update's
+            common = conv._common
             if media:
-                conv.common = {**common, **media}  # the turn and its message.received record carry the media
+                conv._common = {**common, **media}  # the turn and its message.received record carry the media
                 if text is None:
                     text = ""  # a photo or voice without a caption is still the client's message
             turn = conv.turn(text, index=entry.turn_index)
             with turn:
-                conv.common = common
+                conv._common = common
                 clock.held = None
                 active = ActiveTurn(chat_id, conv, turn, clock, bot_id)
                 token = _active.set(active)
@@ -331,7 +331,7 @@ class ChatTracer:
         entry = await self.episodes.enter(chat_key(chat_id, bot_id), episode, turn=False)
         # A fresh context: a send to another chat from inside a turn must not join that turn's trace.
         conv = Conversation(episode, channel=self.channel, resume=not entry.starts_episode)
-        conv.common.update(self._common(chat_id, bot_id))
+        conv._common.update(self._common(chat_id, bot_id))
         token = _active.set(None)
         try:
             with conv:
@@ -342,7 +342,7 @@ class ChatTracer:
                         if attributes is not None:
                             described = attributes(result)
                             sent.span.set_attributes(described)
-                            conv.common = {**conv.common, **described}  # read by message.sent when the span ends
+                            conv._common = {**conv._common, **described}  # read by message.sent when the span ends
 
                     try:
                         result = await call()
