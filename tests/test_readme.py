@@ -36,3 +36,49 @@ def test_quickstart_is_two_commands_and_ci_runs_the_test_one():
     assert commands == ["make demo", "make test"]
     ci = (README.parent / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def repository_table_paths() -> set[str]:
+    """The paths in the first column of the README's "Repository" table."""
+    section = README.read_text().split("## Repository\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.M))
+
+
+def repository_directories(root: Path) -> set[str]:
+    """Every top-level directory and every directory of the botwatch package, as the table spells them.
+
+    Hidden directories (``.git``, ``.ci``, ``.venv``) and generated ones (``__pycache__``,
+    ``*.egg-info``, ``node_modules``) are not part of the layout.
+    """
+
+    def listed(parent: Path) -> list[Path]:
+        return [
+            child
+            for child in sorted(parent.iterdir())
+            if child.is_dir()
+            and not child.name.startswith((".", "_"))
+            and not child.name.endswith(".egg-info")
+            and child.name not in ("build", "node_modules")
+        ]
+
+    package = root / "instrumentation" / "botwatch"
+    found = {f"{child.name}/" for child in listed(root)}
+    found |= {f"{child.relative_to(root).as_posix()}/" for child in listed(package)}
+    return found
+
+
+def test_repository_table_names_every_top_level_directory_and_package():
+    root = README.parent
+    table = repository_table_paths()
+    # A top-level directory is named by itself or by a row inside it (`instrumentation/botwatch/`).
+    missing = sorted(d for d in repository_directories(root) if not any(p.startswith(d) for p in table))
+    assert not missing, f"add to the README's Repository table: {', '.join(missing)}"
+
+
+def test_the_repository_check_notices_a_new_directory(tmp_path):
+    (tmp_path / "instrumentation" / "botwatch" / "newpkg").mkdir(parents=True)
+    (tmp_path / "tools").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    found = repository_directories(tmp_path)
+    assert found == {"instrumentation/", "tools/", "instrumentation/botwatch/newpkg/"}
+    assert "instrumentation/botwatch/newpkg/" not in repository_table_paths()
