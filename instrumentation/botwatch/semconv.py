@@ -19,6 +19,9 @@ OTel Weaver reads); ``tests/test_semconv_registry.py`` fails when the two
 disagree, so a name added here needs its entry there.  Standard names follow
 semantic conventions v1.41.1 (:data:`SCHEMA_URL`), the last release that
 defines the GenAI conventions in core.
+
+How the names fit together (which span, log record and measurement a turn
+makes, the gateway's mapping, tenants) is ``docs/trace-model.md``.
 """
 
 from __future__ import annotations
@@ -287,7 +290,8 @@ INTENT_CONFIDENCE_METRIC: Final = Metric(
     unit="1",
     description="Confidence of the recognised intent, 0..1.",
     prometheus="botwatch_intent_confidence",
-    # Variant and model too (DESIGN.md lists channel and intent): the A/B
+    # Variant and model too (the original contract listed channel and intent; see
+    # docs/trace-model.md, "Where the code differs"): the A/B
     # panels compare confidence by scenario variant and model version.
     attributes=(CHANNEL, INTENT, GEN_AI_REQUEST_MODEL, SCENARIO_VARIANT),
     buckets=CONFIDENCE_BUCKETS,
