@@ -23,14 +23,14 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from botwatch import semconv
 from botwatch.error_types import error_type
 from botwatch.scope import current_scope
+from botwatch.sdk_compat import GENAI_ERROR_METHOD, GENAI_ERROR_MODULE
 
 if TYPE_CHECKING:
     from botwatch.telemetry import Telemetry
 
 _log = logging.getLogger("botwatch")
-# The one private hook botwatch uses in opentelemetry-util-genai (probed in _normalise_errors).
-_UTIL_MODULE = "opentelemetry.util.genai._invocation"
-_UTIL_METHOD = "GenAIInvocation._apply_error_attributes"
+# The one private hook botwatch uses in opentelemetry-util-genai (listed in botwatch.sdk_compat, probed here too).
+_UTIL_MODULE, _UTIL_METHOD = GENAI_ERROR_MODULE, GENAI_ERROR_METHOD
 
 
 class GenAIConversation(SpanProcessor):

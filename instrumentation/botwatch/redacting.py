@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from botwatch.pii import Redactor
+from botwatch.sdk_compat import metric_preferences
 
 
 def redact_span(redactor: Redactor, span: ReadableSpan) -> ReadableSpan:
@@ -69,10 +70,8 @@ class RedactingMetricExporter(MetricExporter):
     """
 
     def __init__(self, inner: MetricExporter, redactor: Redactor) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality,
-            preferred_aggregation=inner._preferred_aggregation,
-        )
+        temporality, aggregation = metric_preferences(inner)
+        super().__init__(preferred_temporality=temporality, preferred_aggregation=aggregation)
         self.inner = inner
         self._records = redactor.records
 

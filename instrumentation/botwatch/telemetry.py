@@ -31,7 +31,7 @@ from botwatch.genai import GenAIConversation, instrument_openai
 from botwatch.instruments import Instruments
 from botwatch.pii import Redactor
 from botwatch.redacting import masking_logs, masking_metrics, masking_spans
-from botwatch.selfmetrics import count_drops
+from botwatch.sdk_compat import batch_queue, check, count_drops, logger_provider_unset, meter_provider_unset
 
 _log = logging.getLogger("botwatch")
 _SCOPE = "botwatch"
@@ -90,11 +90,10 @@ class Telemetry:
         if target is not None:
             spans = BatchSpanProcessor(masking_spans(target.spans(self.meter_provider), self.redactor))
             logs = BatchLogRecordProcessor(masking_logs(target.logs(self.meter_provider), self.redactor))
+            check()  # one warning naming what this OpenTelemetry lacks; each feature below degrades alone
             count_drops(spans, "traces", self.meter_provider)
             count_drops(logs, "logs", self.meter_provider)
-            self._span_queue, self._log_queue = _queue_of(spans), _queue_of(logs)
-            if self._span_queue is None or self._log_queue is None:
-                _log.warning("botwatch: cannot read the export queues of this opentelemetry-sdk; no back-pressure")
+            self._span_queue, self._log_queue = batch_queue(spans), batch_queue(logs)
             self.tracer_provider.add_span_processor(GenAIConversation())
             self.tracer_provider.add_span_processor(spans)
             self.logger_provider.add_log_record_processor(logs)
@@ -199,15 +198,6 @@ class Telemetry:
             self.prometheus_server.server_close()
 
 
-def _queue_of(processor: Any) -> tuple[Any, int] | None:
-    """The queue of a Batch{Span,LogRecord}Processor and its capacity (None if the SDK changed)."""
-    batch = getattr(processor, "_batch_processor", None)
-    queue, capacity = getattr(batch, "_queue", None), getattr(batch, "_max_queue_size", None)
-    if queue is None or not isinstance(capacity, int) or capacity <= 0:
-        return None
-    return queue, capacity
-
-
 _state_lock = threading.Lock()
 _current: Telemetry | None = None
 _noop: Telemetry | None = None
@@ -230,9 +220,9 @@ def _set_globals(telemetry: Telemetry) -> None:
     """Make our providers the global ones, so auto-instrumentation nests under our spans."""
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(telemetry.tracer_provider)
-    if isinstance(metrics.get_meter_provider(), metrics._internal._ProxyMeterProvider):
+    if meter_provider_unset(metrics.get_meter_provider()):
         metrics.set_meter_provider(telemetry.meter_provider)
-    if isinstance(_logs.get_logger_provider(), _logs._internal.ProxyLoggerProvider):
+    if logger_provider_unset(_logs.get_logger_provider()):
         _logs.set_logger_provider(telemetry.logger_provider)
 
 
