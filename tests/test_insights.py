@@ -108,7 +108,7 @@ def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
     text = insights("--quiet")
     assert stderr[-1] == ""
     assert text.startswith("Где теряются клиенты")
-    assert "1. вопрос «price», вариант сценария B: теряется" in text
+    assert "1. вопрос о цене, вариант сценария B: теряется" in text
     assert "бот не понял клиента" in text
     assert re.search(r" против \d+% \(\d+%–\d+%\) · p(<0,0001|=[\d,e-]+)\n", text) and "p=<" not in text, text
     assert "больше чем на 20 п.п., p<0,01)" in text  # the thresholds the findings were chosen by

@@ -223,7 +223,7 @@ def test_where_clients_are_lost_names_the_planted_step_with_a_masked_dialogue(pl
     assert "<b>Клиент:</b>" in dialogue and "<b>Бот:</b>" in dialogue
     assert not re.search(r"\d[\d ()-]{8,}\d", dialogue)  # no phone number in the example
     todo = planted.split('<section id="todo">')[1]
-    assert "Разберите сценарий: вопрос «price», вариант сценария B" in todo.split("</li>")[0]
+    assert "Разберите сценарий: вопрос о цене, вариант сценария B" in todo.split("</li>")[0]
 
 
 def test_a_model_switch_that_cost_bookings_is_reported_with_a_rollback_line(tmp_path):

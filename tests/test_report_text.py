@@ -15,9 +15,10 @@ from botwatch.audit import report_measures as rm
 from botwatch.audit.report import Day, ReportData
 from botwatch.audit.report_html import render
 from botwatch.audit.report_summary import summary
-from botwatch.audit.report_text import TEXT, percent, points
+from botwatch.audit.report_text import TEXT, intent_name, percent, points, step_name
 from botwatch.audit.targets import TARGETS
 from botwatch.cli import main
+from botwatch.demo.classifier import INTENTS
 from botwatch.integrations.settings import business_timezone
 from botwatch.journal import Kpi
 
@@ -197,7 +198,19 @@ def test_a_finding_and_a_worse_switch_of_any_kind_read_in_the_pages_words():
     assert 'из <b data-kpi="appointments">45</b> клиентов, которых ждали в эти дни, не пришли' in page
     # The loss rate reads as every share on the page, the same in the heading and in what to do.
     heading = page.split('<h3 class="bad">')[1].split("</h3>")[0]
-    assert (
-        heading == "вопрос «price», вариант сценария B: теряется 82,7\u00a0% клиентов, в остальных случаях 1,0\u00a0%"
-    )
-    assert "вопрос «price», вариант сценария B — там теряется 82,7\u00a0% клиентов" in page.split('id="todo"')[1]
+    assert heading == "вопрос о цене, вариант сценария B: теряется 82,7\u00a0% клиентов, в остальных случаях 1,0\u00a0%"
+    assert "вопрос о цене, вариант сценария B — там теряется 82,7\u00a0% клиентов" in page.split('id="todo"')[1]
+
+
+def test_intent_ids_are_written_in_the_owners_words():
+    """No classifier id in Russian text: known intents have a name, an unknown id stays visible, in quotes."""
+    for intent in INTENTS:  # every intent the demo's bots recognise
+        assert intent not in intent_name(intent), intent
+        assert intent_name(intent, "en") != intent_name(intent), intent
+    assert intent_name("price_question") == intent_name("Price-Question") == "вопрос о цене"
+    assert intent_name("vip_upsell") == "«vip_upsell»"
+    assert intent_name("vip_upsell", "en") == "'vip_upsell'"
+    assert step_name("intent=price_question") == "вопрос о цене"
+    assert step_name("intent=vip_upsell") == "тема «vip_upsell»"
+    assert step_name("turn=6") == "сообщение №6 в диалоге"
+    assert step_name("intent=reschedule", "en") == "rescheduling"

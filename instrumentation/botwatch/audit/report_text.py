@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from botwatch.journal.insights import step_name
+from botwatch.journal.intent_names import intent_name
+
+__all__ = ["LANGS", "TEXT", "intent_name", "step_name", "t"]  # intent_name/step_name: the owner's words for ids
+
 LANGS = ("ru", "en")
 NBSP = "\u00a0"
 

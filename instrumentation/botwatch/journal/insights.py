@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from botwatch import semconv
 from botwatch.journal.facts import UNKNOWN, ConversationFacts
+from botwatch.journal.intent_names import intent_name, known_intent
 from botwatch.journal.stats import TwoProportions, wilson
 
 if TYPE_CHECKING:
@@ -55,6 +56,18 @@ REASONS_RU = {
     "left": "клиент ушёл без записи",
 }
 SEGMENTS_RU = {"variant": "вариант сценария", "model": "модель", "bot": "бот", "channel": "канал"}
+
+
+def step_name(step: str, lang: str = "ru") -> str:
+    """A step in the owner's words: «вопрос о цене», «сообщение №6 в диалоге», «шаг «price_handler»»."""
+    kind, _, value = step.partition("=")
+    if kind == "intent":
+        if known_intent(value):
+            return intent_name(value, lang)
+        return ("тема " if lang == "ru" else "topic ") + intent_name(value, lang)
+    if kind == "turn":
+        return f"сообщение №{value} в диалоге" if lang == "ru" else f"message {value} of the dialogue"
+    return f"шаг «{value}»" if lang == "ru" else f"step {value!r}"
 
 
 @dataclass(frozen=True)
@@ -113,23 +126,22 @@ class Finding:
 
     @property
     def title_en(self) -> str:
-        kind, _, value = self.step.partition("=")
         where, _, which = self.segment.partition("=")
+        step = step_name(self.step, "en")
         if self.against_history:
             return (
-                f"{kind} {value!r}: {self.loss_rate:.0%} of clients lost, against {self.rest_rate:.0%} "
+                f"{step}: {self.loss_rate:.0%} of clients lost, against {self.rest_rate:.0%} "
                 f"in the weeks before ({self.lost} of {self.reached})"
             )
         return (
-            f"{kind} {value!r} in {where} {which}: {self.loss_rate:.0%} of clients lost "
+            f"{step} in {where} {which}: {self.loss_rate:.0%} of clients lost "
             f"against {self.rest_rate:.0%} elsewhere ({self.lost} of {self.reached})"
         )
 
     @property
     def title_ru(self) -> str:
-        kind, _, value = self.step.partition("=")
         where, _, which = self.segment.partition("=")
-        step = {"intent": f"вопрос «{value}»", "turn": f"сообщение №{value} в диалоге"}.get(kind, f"шаг «{value}»")
+        step = step_name(self.step, "ru")
         if self.against_history:
             return (
                 f"{step}: теряется {self.loss_rate:.0%} клиентов, а в прошлые недели {self.rest_rate:.0%} "
