@@ -11,10 +11,15 @@ the collector's `validate`).  Loki and Tempo are AGPL and never built here:
 deploy/loki.yaml and deploy/tempo.yaml are checked for the settings botwatch
 relies on (ports, retention, structured metadata), not by their binaries.  A missing promtool, amtool,
 collector or jsonschema skips locally and fails in CI (CI=true).
+
+Compose mounts deploy/tenants, the render of the tenants file (`botwatch stack render-tenants`).  These
+tests render deploy/tenants.example.toml (two tenants) into a temporary copy of the repository's layout
+and check the mounts, addresses and validators against what was rendered.
 """
 
 from __future__ import annotations
 
+import atexit
 import configparser
 import fnmatch
 import functools
@@ -25,6 +30,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,10 +49,13 @@ LOKI_CONFIG = REPO / "deploy" / "loki.yaml"
 GRAFANA_INI = REPO / "deploy" / "grafana.ini"
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus.yml"
 ALERTMANAGER_CONFIG = REPO / "alerts" / "alertmanager.yml"
-COLLECTOR_CONFIG = REPO / "collector" / "config.yaml"
+COLLECTOR_CONFIG = REPO / "collector" / "config.yaml"  # the native stack's; compose runs the render of it
 BUILDER_CONFIG = REPO / "collector" / "builder-config.yaml"
 DATASOURCES = REPO / "dashboards" / "provisioning" / "datasources" / "botwatch.yml"
 DASHBOARD_PROVIDER = REPO / "dashboards" / "provisioning" / "dashboards" / "botwatch.yml"
+TENANTS_EXAMPLE = REPO / "deploy" / "tenants.example.toml"
+TENANTS_SOURCE = "./deploy/tenants"  # the render output compose mounts
+EXAMPLE_TOKENS = {"SALON1_TOKEN": "salon1-write-token-0123456789", "CLINIC2_TOKEN": "clinic2-write-token-0123456789"}
 
 # Required, secret, and therefore never given a default in docker-compose.yml.
 SECRETS = (
@@ -71,6 +80,36 @@ UNAUTHENTICATED = {"collector", "tempo", "loki", "prometheus", "alertmanager"}
 
 
 # --- loading ---------------------------------------------------------------------------
+
+
+@functools.cache
+def rendered_root() -> Path:
+    """A temporary copy of the repository's layout (symlinks) with deploy/tenants rendered from the example."""
+    from botwatch.stack.tenant_render import render_tenants
+
+    root = Path(tempfile.mkdtemp(prefix="botwatch-compose-"))
+    atexit.register(shutil.rmtree, root, True)
+    for entry in REPO.iterdir():
+        if entry.name not in ("deploy", ".git", ".venv"):
+            (root / entry.name).symlink_to(entry)
+    (root / "deploy").mkdir()
+    for entry in (REPO / "deploy").iterdir():
+        if entry.name != "tenants":
+            (root / "deploy" / entry.name).symlink_to(entry)
+    render_tenants(TENANTS_EXAMPLE, root / "deploy" / "tenants", root / "alerts" / "alertmanager.yml", EXAMPLE_TOKENS)
+    return root
+
+
+def rendered() -> Path:
+    return rendered_root() / "deploy" / "tenants"
+
+
+def source_path(source: str) -> Path:
+    """A bind mount's source on the host: deploy/tenants is the render, the rest the repository."""
+    normal = posixpath.normpath(source)
+    if normal == posixpath.normpath(TENANTS_SOURCE) or normal.startswith(posixpath.normpath(TENANTS_SOURCE) + "/"):
+        return rendered_root() / normal
+    return REPO / source
 
 
 def _env_file(path: Path) -> dict[str, str]:
@@ -196,9 +235,11 @@ def named_volumes(service: str) -> dict[str, str]:
 
 def host_path(service: str, container_path: str) -> Path | None:
     """The repository file a container path of `service` comes from, through its bind mounts."""
-    for source, target, _ in binds(service):
+    container_path = posixpath.normpath(container_path)
+    # The deepest mount that holds the path wins, as in the container.
+    for source, target, _ in sorted(binds(service), key=lambda b: -len(b[1])):
         if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
-            return (REPO / source / posixpath.relpath(container_path, target)).resolve()
+            return (source_path(source) / posixpath.relpath(container_path, target)).resolve()
     return None
 
 
@@ -217,9 +258,16 @@ def port_of(address: str) -> int:
 _COLLECTOR_VAR = re.compile(r"\$\{env:(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 
+def collector_config_path() -> Path:
+    """The config compose runs the collector with (--config), on the host."""
+    path = host_path("collector", flag("collector", "--config") or "")
+    assert path is not None and path.is_file(), f"collector: --config {flag('collector', '--config')} is not mounted"
+    return path
+
+
 @functools.cache
 def collector_config() -> dict[str, Any]:
-    return yaml.safe_load(COLLECTOR_CONFIG.read_text())
+    return yaml.safe_load(collector_config_path().read_text())
 
 
 def collector_value(value: str) -> str:
@@ -254,12 +302,23 @@ def tempo_otlp_http_port() -> int:
     return port_of(tempo_config()["distributor"]["receivers"]["otlp"]["protocols"]["http"]["endpoint"])
 
 
+def collector_internal_port() -> int:
+    """The collector's receiver for compose's own senders (the gateway, the demo bot): no login."""
+    return port_of(collector_value(collector_config()["receivers"]["otlp/internal"]["protocols"]["http"]["endpoint"]))
+
+
+def splitter_port() -> int:
+    return int(command("tenant-splitter")[command("tenant-splitter").index("--port") + 1])
+
+
 def listen_ports() -> dict[str, set[int]]:
     config = collector_config()
     protocols = config["receivers"]["otlp"]["protocols"]
     telemetry = config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
     return {
+        "tenant-splitter": {splitter_port()},
         "collector": {
+            collector_internal_port(),
             port_of(collector_value(protocols["grpc"]["endpoint"])),
             collector_otlp_http_port(),
             port_of(collector_value(config["extensions"]["health_check"]["endpoint"])),
@@ -319,7 +378,7 @@ def test_interpolation_fails_without_the_required_secrets() -> None:
 def test_every_mounted_and_built_path_exists() -> None:
     for name, service in services().items():
         for source, target, _ in binds(name):
-            assert (REPO / source).exists(), f"{name}: mounts {source} (at {target}), which does not exist"
+            assert source_path(source).exists(), f"{name}: mounts {source} (at {target}), which does not exist"
         build = service.get("build")
         if build:
             context = REPO / build["context"]
@@ -477,11 +536,23 @@ def test_python_image_installs_the_package_and_runs_its_cli() -> None:
 # --- addresses and ports ------------------------------------------------------------------
 
 
+def _splitter_option(name: str) -> str:
+    args = command("tenant-splitter")
+    return args[args.index(name) + 1]
+
+
 def test_collector_exporters_reach_tempo_loki_and_prometheus() -> None:
     env = environment("collector")
-    assert_reaches(env["TEMPO_OTLP_ENDPOINT"], "tempo", "TEMPO_OTLP_ENDPOINT")
-    assert url_service(env["TEMPO_OTLP_ENDPOINT"])[1] == tempo_otlp_http_port(), "Tempo's OTLP/HTTP receiver port"
-    assert_reaches(env["LOKI_OTLP_ENDPOINT"], "loki", "LOKI_OTLP_ENDPOINT")
+    # Traces and logs go through the tenant splitter, which adds X-Scope-OrgID per tenant.
+    assert_reaches(env["TEMPO_OTLP_ENDPOINT"], "tenant-splitter", "TEMPO_OTLP_ENDPOINT")
+    assert_reaches(env["LOKI_OTLP_ENDPOINT"], "tenant-splitter", "LOKI_OTLP_ENDPOINT")
+    assert_reaches(_splitter_option("--tempo"), "tempo", "tenant splitter --tempo")
+    assert url_service(_splitter_option("--tempo"))[1] == tempo_otlp_http_port(), "Tempo's OTLP/HTTP receiver port"
+    assert_reaches(_splitter_option("--loki"), "loki", "tenant splitter --loki")
+    depends = services()["tenant-splitter"]["depends_on"]
+    assert {name: depends[name]["condition"] for name in ("tempo", "loki")} == dict.fromkeys(
+        ("tempo", "loki"), "service_healthy"
+    )
     write = env["PROMETHEUS_REMOTE_WRITE_ENDPOINT"]
     assert_reaches(write, "prometheus", "PROMETHEUS_REMOTE_WRITE_ENDPOINT")
     assert urlsplit(write).path == "/api/v1/write"
@@ -499,11 +570,21 @@ def test_collector_storage_and_redaction_key() -> None:
 
 
 def test_bots_send_otlp_to_the_collector() -> None:
+    # Compose's own senders use the internal receiver (not published); bots log in on 4317/4318.
     for name in ("gateway", "demo-bot"):
         endpoint = environment(name)["OTEL_EXPORTER_OTLP_ENDPOINT"]
         assert_reaches(endpoint, "collector", f"{name} OTEL_EXPORTER_OTLP_ENDPOINT")
-        assert url_service(endpoint)[1] == collector_otlp_http_port(), "OTLP/HTTP (the SDK's default protocol)"
+        assert url_service(endpoint)[1] == collector_internal_port(), "the internal OTLP/HTTP receiver"
         assert services()[name]["depends_on"]["collector"]["condition"] == "service_healthy"
+    published = {int(str(p).rsplit(":", 1)[1]) for p in services()["collector"]["ports"]}
+    assert collector_internal_port() not in published, "the receiver without login must stay inside compose"
+    protocols = collector_config()["receivers"]["otlp"]["protocols"]
+    assert {p["auth"]["authenticator"] for p in protocols.values()} == {"basicauth/tenants"}
+    assert environment("gateway")["BOTWATCH_GATEWAY_TENANTS"] == "/etc/botwatch/deploy/tenants/tenants.toml"
+    assert (
+        host_path("gateway", environment("gateway")["BOTWATCH_GATEWAY_TENANTS"])
+        == (rendered() / "tenants.toml").resolve()
+    )
 
 
 def test_prometheus_targets_are_compose_services() -> None:
@@ -602,10 +683,12 @@ def test_prometheus_rule_files_resolve_inside_the_container() -> None:
 def test_alertmanager_config_template_wrapper_and_token_resolve() -> None:
     service = services()["alertmanager"]
     config_path = flag("alertmanager", "--config.file")
-    assert host_path("alertmanager", config_path) == ALERTMANAGER_CONFIG
+    # The render: alerts/alertmanager.yml with a receiver and a route per tenant.
+    assert host_path("alertmanager", config_path) == (rendered() / "alertmanager.yml").resolve()
     wrapper = service["entrypoint"][-1]
     assert host_path("alertmanager", wrapper) == REPO / "alerts" / "start-alertmanager.sh"
-    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    config = yaml.safe_load((rendered() / "alertmanager.yml").read_text())
+    assert {"tenant-salon-1", "tenant-clinic-2"} <= {r["name"] for r in config["receivers"]}
     for template in config["templates"]:
         host_dir = host_path(
             "alertmanager", posixpath.join(posixpath.dirname(config_path), posixpath.dirname(template))
@@ -623,10 +706,36 @@ def test_alertmanager_config_template_wrapper_and_token_resolve() -> None:
 def test_grafana_mounts_match_its_provisioning() -> None:
     ini = grafana_ini()
     provisioning = ini.get("paths", "provisioning")
-    assert host_path("grafana", provisioning) == REPO / "dashboards" / "provisioning"
+    # The render of dashboards/provisioning: the stack's data sources and folder plus one per tenant.
+    assert host_path("grafana", provisioning) == (rendered() / "grafana" / "provisioning").resolve()
+    providers = [
+        provider
+        for name in ("botwatch.yml", "tenants.yml")
+        for provider in yaml.safe_load((rendered() / "grafana" / "provisioning" / "dashboards" / name).read_text())[
+            "providers"
+        ]
+    ]
     provider_path = yaml.safe_load(DASHBOARD_PROVIDER.read_text())["providers"][0]["options"]["path"]
+    assert providers[0]["options"]["path"] == provider_path
     assert host_path("grafana", provider_path) == REPO / "dashboards" / "json"
     assert list((REPO / "dashboards" / "json").glob("*.json"))
+    assert {p["folderUid"] for p in providers} == {"botwatch", "tenant-salon-1", "tenant-clinic-2"}
+    for provider in providers:  # every folder's dashboards are mounted where its provider looks
+        folder = host_path("grafana", provider["options"]["path"])
+        assert folder is not None and list(folder.glob("*.json")), f"{provider['name']}: no dashboards mounted"
+    sources = {
+        s["uid"]
+        for name in ("botwatch.yml", "tenants.yml")
+        for s in yaml.safe_load((rendered() / "grafana" / "provisioning" / "datasources" / name).read_text())[
+            "datasources"
+        ]
+    }
+    for provider in providers:  # the dashboards read data sources that are provisioned
+        folder = host_path("grafana", provider["options"]["path"])
+        assert folder is not None
+        for dashboard in folder.glob("*.json"):
+            used = set(re.findall(r'"uid": "((?:prom|loki|tempo|prometheus)[^"]*)"', dashboard.read_text()))
+            assert used <= sources, f"{dashboard}: data sources {sorted(used - sources)} are not provisioned"
     home = host_path("grafana", ini.get("dashboards", "default_home_dashboard_path"))
     assert home is not None and home.is_file(), "the home dashboard is not mounted"
     assert host_path("grafana", "/etc/grafana/grafana.ini") == GRAFANA_INI
@@ -673,9 +782,9 @@ def _mentioned_in_package(name: str) -> bool:
 
 
 def test_every_environment_variable_is_read_by_its_service() -> None:
-    collector_vars = {m["name"] for m in _COLLECTOR_VAR.finditer(COLLECTOR_CONFIG.read_text())}
+    collector_vars = {m["name"] for m in _COLLECTOR_VAR.finditer(collector_config_path().read_text())}
     for key in environment("collector"):
-        assert key in collector_vars, f"collector: {key} is not used in collector/config.yaml"
+        assert key in collector_vars, f"collector: {key} is not used in its rendered config"
     for name, path in (("tempo", TEMPO_CONFIG), ("loki", LOKI_CONFIG)):
         assert "-config.expand-env=true" in command(name), f"{name}: the config's ${{...}} need -config.expand-env"
         for key in environment(name):
@@ -728,27 +837,40 @@ def test_promtool_check_config_as_mounted(tmp_path: Path) -> None:
     for source, target, _ in binds("prometheus"):
         place = root / target.lstrip("/")
         place.parent.mkdir(parents=True, exist_ok=True)
-        place.symlink_to((REPO / source).resolve())
+        place.symlink_to(source_path(source).resolve())
     config = root / flag("prometheus", "--config.file").lstrip("/")
     result = _run(promtool, "check", "config", config)
     assert result.returncode == 0, result.stdout + result.stderr
-    rule_files = len(list((REPO / "alerts" / "rules").glob("*.yml")))
+    rule_files = len(list((REPO / "alerts" / "rules").glob("*.yml"))) + 1  # + the tenants' targets
     assert f"SUCCESS: {rule_files} rule files found" in result.stdout, result.stdout
+    assert "deploy/tenants/tenant_targets.yml\n  SUCCESS: 5 rules found" in result.stdout, result.stdout
 
 
 def test_amtool_check_config() -> None:
     amtool = _binary("BOTWATCH_AMTOOL_BIN", cache_dir() / "bin" / "amtool", shutil.which("amtool"))
     if amtool is None:
         missing(f"{cache_dir() / 'bin' / 'amtool'} not found: run alerts/build-alertmanager.sh")
-    result = _run(amtool, "check-config", ALERTMANAGER_CONFIG)
-    assert result.returncode == 0, result.stdout + result.stderr
+    # The repository's config and compose's (its render with two tenants), whose templates resolve as mounted.
+    for config in (ALERTMANAGER_CONFIG, host_path("alertmanager", flag("alertmanager", "--config.file") or "")):
+        result = _run(amtool, "check-config", config)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_collector_validates_with_the_compose_environment() -> None:
     binary = collector_binary()
     env = {**os.environ, **environment("collector")}
-    result = _run(binary, "validate", f"--config={COLLECTOR_CONFIG}", env=env)
+    components = _run(binary, "components").stdout
+    if "basicauth" not in components:
+        missing(f"{binary} predates the tenants components (basicauth): run collector/build.sh")
+    env[tenant_dir_variable()] = str(rendered())  # the htpasswd file, where compose mounts it
+    result = _run(binary, "validate", f"--config={collector_config_path()}", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def tenant_dir_variable() -> str:
+    from botwatch.stack.tenant_collector import RENDERED_DIR_ENV
+
+    return RENDERED_DIR_ENV
 
 
 def test_docker_compose_config_when_available(tmp_path: Path) -> None:

@@ -1,0 +1,66 @@
+"""``botwatch stack render-tenants``: every file compose mounts from deploy/tenants, from the tenants file.
+
+alertmanager.yml        a receiver and route per tenant (botwatch.stack.tenant_routes)
+tenant_targets.yml      each tenant's targets as series (botwatch.stack.tenant_rules)
+collector.yaml          collector/config.yaml + logins per tenant (botwatch.stack.tenant_collector)
+collector.htpasswd      the logins: salted hashes of the tenants' write tokens
+loki-overrides.yaml     Loki retention per tenant
+tenants.toml            the tenants file itself, for the gateway
+grafana/                data sources, folders and dashboards per tenant (botwatch.stack.tenant_grafana)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from botwatch.stack import tenant_collector, tenant_grafana, tenant_routes, tenant_rules, yamlfile
+from botwatch.tenants import TenantSpec, load
+
+LOKI_OVERRIDES = "loki-overrides.yaml"
+
+
+def loki_retention(tenant: TenantSpec) -> str | None:
+    """A tenant's retention as Loki's per-tenant ``retention_period``: whole days (Loki's index period), rounded up."""
+    if tenant.retention_days is None:
+        return None
+    return f"{max(math.ceil(float(tenant.retention_days)), 1) * 24}h"
+
+
+def render_tenants(
+    tenants_path: Path,
+    out: Path,
+    alertmanager_config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Everything compose mounts from ``out`` (deploy/tenants): Alertmanager, rules, collector, Loki, Grafana.
+
+    TenantsError or ValueError for a bad tenants file (nothing written is left half-done: each file is whole).
+    """
+    from botwatch.stack.alertmanager import CONFIG
+    from botwatch.stack.prometheus import RULES_GLOB
+
+    source = alertmanager_config or CONFIG
+    tenants = load(tenants_path)
+    found = tenant_collector.tokens(tenants_path, tenants, environ)  # before anything is written
+    config = tenant_routes.apply(yamlfile.load(source), tenants)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [tenant_rules.write(tenants, out, [str(RULES_GLOB)])]
+    # Relative to the written file, as in the source: compose mounts deploy/tenants beside alerts/.
+    # abspath, not resolve: a symlinked layout keeps its shape (the path must hold inside the containers).
+    templates = [os.path.abspath(source.parent / t) for t in config.get("templates", [])]
+    config["templates"] = [os.path.relpath(t, os.path.abspath(out)) for t in templates]
+    written.append(yamlfile.dump(config, out / "alertmanager.yml"))
+    collector = yamlfile.dump(tenant_collector.render(yamlfile.load(tenant_collector.BASE)), out / "collector.yaml")
+    passwords = out / tenant_collector.HTPASSWD_NAME
+    passwords.write_text(tenant_collector.htpasswd(found), encoding="utf-8")
+    passwords.chmod(0o644)  # salted hashes only; the collector image runs as a non-root user
+    retention = {t.id: {"retention_period": loki_retention(t)} for t in tenants if t.retention_days is not None}
+    written += [collector, passwords, yamlfile.dump({"overrides": retention}, out / LOKI_OVERRIDES)]
+    # The gateway reads the same file (BOTWATCH_GATEWAY_TENANTS in compose); tokens stay in their variables.
+    written.append(Path(shutil.copyfile(tenants_path, out / "tenants.toml")))
+    written += tenant_grafana.write(tenants, out)
+    return written
