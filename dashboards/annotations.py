@@ -1,4 +1,4 @@
-"""Annotations that mark a change on the time axis: a new LLM model or a new bot release starts serving.
+"""Annotations that mark a change on the time axis: a new LLM model, bot release or scenario version starts serving.
 
 What the change did to conversion is measured by ``botwatch insights``
 (change impact); the dashboards show where it happened.  A value counts as
@@ -18,6 +18,9 @@ from dashboards import variables as v
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 RELEASE = q.label(sc.SERVICE_VERSION)
 MODEL = q.label(sc.GEN_AI_REQUEST_MODEL)
+# botwatch.scenario.version, a resource attribute like service.version: the collector's remote write turns both into
+# labels of every series (collector/config.yaml, resource_constant_labels), one value per bot process.
+SCENARIO_VERSION = q.label(sc.SCENARIO_VERSION)
 
 
 def _appeared(label: str) -> str:
@@ -47,4 +50,5 @@ def change_annotations() -> list[dict[str, Any]]:
     return [
         _annotation("New LLM model", "orange", MODEL, "Model switch"),
         _annotation("New bot release", "purple", RELEASE, "Release"),
+        _annotation("New scenario version", "blue", SCENARIO_VERSION, "Scenario version"),
     ]

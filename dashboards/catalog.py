@@ -24,6 +24,7 @@ RESOURCE_LABELS = frozenset(
         semconv.PROMETHEUS_JOB_LABEL,
         semconv.PROMETHEUS_SERVICE_LABEL,
         semconv.prometheus_label(semconv.SERVICE_VERSION),  # collector/config.yaml: resource_constant_labels
+        semconv.prometheus_label(semconv.SCENARIO_VERSION),  # the same (empty for a bot that sets none)
         semconv.prometheus_label(semconv.TENANT),  # the same, from botwatch.tenant (empty for a bot without one)
         "instance",
         "otel_scope_name",

@@ -135,7 +135,7 @@ def test_change_annotations_mark_the_models_that_started_serving(simulated, prom
     """The simulator's models all began serving minutes ago, so each is a 'new model' now; the queries run."""
     for uid in ("botwatch-overview", "botwatch-funnel"):
         annotations = [a for a in dashboards()[uid]["annotations"]["list"] if "expr" in a]
-        assert {a["name"] for a in annotations} == {"New LLM model", "New bot release"}, uid
+        assert {a["name"] for a in annotations} == {"New LLM model", "New bot release", "New scenario version"}, uid
         for annotation in annotations:
             expr = substitute(annotation["expr"], prom_values())
             body = requests.get(f"{prometheus.url}/api/v1/query", params={"query": expr}, timeout=10).json()

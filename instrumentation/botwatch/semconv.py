@@ -105,7 +105,9 @@ CHANNEL: Final = "botwatch.channel"
 CLIENT_ID: Final = "botwatch.client.id"  # keyed hash of phone / e-mail
 CLIENT_PHONE_MASKED: Final = "botwatch.client.phone.masked"  # "+7 *** ***-45-21"
 SCENARIO_VARIANT: Final = "botwatch.scenario.variant"
-SCENARIO_VERSION: Final = "botwatch.scenario.version"  # prompt/scenario version an operator sets
+# prompt/scenario version an operator sets; on the resource (OTEL_RESOURCE_ATTRIBUTES) it is also the Prometheus
+# label botwatch_scenario_version of every series (collector: resource_constant_labels), one value per process
+SCENARIO_VERSION: Final = "botwatch.scenario.version"
 TURN_INDEX: Final = "botwatch.turn.index"
 INTENT: Final = "botwatch.intent"
 INTENT_CONFIDENCE: Final = "botwatch.intent.confidence"
