@@ -12,12 +12,14 @@ from datetime import UTC, date, tzinfo
 from typing import Any
 
 from botwatch import semconv
+from botwatch.journal.intent_names import intent_name
 from botwatch.journal.kpi import Kpi
 from botwatch.journal.replay import EntryKind, ReplayEntry
 from botwatch.terminal import printable
 
 NONE = "—"
 NOT_CAPTURED = "(content not captured)"
+NOT_CAPTURED_RU = "(текст не записан)"
 
 
 RATIO_DIGITS = 4  # 0.1234 = 12.34 %: two more digits than the table's one-decimal percent
@@ -126,21 +128,128 @@ def format_kpi_table(kpi: Kpi) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
-def format_replay(entries: Sequence[ReplayEntry], *, tz: tzinfo = UTC) -> str:
-    """A readable transcript, one line per entry, a date line whenever the day changes."""
+def format_replay(entries: Sequence[ReplayEntry], *, tz: tzinfo = UTC, lang: str = "en") -> str:
+    """A readable transcript, one line per entry, a date line whenever the day changes.
+
+    ``lang`` "ru" writes the labels in the owner's words (клиент, бот, этап «запись создана»); times are in
+    ``tz`` (the CLI passes the business's zone), the zone's name on every date line.
+    """
+    ru = lang == "ru"
     if not entries:
-        return "(nothing recorded for this conversation)"
+        return "(по этому разговору ничего не записано)" if ru else "(nothing recorded for this conversation)"
     channel = next((e.channel for e in entries if e.channel), None)
-    lines = [printable(" · ".join(filter(None, [f"Conversation {entries[0].conversation_id}", channel])))]
+    title = "Разговор" if ru else "Conversation"
+    lines = [printable(" · ".join(filter(None, [f"{title} {entries[0].conversation_id}", channel])))]
     day: date | None = None
+    width = max(len(label) for label in _KINDS_RU.values()) if ru else 7
     for entry in entries:
         moment = entry.time.astimezone(tz)
         if moment.date() != day:
             day = moment.date()
-            lines.append(f"{day:%Y-%m-%d} ({moment:%Z})")
+            shown = f"{day.day} {_MONTHS_RU[day.month - 1]} {day.year}" if ru else f"{day:%Y-%m-%d}"
+            lines.append(f"{shown} ({moment:%Z})")
         stamp = f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d}"
-        lines.append(f"  {stamp}  {entry.kind.value:<7} {printable(_describe(entry))}".rstrip())
+        kind = _KINDS_RU[entry.kind] if ru else entry.kind.value
+        text = _describe_ru(entry) if ru else _describe(entry)
+        lines.append(f"  {stamp}  {kind:<{width}} {printable(text)}".rstrip())
     return "\n".join(lines)
+
+
+_MONTHS_RU = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
+_KINDS_RU = {
+    EntryKind.START: "начало",
+    EntryKind.CLIENT: "клиент",
+    EntryKind.INTENT: "тема",
+    EntryKind.LLM: "модель",
+    EntryKind.CRM: "CRM",
+    EntryKind.BOT: "бот",
+    EntryKind.FUNNEL: "этап",
+    EntryKind.ERROR: "ошибка",
+    EntryKind.NOTE: "событие",
+}
+FUNNEL_STAGES_RU = {
+    semconv.CONVERSATION_STARTED: "начало разговора",
+    semconv.LEAD_CREATED: "заявка создана",
+    semconv.BOOKING_CREATED: "запись создана",
+    semconv.BOOKING_CONFIRMED: "запись подтверждена",
+    semconv.REMINDER_SENT: "напоминание отправлено",
+    semconv.VISIT_COMPLETED: "клиент пришёл",
+    semconv.NO_SHOW: "неявка",
+    semconv.CANCELLED: "запись отменена",
+    semconv.ESCALATED: "передан администратору",
+    semconv.PAID: "оплачено",
+    semconv.RESCHEDULED: "запись перенесена",
+    semconv.COMPLAINT: "жалоба",
+}
+_MESSAGE_KINDS_RU = {"reminder": "напоминание", "confirmation": "подтверждение", "reply": "ответ"}
+_OUTCOMES_RU = {"success": "успешно", "error": "ошибка", "timeout": "нет ответа", "rejected": "отказ"}
+
+
+def _describe_ru(entry: ReplayEntry) -> str:
+    """The entry in the owner's words; ids a bot chose (channel, model, CRM action, unknown stages) stay as recorded."""
+    match entry.kind:
+        case EntryKind.START:
+            return _join(
+                entry.channel,
+                entry.client and f"клиент {entry.client}",
+                entry.scenario_variant and f"вариант сценария {entry.scenario_variant}",
+            )
+        case EntryKind.CLIENT:
+            return _text(entry.text, ru=True)
+        case EntryKind.BOT:
+            turn = None
+            if entry.turn_index is not None and entry.duration_s is not None:
+                turn = f"ответ на сообщение {entry.turn_index} за {_sec(entry.duration_s, ru=True)}"
+                if entry.sla_breached:
+                    turn += f", дольше {semconv.SLA_SECONDS:g} с"
+            kind = entry.message_kind and _MESSAGE_KINDS_RU.get(entry.message_kind, entry.message_kind)
+            return _join((f"[{kind}] " if kind else "") + _text(entry.text, ru=True), turn)
+        case EntryKind.INTENT:
+            confidence = None if entry.confidence is None else f"уверенность {entry.confidence:.2f}".replace(".", ",")
+            if entry.confidence is not None and entry.confidence < semconv.LOW_CONFIDENCE:
+                confidence = f"{confidence} — бот не понял клиента"
+            return _join(intent_name(entry.intent) if entry.intent else "?", confidence)
+        case EntryKind.LLM:
+            tokens = None
+            if entry.input_tokens is not None or entry.output_tokens is not None:
+                tokens = f"{_n(entry.input_tokens or 0)} → {_n(entry.output_tokens or 0)} токенов"
+            return _join(
+                entry.model or "?",
+                _sec(entry.duration_s, ru=True) if entry.duration_s is not None else None,
+                tokens,
+                _error(entry, ru=True),
+            )
+        case EntryKind.CRM:
+            action = " ".join(filter(None, [entry.crm_system, entry.crm_action or "?"]))
+            entity = f"#{entry.crm_entity_id}" if entry.crm_entity_id else None
+            outcome = entry.crm_outcome and _OUTCOMES_RU.get(entry.crm_outcome, entry.crm_outcome)
+            return _join(
+                " ".join(filter(None, [action, entity])),
+                outcome,
+                _sec(entry.duration_s, ru=True) if entry.duration_s is not None else None,
+                _error(entry, ru=True),
+            )
+        case EntryKind.FUNNEL:
+            stage = entry.funnel_stage or "?"
+            return f"▸ {FUNNEL_STAGES_RU.get(stage, stage)}"
+        case EntryKind.ERROR:
+            where = f"сообщение {entry.turn_index} не обработано" if entry.turn_index is not None else "сбой"
+            return _join(where, entry.error_type, entry.text)
+        case _:
+            return _join(entry.event_name, entry.text)
 
 
 def _describe(entry: ReplayEntry) -> str:
@@ -198,12 +307,12 @@ def _join(*parts: str | None) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _error(entry: ReplayEntry) -> str | None:
-    return f"error: {entry.error_type}" if entry.error_type else None
+def _error(entry: ReplayEntry, *, ru: bool = False) -> str | None:
+    return f"{'ошибка' if ru else 'error'}: {entry.error_type}" if entry.error_type else None
 
 
-def _text(text: str | None) -> str:
-    return f"«{text}»" if text else NOT_CAPTURED
+def _text(text: str | None, *, ru: bool = False) -> str:
+    return f"«{text}»" if text else (NOT_CAPTURED_RU if ru else NOT_CAPTURED)
 
 
 def _n(value: int) -> str:
@@ -214,8 +323,10 @@ def _pct(ratio: float | None) -> str:
     return NONE if ratio is None else f"{ratio * 100:.1f} %"
 
 
-def _sec(seconds: float | None) -> str:
-    return NONE if seconds is None else f"{seconds:.2f} s"
+def _sec(seconds: float | None, *, ru: bool = False) -> str:
+    if seconds is None:
+        return NONE
+    return f"{seconds:.2f} с".replace(".", ",") if ru else f"{seconds:.2f} s"
 
 
 # Public spellings for other renderings (the audit report) that must print the same numbers.
