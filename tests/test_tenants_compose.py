@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
+import json
 import shutil
 import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,7 +75,6 @@ def test_render_writes_every_file_compose_mounts(rendered: Path) -> None:
 def test_htpasswd_entry_is_salted_sha1_of_the_token() -> None:
     entry = tenant_collector.ssha("secret-token-123456", b"saltsalt")
     raw = base64.b64decode(entry.removeprefix("{SSHA}"))
-    import hashlib
 
     assert raw == hashlib.sha1(b"secret-token-123456saltsalt").digest() + b"saltsalt"
 
@@ -160,7 +162,6 @@ def test_grafana_provisioning_per_tenant(rendered: Path) -> None:
     assert loki["secureJsonData"]["httpHeaderValue1"] == f"{INTEGRATOR_ORG}|salon-1|clinic-2"
     providers = yaml.safe_load((grafana / "provisioning" / "dashboards" / "tenants.yml").read_text())["providers"]
     assert {p["folderUid"] for p in providers} == {"tenant-salon-1", "tenant-clinic-2"}
-    import json
 
     overview = json.loads((grafana / "dashboards" / "tenants" / "salon-1" / "botwatch-overview.json").read_text())
     text = json.dumps(overview)
@@ -394,3 +395,190 @@ def test_collector_sets_the_tenant_from_the_login(
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+# --- scripts/grafana_tenants.py against a Grafana stand-in -------------------------------------------
+
+
+class FakeGrafana:
+    """Grafana's team, folder and permission API shapes (HTTP API docs, Grafana 12), in memory.
+
+    POST /api/teams answers 409 {"message": "Team name taken"} for a duplicate name; POST /api/folders
+    409 for a taken uid and 400 without a title; unknown folders and dashboards 404
+    {"message": "Folder not found"} / {"message": "Dashboard not found"}; no or a wrong credential 401.
+    """
+
+    def __init__(self, password: str, dashboards: set[str], folders: set[str]) -> None:
+        self.teams: dict[int, str] = {}
+        self.folders: dict[str, str] = {uid: uid for uid in folders}
+        # Grafana's defaults on a new folder: every Viewer views, every Editor edits.
+        default = [{"role": "Viewer", "permission": 1}, {"role": "Editor", "permission": 2}]
+        self.permissions: dict[str, list[dict[str, Any]]] = {
+            f"/api/folders/{uid}/permissions": list(default) for uid in folders
+        }
+        for uid in dashboards:
+            self.permissions[f"/api/dashboards/uid/{uid}/permissions"] = [
+                {"role": "Viewer", "permission": 1, "inherited": True}
+            ]
+        self.writes: list[str] = []
+        self.authorization = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self, status: int, payload: Any) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _authorized(self) -> bool:
+                if self.headers.get("Authorization") != outer.authorization:
+                    self._reply(401, {"message": "Unauthorized"})
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                if not self._authorized():
+                    return
+                path, _, query = self.path.partition("?")
+                if path == "/api/teams/search":
+                    name = urllib.parse.parse_qs(query).get("name", [""])[0]
+                    teams = [
+                        {"id": i, "orgId": 1, "name": n, "email": "", "avatarUrl": "", "memberCount": 0}
+                        for i, n in outer.teams.items()
+                        if n == name
+                    ]
+                    self._reply(200, {"totalCount": len(teams), "teams": teams, "page": 1, "perPage": 1000})
+                elif path.startswith("/api/folders/") and path.endswith("/permissions"):
+                    if path not in outer.permissions:
+                        self._reply(404, {"message": "Folder not found"})
+                    else:
+                        self._reply(200, outer.permissions[path])
+                elif path.startswith("/api/folders/"):
+                    uid = path.removeprefix("/api/folders/")
+                    if uid in outer.folders:
+                        self._reply(200, {"id": 1, "uid": uid, "title": outer.folders[uid], "version": 1})
+                    else:
+                        self._reply(404, {"message": "Folder not found"})
+                elif path.startswith("/api/dashboards/uid/") and path in outer.permissions:
+                    self._reply(200, outer.permissions[path])
+                else:
+                    self._reply(404, {"message": "Dashboard not found"})
+
+            def do_POST(self) -> None:
+                if not self._authorized():
+                    return
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                outer.writes.append(self.path)
+                if self.path == "/api/teams":
+                    if body.get("name") in outer.teams.values():
+                        self._reply(409, {"message": "Team name taken"})
+                        return
+                    team = len(outer.teams) + 1
+                    outer.teams[team] = body["name"]
+                    self._reply(200, {"message": "Team created", "teamId": team})
+                elif self.path == "/api/folders":
+                    if not body.get("title"):
+                        self._reply(400, {"message": "folder title cannot be empty"})
+                    elif body.get("uid") in outer.folders:
+                        self._reply(409, {"message": "a folder with the same uid already exists"})
+                    else:
+                        outer.folders[body["uid"]] = body["title"]
+                        outer.permissions[f"/api/folders/{body['uid']}/permissions"] = [
+                            {"role": "Viewer", "permission": 1},
+                            {"role": "Editor", "permission": 2},
+                        ]
+                        self._reply(200, {"id": 2, "uid": body["uid"], "title": body["title"], "version": 1})
+                elif self.path in outer.permissions:
+                    items = body.get("items")
+                    if not isinstance(items, list) or any(i.get("permission") not in (1, 2, 4) for i in items):
+                        self._reply(400, {"message": "Bad request data"})
+                        return
+                    inherited = [i for i in outer.permissions[self.path] if i.get("inherited")]
+                    outer.permissions[self.path] = inherited + [dict(i) for i in items]
+                    what = "Folder" if self.path.startswith("/api/folders/") else "Dashboard"
+                    self._reply(200, {"message": f"{what} permissions updated"})
+                else:
+                    self._reply(404, {"message": "Folder not found"})
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def _grafana_script(url: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "python"),
+            str(REPO / "scripts" / "grafana_tenants.py"),
+            str(EXAMPLE),
+            "--url",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+
+
+def test_grafana_teams_and_permissions_are_set_once() -> None:
+    dashboards = {
+        tenant_grafana.dashboard_uid(t, d)
+        for t in ("salon-1", "clinic-2")
+        for d in ("botwatch-overview", "botwatch-funnel", "botwatch-audit")
+    }
+    # salon-1's folder is provisioned already; clinic-2's is not yet (Grafana still loading): the script creates it.
+    grafana = FakeGrafana("admin-password", dashboards, {"tenant-salon-1"})
+    try:
+        first = _grafana_script(grafana.url, {"GRAFANA_ADMIN_PASSWORD": "admin-password"})
+        assert first.returncode == 0, first.stderr
+        assert sorted(grafana.teams.values()) == [
+            "clinic-2 managers",
+            "clinic-2 owner",
+            "salon-1 managers",
+            "salon-1 owner",
+        ]
+        assert "tenant-clinic-2" in grafana.folders
+        ids = {name: team for team, name in grafana.teams.items()}
+        # The folder: only the owner's team (Grafana's "every Viewer" default is gone).
+        assert grafana.permissions["/api/folders/tenant-salon-1/permissions"] == [
+            {"teamId": ids["salon-1 owner"], "permission": 1}
+        ]
+        overview = tenant_grafana.dashboard_uid("salon-1", "botwatch-overview")
+        audit = tenant_grafana.dashboard_uid("salon-1", "botwatch-audit")
+        own = [i for i in grafana.permissions[f"/api/dashboards/uid/{overview}/permissions"] if not i.get("inherited")]
+        assert own == [{"teamId": ids["salon-1 managers"], "permission": 1}]
+        audit_own = [
+            i for i in grafana.permissions[f"/api/dashboards/uid/{audit}/permissions"] if not i.get("inherited")
+        ]
+        assert audit_own == [], "managers do not get the audit dashboard (conversations)"
+        writes = len(grafana.writes)
+        assert "6 permissions changed" in first.stdout, first.stdout
+        second = _grafana_script(grafana.url, {"GRAFANA_ADMIN_PASSWORD": "admin-password"})
+        assert second.returncode == 0, second.stderr
+        assert len(grafana.writes) == writes, f"the second run wrote: {grafana.writes[writes:]}"
+        assert "0 permissions changed, 6 permissions unchanged; 0 write(s)" in second.stdout, second.stdout
+    finally:
+        grafana.server.shutdown()
+
+
+def test_grafana_script_reports_grafanas_own_error() -> None:
+    grafana = FakeGrafana("admin-password", set(), set())
+    try:
+        wrong = _grafana_script(grafana.url, {"GRAFANA_ADMIN_PASSWORD": "not-it"})
+        assert wrong.returncode == 1
+        assert "GET /api/teams/search?name=salon-1+owner: 401 Unauthorized" in wrong.stderr, wrong.stderr
+        # Dashboards not provisioned (the render was not mounted): Grafana's 404 names the dashboard call.
+        missing_dashboards = _grafana_script(grafana.url, {"GRAFANA_ADMIN_PASSWORD": "admin-password"})
+        assert missing_dashboards.returncode == 1
+        assert "/permissions: 404 Dashboard not found" in missing_dashboards.stderr, missing_dashboards.stderr
+        none = _grafana_script(grafana.url, {})
+        assert none.returncode != 0 and "set GRAFANA_TOKEN" in none.stderr
+    finally:
+        grafana.server.shutdown()
