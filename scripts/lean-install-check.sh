@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The core install runs every command: a fresh virtualenv with `pip install .`
-# and no extras, then --help, demo, kpi, replay, sessions, export and
-# report --help against a small journal; commands that need an extra must say
-# which.  Prints the import time of botwatch.cli and the wall time of --help.
+# and no extras (versions held to requirements/dev.lock), then --help, demo,
+# kpi, replay, sessions, export and report --help against a small journal;
+# commands that need an extra must say which.  Prints the number of packages
+# installed, exports an SDK conversation over OTLP and one into the journal
+# (scripts/lean_sdk_roundtrip.py), and prints the import time of botwatch.cli
+# and the wall time of --help.
 # Usage: scripts/lean-install-check.sh   (PYTHON=python3.11 to choose the interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +16,11 @@ trap 'rm -rf "$WORK"' EXIT
 
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
-"$VENV/bin/pip" install --quiet --disable-pip-version-check .
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -c requirements/dev.lock .
 BOTWATCH="$VENV/bin/botwatch"
+installed=$("$VENV/bin/pip" list --disable-pip-version-check --format=freeze --exclude pip --exclude setuptools)
+echo "lean install: $(wc -l <<<"$installed") packages installed by \`pip install .\` (botwatch included):" \
+    $(cut -d= -f1 <<<"$installed")
 
 # Nothing of the caller's environment: the journal and the key live in $WORK.
 unset OTEL_EXPORTER_OTLP_ENDPOINT BOTWATCH_PROMETHEUS_PORT
@@ -41,6 +47,12 @@ needs_extra() {  # needs_extra EXTRA COMMAND...: exits 2 naming the extra, no tr
     echo "lean install: ok: ${*#"$VENV/bin/"} names the '$extra' extra"
 }
 
+mkdir "$WORK/sdk"
+if ! "$VENV/bin/python" scripts/lean_sdk_roundtrip.py "$WORK/sdk" 2>"$WORK/sdk.log"; then
+    echo "lean install: FAILED: an SDK conversation over OTLP and into the journal" >&2
+    tail -n 20 "$WORK/sdk.log" >&2
+    exit 1
+fi
 step "$BOTWATCH" --help
 step "$BOTWATCH" demo --conversations 12 --seed 16
 step "$BOTWATCH" kpi --since 8d

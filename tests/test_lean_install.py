@@ -33,7 +33,7 @@ EXTRAS = (
     "telegram",
     "openai",
 )
-WITHOUT_EXTRAS = f"""
+NO_EXTRAS = f"""
 import sys
 
 class _NotInstalled:
@@ -43,6 +43,10 @@ class _NotInstalled:
         return None
 
 sys.meta_path.insert(0, _NotInstalled())
+"""
+WITHOUT_EXTRAS = (
+    NO_EXTRAS
+    + """
 from botwatch.cli import main
 try:
     code = main(sys.argv[1:])
@@ -52,6 +56,8 @@ sys.stdout.flush()
 print("\\nLOADED " + " ".join(sorted(sys.modules)), file=sys.stderr)
 sys.exit(code)
 """
+)
+ROUNDTRIP = Path(__file__).parent.parent / "scripts" / "lean_sdk_roundtrip.py"
 
 
 def lean(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -140,3 +146,20 @@ def test_the_package_loads_its_names_on_first_use() -> None:
     )
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_an_sdk_conversation_is_exported_over_otlp_and_into_the_journal_without_extras(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """What scripts/lean-install-check.sh runs in the fresh venv (scripts/lean_sdk_roundtrip.py), extras blocked."""
+    code = (
+        NO_EXTRAS
+        + f"import runpy\nsys.argv = ['roundtrip', {str(tmp_path)!r}]\n"
+        + f"runpy.run_path({str(ROUNDTRIP)!r}, run_name='__main__')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "lean sdk: ok: a conversation over OTLP/HTTP into the journal receiver: 1 turn span" in out.stdout
+    assert "lean sdk: ok: a conversation into the journal: 1 turn span" in out.stdout
