@@ -81,6 +81,14 @@ class _Parts:
         self._resource: dict[str, tuple[int, Any]] = {}
         self._scope: dict[str, tuple[int, Any]] = {}
 
+    def whole(self, org: str, source_resource: Any) -> None:
+        request = self.requests.get(org)
+        if request is None:
+            request = self.requests[org] = self._factory()
+        getattr(request, self._resources).append(source_resource)
+        self._resource.pop(org, None)
+        self._scope.pop(org, None)
+
     def scope_for(self, org: str, source_resource: Any, source_scope: Any) -> Any:
         request = self.requests.get(org)
         if request is None:
@@ -112,6 +120,9 @@ def split_traces(request: ExportTraceServiceRequest) -> dict[str, ExportTraceSer
     parts = _Parts(ExportTraceServiceRequest, "resource_spans", "scope_spans")
     for rs in request.resource_spans:
         own = _tenant(rs.resource.attributes)
+        if own:  # a bot's resource (the collector set it from the login): moved whole, one copy
+            parts.whole(own, rs)
+            continue
         for ss in rs.scope_spans:
             for span in ss.spans:
                 org = _org(own, span.attributes, span.trace_id, by_trace)
@@ -132,6 +143,9 @@ def split_logs(request: ExportLogsServiceRequest) -> dict[str, ExportLogsService
     parts = _Parts(ExportLogsServiceRequest, "resource_logs", "scope_logs")
     for rl in request.resource_logs:
         own = _tenant(rl.resource.attributes)
+        if own:
+            parts.whole(own, rl)
+            continue
         for sl in rl.scope_logs:
             for record in sl.log_records:
                 org = _org(own, record.attributes, record.trace_id, by_trace)
