@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from botwatch import semconv as sc
+from botwatch.env import ConfigError
 from botwatch.journal import (
     EntryKind,
     Journal,
@@ -356,8 +357,9 @@ def test_default_path_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     settings = JournalSettings.from_env()
     assert settings.retention == timedelta(days=30)
     assert settings.max_bytes == 2 * 1024 * 1024
-    monkeypatch.setenv("BOTWATCH_RETENTION_DAYS", "soon")
-    assert JournalSettings.from_env().retention == timedelta(days=90)
+    monkeypatch.setenv("BOTWATCH_RETENTION_DAYS", "soon")  # one rule for bad values (botwatch.env): a clear error
+    with pytest.raises(ConfigError, match=r"BOTWATCH_RETENTION_DAYS='soon': expected a number greater than 0"):
+        JournalSettings.from_env()
 
 
 def test_round_trip_spans_logs_metrics(emitter: Emitter, path: Path) -> None:

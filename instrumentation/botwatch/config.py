@@ -13,40 +13,20 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from botwatch import env as botwatch_env
 from botwatch import semconv
 from botwatch.private_files import private_dirs
 
 _log = logging.getLogger("botwatch")
 
-DATA_HOME = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "botwatch"
-DEFAULT_JOURNAL = DATA_HOME / "journal.sqlite"
+DATA_HOME = botwatch_env.data_home()
+DEFAULT_JOURNAL = botwatch_env.journal_path(env={})  # without BOTWATCH_JOURNAL (see botwatch.env.journal_path)
 DEFAULT_SECRET_FILE = DATA_HOME / "secret"
 
 _EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-_FALSE = {"0", "false", "no", "off"}
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def env_bool(name: str, default: bool, env: Mapping[str, str] = os.environ) -> bool:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{name}={raw!r}: expected one of true/false/1/0/yes/no/on/off")
-
-
-def env_list(name: str, env: Mapping[str, str] = os.environ) -> tuple[str, ...] | None:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 MIN_SECRET_BYTES = 16
@@ -59,29 +39,33 @@ class SecretError(ValueError):
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def resolve_tenant(explicit: str | None, env: Mapping[str, str] = os.environ) -> str | None:
+_TENANT_RULE = "1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit"
+
+
+def resolve_tenant(explicit: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
     """``init(tenant=)``, else ``BOTWATCH_TENANT`` (``OTEL_RESOURCE_ATTRIBUTES`` is read by the SDK)."""
-    tenant = explicit if explicit is not None else env.get("BOTWATCH_TENANT") or None
-    if tenant is not None and not _TENANT.match(tenant):
-        raise ValueError(f"tenant {tenant!r}: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit")
-    return tenant
+    if explicit is None:
+        tenant = botwatch_env.TENANT.text(environ)
+        if tenant is not None and not _TENANT.match(tenant):
+            raise botwatch_env.TENANT.bad(tenant, _TENANT_RULE)
+        return tenant
+    if not _TENANT.match(explicit):
+        raise ValueError(f"tenant {explicit!r}: {_TENANT_RULE}")
+    return explicit
 
 
-def env_count(name: str, explicit: int | None, default: int, env: Mapping[str, str] = os.environ) -> int:
+def env_count(
+    var: botwatch_env.Var, explicit: int | None, default: int, environ: Mapping[str, str] = os.environ
+) -> int:
     """A positive count from a keyword argument, else the environment variable, else ``default``."""
-    raw = env.get(name)
-    value = explicit if explicit is not None else default
-    if explicit is None and raw and raw.strip():
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    value = explicit if explicit is not None else var.integer(environ, default, low=1)
+    assert value is not None
     if value < 1:
-        raise ValueError(f"{name.removeprefix('BOTWATCH_').lower()} must be at least 1, not {value}")
+        raise ValueError(f"{var.name.removeprefix('BOTWATCH_').lower()} must be at least 1, not {value}")
     return value
 
 
-def load_secret(explicit: str | bytes | None, env: Mapping[str, str] = os.environ) -> bytes:
+def load_secret(explicit: str | bytes | None, environ: Mapping[str, str] = os.environ) -> bytes:
     """The per-deployment key for trace ids and client hashes.
 
     ``BOTWATCH_SECRET`` (or ``BOTWATCH_SECRET_FILE``) in production, so every
@@ -93,9 +77,10 @@ def load_secret(explicit: str | bytes | None, env: Mapping[str, str] = os.enviro
     """
     if explicit:
         return _long_enough(explicit.encode() if isinstance(explicit, str) else explicit, None, "init(secret=...)")
-    if env.get("BOTWATCH_SECRET"):
-        return _long_enough(env["BOTWATCH_SECRET"].encode(), None)
-    path = Path(env.get("BOTWATCH_SECRET_FILE") or DEFAULT_SECRET_FILE).expanduser()
+    configured = botwatch_env.SECRET.text(environ)
+    if configured:
+        return _long_enough(configured.encode(), None)
+    path = botwatch_env.secret_file(environ)
     try:
         return _long_enough(path.read_bytes().strip(), path)
     except FileNotFoundError:
@@ -123,7 +108,7 @@ def _create_key(path: Path) -> None:
     _log.warning("botwatch: no BOTWATCH_SECRET set; created a local key in %s (set one per deployment)", path)
 
 
-def _long_enough(secret: bytes, file: Path | None, given: str = "BOTWATCH_SECRET") -> bytes:
+def _long_enough(secret: bytes, file: Path | None, given: str = botwatch_env.SECRET.name) -> bytes:
     """``secret`` if it has MIN_SECRET_BYTES (whitespace aside); SecretError saying how to make one if not."""
     size = len(secret.strip())
     if size >= MIN_SECRET_BYTES:
@@ -158,6 +143,8 @@ class Settings:
     tenant: str | None = None  # botwatch.tenant of this process (a resource attribute)
     max_tenants: int = 10  # tenants one process records for (the gateway: its tenants); more share `other`
     label_budget: int = 300  # label sets per metric and tenant before new ones fold into `other`
+    # Per tenant (the tenants file's label_budget, read by the gateway): overrides label_budget.
+    label_budgets: Mapping[str, int] = field(default_factory=dict, hash=False)
 
     @classmethod
     def resolve(
@@ -179,38 +166,36 @@ class Settings:
         tenant: str | None = None,
         max_tenants: int | None = None,
         label_budget: int | None = None,
+        label_budgets: Mapping[str, int] | None = None,
         env: Mapping[str, str] = os.environ,
     ) -> Settings:
         endpoint_explicit = bool(endpoint)
         endpoint = endpoint or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
-        port_raw = env.get("BOTWATCH_PROMETHEUS_PORT")
-        if prometheus_port is None and port_raw:
-            try:
-                prometheus_port = int(port_raw)
-            except ValueError:
-                raise ValueError(f"BOTWATCH_PROMETHEUS_PORT={port_raw!r} is not a port number") from None
+        if prometheus_port is None:
+            prometheus_port = botwatch_env.PROMETHEUS_PORT.integer(env, None, low=0, high=65535)
         if prometheus_port is not None and not 0 <= prometheus_port <= 65535:
             raise ValueError(f"prometheus_port {prometheus_port} out of range 0-65535")
-        extra_channels = tuple(channels) if channels is not None else env_list("BOTWATCH_CHANNELS") or ()
+        extra_channels = tuple(channels) if channels is not None else botwatch_env.CHANNELS.items(env) or ()
         return cls(
             service_name=service_name,
             secret=load_secret(secret, env),
             otlp_endpoint=endpoint,
             endpoint_explicit=endpoint_explicit,
-            journal_path=Path(journal or env.get("BOTWATCH_JOURNAL") or DEFAULT_JOURNAL).expanduser(),
+            journal_path=botwatch_env.journal_path(journal, env),
             capture_content=(
-                capture_content if capture_content is not None else env_bool("BOTWATCH_CAPTURE_CONTENT", True, env)
+                capture_content if capture_content is not None else botwatch_env.CAPTURE_CONTENT.flag(env, True)
             ),
             channels=tuple(dict.fromkeys((*semconv.DEFAULT_CHANNELS, *extra_channels))),
-            intents=tuple(intents) if intents is not None else env_list("BOTWATCH_INTENTS", env),
-            models=tuple(models) if models is not None else env_list("BOTWATCH_MODELS", env),
-            variants=tuple(variants) if variants is not None else env_list("BOTWATCH_VARIANTS", env),
+            intents=tuple(intents) if intents is not None else botwatch_env.INTENTS.items(env),
+            models=tuple(models) if models is not None else botwatch_env.MODELS.items(env),
+            variants=tuple(variants) if variants is not None else botwatch_env.VARIANTS.items(env),
             prometheus_port=prometheus_port,
-            prometheus_host=env.get("BOTWATCH_PROMETHEUS_HOST", "127.0.0.1"),
+            prometheus_host=botwatch_env.PROMETHEUS_HOST.text(env, "127.0.0.1") or "127.0.0.1",
             capture_loguru=capture_loguru,
             capture_logging=capture_logging,
             instrument_openai=instrument_openai,
             tenant=resolve_tenant(tenant, env),
-            max_tenants=env_count("BOTWATCH_MAX_TENANTS", max_tenants, 10, env),
-            label_budget=env_count("BOTWATCH_LABEL_BUDGET", label_budget, 300, env),
+            max_tenants=env_count(botwatch_env.MAX_TENANTS, max_tenants, 10, env),
+            label_budget=env_count(botwatch_env.LABEL_BUDGET, label_budget, 300, env),
+            label_budgets=dict(label_budgets or {}),
         )

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry._logs import SeverityNumber
@@ -23,7 +23,9 @@ from opentelemetry.context import Context
 from botwatch import semconv
 from botwatch.code_location import code_attributes
 from botwatch.scope import current_scope
-from botwatch.telemetry import Telemetry
+
+if TYPE_CHECKING:  # telemetry imports this module when init() installs the log hooks
+    from botwatch.telemetry import Telemetry
 
 _SEVERITY_BY_LEVEL = (
     (50, SeverityNumber.FATAL, "FATAL"),

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from botwatch import semconv
+from botwatch import env, semconv
 from botwatch.audit.errors import SourceError
 from botwatch.audit.http import JsonApi
-from botwatch.audit.source import ENV_LOKI
 
 QUERY_RANGE = "/loki/api/v1/query_range"
 PAGE = 5000  # Loki's default max_entries_limit_per_query
@@ -50,7 +49,7 @@ def event_name_of(labels: Mapping[str, str]) -> str | None:
 
 class Loki:
     def __init__(self, url: str) -> None:
-        self.api = JsonApi("Loki", url, ENV_LOKI)
+        self.api = JsonApi("Loki", url, env.LOKI_URL.name)
 
     def lines(self, query: str, start_ns: int, end_ns: int, page: int = PAGE) -> Iterator[LokiLine]:
         """Every line in [start, end), oldest first; one page in memory at a time."""

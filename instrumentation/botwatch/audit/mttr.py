@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from botwatch import env
 from botwatch.audit.http import JsonApi
-from botwatch.audit.source import ENV_PROMETHEUS
 
 QUERY_RANGE = "/api/v1/query_range"
 FIRING = 'ALERTS{alertstate="firing"}'
@@ -43,7 +43,7 @@ def incidents(prometheus_url: str, since: datetime, until: datetime, step: timed
     if until <= since:
         return []
     step = step or default_step(since, until)
-    api = JsonApi("Prometheus", prometheus_url, ENV_PROMETHEUS)
+    api = JsonApi("Prometheus", prometheus_url, env.PROMETHEUS_URL.name)
     try:
         body = api.get(
             QUERY_RANGE,

@@ -17,9 +17,8 @@ import json
 import math
 from datetime import datetime, timedelta
 
-from botwatch import semconv
+from botwatch import env, semconv
 from botwatch.audit.http import JsonApi
-from botwatch.audit.source import ENV_PROMETHEUS
 from botwatch.journal import Kpi
 
 QUERY = "/api/v1/query"
@@ -47,7 +46,7 @@ def _duration(delta: timedelta) -> str:
 
 class Prometheus:
     def __init__(self, url: str, job: str | None = None) -> None:
-        self.api = JsonApi("Prometheus", url, ENV_PROMETHEUS)
+        self.api = JsonApi("Prometheus", url, env.PROMETHEUS_URL.name)
         self.job = job
 
     def vector(self, query: str, at: datetime) -> list[tuple[dict[str, str], float]]:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from collections.abc import Iterable, Iterator, Sequence
 
+from botwatch import env as botwatch_env
 from botwatch.audit.errors import UsageError
 from botwatch.audit.export import Row
 from botwatch.journal.replay import ReplayEntry
 
-ENV_ROLE = "BOTWATCH_ROLE"
+ENV_ROLE = botwatch_env.ROLE.name
 OWNER, MANAGER = "owner", "manager"
 ROLES = (OWNER, MANAGER)
 # Export columns a manager gets empty: the client's and the bot's words, the client's masked phone and hash.
@@ -37,9 +37,7 @@ def add_role_option(parser: argparse.ArgumentParser) -> None:
 
 def resolve_role(requested: str | None, env: dict[str, str] | None = None) -> str:
     """The role to apply: ``--role``, else $BOTWATCH_ROLE, else owner; a manager environment stays manager."""
-    environment = (env if env is not None else dict(os.environ)).get(ENV_ROLE, "").strip().lower() or None
-    if environment is not None and environment not in ROLES:
-        raise UsageError(f"{ENV_ROLE}={environment!r}: one of {', '.join(ROLES)}")
+    environment = botwatch_env.ROLE.choice(env)
     if environment == MANAGER and requested == OWNER:
         raise UsageError(f"{ENV_ROLE}=manager here: the owner's view is not available")
     return requested or environment or OWNER

@@ -1,43 +1,28 @@
 """One read interface, two sources: the embedded journal and the stack (Loki, Tempo, Prometheus).
 
 ``--source journal|stack`` (or ``BOTWATCH_SOURCE``) picks one; every audit
-command talks to a :class:`Source` and never to a backend directly.
+command talks to a :class:`Source` and never to a backend directly.  This
+module is the interface; :mod:`botwatch.audit.backends` opens one.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from botwatch import env
 from botwatch.journal import Kpi, ReplayEntry
 from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
 
-ENV_SOURCE = "BOTWATCH_SOURCE"
-ENV_LOKI = "BOTWATCH_LOKI_URL"
-ENV_TEMPO = "BOTWATCH_TEMPO_URL"
-ENV_PROMETHEUS = "BOTWATCH_PROMETHEUS_URL"
-ENV_SERVICE = "BOTWATCH_AUDIT_SERVICE"
-SOURCES = ("journal", "stack")
-# Where `botwatch stack up` records what runs (botwatch.stack.launcher writes it; read here as plain JSON so
-# the audit layer does not import the stack launcher).
-ENV_STACK_DIR = "BOTWATCH_STACK_DIR"
-DEFAULT_STACK_DIR = Path.home() / ".local" / "share" / "botwatch" / "stack"
-
-
-def native_stack() -> dict[str, dict[str, str]]:
-    """URLs of the components a native stack started, by name; empty when there is none."""
-    directory = Path(os.environ.get(ENV_STACK_DIR) or DEFAULT_STACK_DIR)
-    try:
-        state = json.loads((directory / "stack.json").read_text())
-        components = state["components"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return {c["name"]: dict(c.get("urls") or {}) for c in components if c.get("state") == "started"}
+ENV_SOURCE = env.SOURCE.name
+ENV_LOKI = env.LOKI_URL.name
+ENV_TEMPO = env.TEMPO_URL.name
+ENV_PROMETHEUS = env.PROMETHEUS_URL.name
+ENV_SERVICE = env.AUDIT_SERVICE.name
+SOURCES = env.SOURCE.choices
 
 
 class Source(Protocol):
@@ -92,53 +77,12 @@ class SourceOptions:
         **extra: timedelta,
     ) -> SourceOptions:
         return cls(
-            kind=(kind or os.environ.get(ENV_SOURCE) or "journal").strip().lower(),
+            kind=(kind or env.SOURCE.text() or "journal").strip().lower(),
             journal=journal,
-            loki_url=loki_url or os.environ.get(ENV_LOKI) or None,
-            tempo_url=tempo_url or os.environ.get(ENV_TEMPO) or None,
-            prometheus_url=prometheus_url or os.environ.get(ENV_PROMETHEUS) or None,
-            service=service or os.environ.get(ENV_SERVICE) or None,
+            loki_url=loki_url or env.LOKI_URL.text(),
+            tempo_url=tempo_url or env.TEMPO_URL.text(),
+            prometheus_url=prometheus_url or env.PROMETHEUS_URL.text(),
+            service=service or env.AUDIT_SERVICE.text(),
             tenant=tenant,
             **extra,
         )
-
-
-def open_source(options: SourceOptions) -> Source:
-    """The source ``options`` name; raises UsageError for an unknown kind or missing URLs."""
-    from botwatch.audit.errors import UsageError
-
-    if options.kind == "journal":
-        from botwatch.audit.journal_source import JournalSource
-
-        return JournalSource(options.journal, tenant=options.tenant)
-    if options.kind == "stack":
-        from botwatch.audit.stack_source import StackSource
-
-        if options.tenant is not None:
-            raise UsageError(
-                "--tenant reads the journal (leave out --source); with --source stack, each tenant's Loki and "
-                "Tempo are its own (README, Tenants)"
-            )
-
-        native = native_stack()
-        if not options.prometheus_url and "prometheus" in native:
-            options = replace(options, prometheus_url=native["prometheus"].get("UI"))
-        missing = [
-            flag
-            for flag, value in (
-                (f"--loki-url / {ENV_LOKI}", options.loki_url),
-                (f"--tempo-url / {ENV_TEMPO}", options.tempo_url),
-                (f"--prometheus-url / {ENV_PROMETHEUS}", options.prometheus_url),
-            )
-            if not value
-        ]
-        if missing and "journal" in native:
-            raise UsageError(
-                f"--source stack reads Loki and Tempo of a docker compose stack (give {', '.join(missing)}); "
-                f"the native stack keeps traces and logs in the journal {native['journal'].get('journal')}: "
-                "leave out --source (the journal is the default)"
-            )
-        if missing:
-            raise UsageError(f"--source stack needs {', '.join(missing)}")
-        return StackSource(options)
-    raise UsageError(f"unknown source {options.kind!r}; one of: {', '.join(SOURCES)} (--source or {ENV_SOURCE})")

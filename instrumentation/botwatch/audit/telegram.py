@@ -6,18 +6,18 @@ Bot API server or, in tests, a local fake), a token file, a chat id.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from botwatch import env
 from botwatch.audit.errors import SourceError, UsageError
 from botwatch.masking.logfilter import hide_secrets_in_http_logs
 
-ENV_API_URL = "BOTWATCH_TELEGRAM_API_URL"
-ENV_TOKEN_FILE = "BOTWATCH_TELEGRAM_TOKEN_FILE"
-ENV_CHAT_ID = "BOTWATCH_TELEGRAM_CHAT_ID"
+ENV_API_URL = env.TELEGRAM_API_URL.name
+ENV_TOKEN_FILE = env.TELEGRAM_TOKEN_FILE.name
+ENV_CHAT_ID = env.TELEGRAM_CHAT_ID.name
 DEFAULT_API_URL = "https://api.telegram.org"
 
 
@@ -29,8 +29,8 @@ class TelegramTarget:
 
     @classmethod
     def from_env(cls) -> TelegramTarget:
-        token_file = os.environ.get(ENV_TOKEN_FILE, "").strip()
-        chat_id = os.environ.get(ENV_CHAT_ID, "").strip()
+        token_file = env.TELEGRAM_TOKEN_FILE.text() or ""
+        chat_id = env.TELEGRAM_CHAT_ID.text() or ""
         if not token_file or not chat_id:
             raise UsageError(f"--telegram needs {ENV_TOKEN_FILE} (a file with the bot token) and {ENV_CHAT_ID}")
         try:
@@ -39,7 +39,7 @@ class TelegramTarget:
             raise UsageError(f"cannot read the bot token from {token_file} ({error.strerror})") from error
         if not token:
             raise UsageError(f"the token file {token_file} is empty; put the @BotFather token in it")
-        return cls((os.environ.get(ENV_API_URL) or DEFAULT_API_URL).rstrip("/"), token, chat_id)
+        return cls((env.TELEGRAM_API_URL.text() or DEFAULT_API_URL).rstrip("/"), token, chat_id)
 
 
 def send_message(target: TelegramTarget, text: str) -> None:

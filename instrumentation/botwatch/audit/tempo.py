@@ -6,11 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botwatch import semconv
+from botwatch import env, semconv
 from botwatch.audit.errors import SourceError
 from botwatch.audit.http import JsonApi
 from botwatch.audit.otlp_json import attributes, resource_spans
-from botwatch.audit.source import ENV_TEMPO
 
 SEARCH = "/api/search"
 
@@ -41,7 +40,7 @@ class Found:
 
 class Tempo:
     def __init__(self, url: str) -> None:
-        self.api = JsonApi("Tempo", url, ENV_TEMPO)
+        self.api = JsonApi("Tempo", url, env.TEMPO_URL.name)
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
         body = self.api.get(f"/api/traces/{trace_id}", missing_ok=True)

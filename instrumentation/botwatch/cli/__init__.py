@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_DATA, EXIT_USAGE, fail
+from botwatch.env import ConfigError
 from botwatch.extras import MissingExtra
 
 
@@ -53,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except MissingExtra as error:
         return fail(str(error).removeprefix("botwatch "), EXIT_USAGE)
+    except ConfigError as error:  # a bad BOTWATCH_* value: one line naming it
+        return fail(str(error), EXIT_USAGE)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except BrokenPipeError:  # `botwatch replay ... | head`: the reader left, not an error

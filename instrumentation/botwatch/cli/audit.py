@@ -12,12 +12,12 @@ import botwatch
 from botwatch import semconv
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.label import Review, record_review
-from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.sample import reservoir
 from botwatch.audit.source import SourceOptions
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
 from botwatch.cli.sessions import format_sessions
+from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
 from botwatch.journal import journal_path
 from botwatch.journal.sessions import LowConfidenceTurn
 from botwatch.masking import cut

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 import botwatch
+from botwatch import env
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, EXIT_USAGE, add_journal_option, fail, open_journal
 from botwatch.demo.faults import NO_FAULTS, Faults, FaultSyntaxError, parse_faults
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     except FaultSyntaxError as error:
         return fail(f"--faults: {error}", EXIT_USAGE)
     if args.journal is not None:
-        os.environ["BOTWATCH_JOURNAL"] = str(args.journal)
+        os.environ[env.JOURNAL.name] = str(args.journal)
     seed = args.seed if args.seed is not None else secrets.randbelow(100_000)
     if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         while (holder := journal_with_seed(seed)) is not None and args.seed is None:

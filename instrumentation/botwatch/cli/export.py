@@ -13,11 +13,11 @@ from typing import BinaryIO, TextIO
 
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.export import EventRows
-from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.roles import MANAGER, add_role_option, export_rows, resolve_role
 from botwatch.audit.writers import DEFAULT_DELIMITER, DELIMITERS, WRITERS
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, add_tenant_option, parse_duration
+from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
 from botwatch.private_files import replace_privately
 
 _BAR = 28

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from botwatch import env
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, EXIT_USAGE, fail
 from botwatch.extras import require
@@ -39,7 +40,7 @@ def tune_gc(setting: str) -> tuple[int, int, int] | None:
         try:
             first, second, third = (int(part) for part in setting.split(","))
         except ValueError:
-            raise ValueError(f"BOTWATCH_GATEWAY_GC={setting!r}: use default, tuned or three integers a,b,c") from None
+            raise env.GATEWAY_GC.bad(setting, "default, tuned or three integers a,b,c") from None
         thresholds = (first, second, third)
     gc.collect()
     gc.freeze()
@@ -62,8 +63,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=os.environ.get("BOTWATCH_GATEWAY_HOST", "127.0.0.1"), help="(127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("BOTWATCH_GATEWAY_PORT", "8080")), help="(8080)")
+    parser.add_argument("--host", default=env.GATEWAY_HOST.text(default="127.0.0.1"), help="(127.0.0.1)")
+    port = env.GATEWAY_PORT.integer(default=8080, low=1, high=65535)
+    parser.add_argument("--port", type=int, default=port, help="(8080)")
     parser.add_argument("--tenants", type=Path, default=None, help="tenants file (TOML)")
     parser.add_argument("--redis", default=None, help="Redis URL for idempotency across replicas")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1)")
@@ -73,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     for module in ("starlette", "uvicorn", "pydantic", "httpx"):
         require(module, extra="gateway", feature="botwatch gateway")
-    if args.redis or os.environ.get("BOTWATCH_GATEWAY_REDIS_URL"):
+    if args.redis or env.GATEWAY_REDIS_URL.is_set():
         require("redis", extra="redis", feature="botwatch gateway with Redis")
     if args.openapi:
         from botwatch.gateway.app import openapi_bytes
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("gateway: --workers > 1 needs --redis (event ids must be shared by the workers)", EXIT_USAGE)
     from botwatch.gateway.server import serve
 
-    os.environ["BOTWATCH_GATEWAY_CONFIG_JSON"] = json.dumps({"tenants": str(args.tenants or ""), "redis": args.redis})
+    os.environ[env.GATEWAY_CONFIG_JSON.name] = json.dumps({"tenants": str(args.tenants or ""), "redis": args.redis})
     print(f"botwatch gateway: {len(config.tenants)} tenant(s) on http://{args.host}:{args.port}", file=sys.stderr)
     # One process: the app is built here; several: each worker builds its own from the factory.
     if args.workers == 1:
@@ -110,7 +112,7 @@ def app_factory() -> object:
     from botwatch.gateway import create_app, load_config
     from botwatch.gateway.server import limit_connections
 
-    options = json.loads(os.environ.get("BOTWATCH_GATEWAY_CONFIG_JSON", "{}"))
+    options = json.loads(env.GATEWAY_CONFIG_JSON.text(default="{}") or "{}")
     tenants = Path(options["tenants"]) if options.get("tenants") else None
     config = load_config(tenants, redis_url=options.get("redis"))
     # A gateway takes bursts of thousands of events: queues larger than the SDK's defaults (2048),
@@ -122,7 +124,7 @@ def app_factory() -> object:
     )
     app = create_app(config, after_close=botwatch.shutdown)
     limit_connections(config)
-    tune_gc(os.environ.get("BOTWATCH_GATEWAY_GC", "tuned"))
+    tune_gc(env.GATEWAY_GC.text(default="tuned") or "tuned")
     return app
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botwatch import env
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, add_journal_option, add_tenant_option, open_journal, parse_duration
 from botwatch.journal.impact import (
@@ -23,7 +23,7 @@ from botwatch.journal.impact import (
 from botwatch.journal.insights import REASONS_RU, Finding, Insights, rank_losses, read_history
 from botwatch.terminal import printable
 
-ENV_LANG = "BOTWATCH_LANG"
+ENV_LANG = env.LANG.name
 REASONS_EN = {
     "escalated": "handed to a human",
     "slow_reply": "reply over 3 s",
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
-        "--lang", choices=("ru", "en"), default=os.environ.get(ENV_LANG, "ru"), help="ru (default) or en"
+        "--lang", choices=("ru", "en"), default=env.LANG.choice(default="ru"), help="ru (default) or en"
     )
     parser.add_argument("--top", type=int, default=5, help="findings to show (5)")
     parser.add_argument(

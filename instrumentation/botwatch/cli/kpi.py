@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botwatch import env
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import (
     EXIT_DATA,
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     data = kpi_to_json(kpi)
     if args.tenant is not None:
         data["tenant"] = args.tenant
-    prometheus = args.prometheus_url or os.environ.get("BOTWATCH_PROMETHEUS_URL")
+    prometheus = args.prometheus_url or env.PROMETHEUS_URL.text()
     if prometheus:
         from botwatch.audit.errors import SourceError
 

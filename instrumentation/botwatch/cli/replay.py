@@ -6,11 +6,11 @@ import argparse
 from datetime import timedelta
 
 from botwatch.audit.errors import NotFound
-from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.roles import add_role_option, replay_entries, resolve_role
 from botwatch.audit.source import SourceOptions
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, add_tenant_option, fail, open_journal, parse_duration
+from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
 from botwatch.journal import format_replay
 
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from botwatch.audit.errors import NotFound, UsageError
-from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.telegram import (
     ENV_API_URL,
     ENV_CHAT_ID,
@@ -19,6 +18,7 @@ from botwatch.audit.telegram import (
 )
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration
+from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
 from botwatch.private_files import replace_privately
 
 LANGS = ("ru", "en")

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from botwatch import semconv
 from botwatch.audit.errors import NotFound, UsageError
-from botwatch.audit.options import add_source_options, audit_errors, human, source_from
 from botwatch.audit.roles import add_role_option, resolve_role
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, add_tenant_option, parse_duration
+from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
 from botwatch.journal.sessions import SessionFilter, SessionSummary
 from botwatch.terminal import json_line, printable
 

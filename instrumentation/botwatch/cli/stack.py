@@ -9,13 +9,14 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from botwatch import env
 from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, fail
 
-ENV_DIR = "BOTWATCH_STACK_DIR"
-ENV_TOKEN_FILE = "BOTWATCH_TELEGRAM_TOKEN_FILE"  # the same variables as botwatch report
-ENV_CHAT_ID = "BOTWATCH_TELEGRAM_CHAT_ID"
-ENV_API_URL = "BOTWATCH_TELEGRAM_API_URL"
-ENV_TENANTS = "BOTWATCH_TENANTS"  # the tenants file (deploy/tenants.example.toml)
+ENV_DIR = env.STACK_DIR.name
+ENV_TOKEN_FILE = env.TELEGRAM_TOKEN_FILE.name  # the same variables as botwatch report
+ENV_CHAT_ID = env.TELEGRAM_CHAT_ID.name
+ENV_API_URL = env.TELEGRAM_API_URL.name
+ENV_TENANTS = env.TENANTS.name  # the tenants file (deploy/tenants.example.toml)
 DISPLAY_ORDER = ["collector", "prometheus", "alertmanager", "journal", "loki", "tempo", "grafana"]
 PORT_OPTIONS = {  # option -> (Ports field, help)
     "--otlp-grpc-port": ("otlp_grpc", "collector OTLP/gRPC"),
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     actions = parser.add_subparsers(title="actions", metavar="ACTION")
-    default_dir = Path(os.environ.get(ENV_DIR) or DEFAULT_DIR)
+    default_dir = env.stack_dir()
 
     def add_dir(action: argparse.ArgumentParser) -> None:
         action.add_argument(
@@ -65,19 +66,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--telegram-token-file",
         type=Path,
         metavar="FILE",
-        default=os.environ.get(ENV_TOKEN_FILE) or None,
+        default=env.TELEGRAM_TOKEN_FILE.text(),
         help=f"file holding the bot token from @BotFather (${ENV_TOKEN_FILE}); without it no alert is sent",
     )
     start.add_argument(
         "--telegram-chat-id",
         metavar="ID",
-        default=os.environ.get(ENV_CHAT_ID) or None,
+        default=env.TELEGRAM_CHAT_ID.text(),
         help=f"chat to alert (${ENV_CHAT_ID})",
     )
     start.add_argument(
         "--telegram-api-url",
         metavar="URL",
-        default=os.environ.get(ENV_API_URL) or None,
+        default=env.TELEGRAM_API_URL.text(),
         help=f"Bot API base URL (${ENV_API_URL}; default the public Bot API), e.g. a local Bot API server",
     )
     start.add_argument(
@@ -92,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--tenants",
         type=Path,
         metavar="FILE",
-        default=os.environ.get(ENV_TENANTS) or None,
+        default=env.TENANTS.text(),
         help=f"tenants file (${ENV_TENANTS}): each tenant's alerts to its owner's chat, its own targets in the rules",
     )
     start.add_argument(

@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botwatch import env as botwatch_env
+
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MIN_TOKEN_LENGTH = 16
 
 
-class ConfigError(ValueError):
-    pass
+# The one configuration error (botwatch.env): a bad tenants file or a bad variable alike.
+ConfigError = botwatch_env.ConfigError
 
 
 @dataclass(frozen=True)
@@ -152,15 +154,13 @@ def _tenant(table: Mapping[str, Any], env: Mapping[str, str]) -> Tenant:
 
 def default_state_path(env: Mapping[str, str] = os.environ) -> Path:
     """The idempotency store beside the journal: ``gateway-state.sqlite`` in its directory."""
-    from botwatch.config import DEFAULT_JOURNAL
-
-    journal = Path(env.get("BOTWATCH_JOURNAL") or DEFAULT_JOURNAL).expanduser()
+    journal = botwatch_env.journal_path(None, env)
     return journal.with_name("gateway-state.sqlite")
 
 
 def load(path: Path | None = None, env: Mapping[str, str] = os.environ, **overrides: Any) -> GatewayConfig:
     """The configuration from a tenants file (and its ``[gateway]`` table) or the environment."""
-    path = path or (Path(env["BOTWATCH_GATEWAY_TENANTS"]) if env.get("BOTWATCH_GATEWAY_TENANTS") else None)
+    path = path or botwatch_env.GATEWAY_TENANTS.path(env)
     settings: dict[str, Any] = {}
     tenants: list[Tenant] = []
     if path is not None:
@@ -170,24 +170,24 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ, **overri
             raise ConfigError(f"{path}: {exc}") from None
         settings.update(document.get("gateway", {}))
         tenants = [_tenant(t, env) for t in document.get("tenants", [])]
-    elif env.get("BOTWATCH_GATEWAY_TOKEN"):
+    elif botwatch_env.GATEWAY_TOKEN.is_set(env):
         table: dict[str, Any] = {
             "id": "default",
-            "token": env["BOTWATCH_GATEWAY_TOKEN"],
-            "signing_secret": env.get("BOTWATCH_GATEWAY_SIGNING_SECRET"),
+            "token": botwatch_env.GATEWAY_TOKEN.text(env),
+            "signing_secret": botwatch_env.GATEWAY_SIGNING_SECRET.text(env),
             "conversation_prefix": "",
         }
-        if env.get("BOTWATCH_BITRIX24_WEBHOOK"):
-            table["bitrix24"] = {"webhook_url": env["BOTWATCH_BITRIX24_WEBHOOK"], "create_leads": True}
+        if botwatch_env.BITRIX24_WEBHOOK.is_set(env):
+            table["bitrix24"] = {"webhook_url": botwatch_env.BITRIX24_WEBHOOK.text(env), "create_leads": True}
         tenants = [_tenant(table, env)]
     names = (
-        ("redis_url", "BOTWATCH_GATEWAY_REDIS_URL"),
-        ("grafana_url", "BOTWATCH_GRAFANA_URL"),
-        ("state_path", "BOTWATCH_GATEWAY_STATE"),
+        ("redis_url", botwatch_env.GATEWAY_REDIS_URL),
+        ("grafana_url", botwatch_env.GRAFANA_URL),
+        ("state_path", botwatch_env.GATEWAY_STATE),
     )
-    for key, name in names:
-        if env.get(name):
-            settings.setdefault(key, env[name])
+    for key, var in names:
+        if var.is_set(env):
+            settings.setdefault(key, var.text(env))
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if not settings.get("redis_url"):
         settings.setdefault("state_path", str(default_state_path(env)))

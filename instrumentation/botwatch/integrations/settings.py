@@ -11,13 +11,14 @@ to ``instrument()`` instead; a bad value is a ``ValueError`` naming it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-TIMEZONE_ENV = "BOTWATCH_TIMEZONE"
-NON_CLIENT_ENV = "BOTWATCH_NON_CLIENT_CHATS"
+from botwatch import env
+
+TIMEZONE_ENV = env.TIMEZONE.name
+NON_CLIENT_ENV = env.NON_CLIENT_CHATS.name
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
@@ -26,7 +27,7 @@ def business_timezone(value: str | tzinfo | None = None) -> tzinfo:
     if isinstance(value, tzinfo):
         return value
     source = "timezone" if value is not None else TIMEZONE_ENV
-    name = value if value is not None else (os.environ.get(TIMEZONE_ENV) or DEFAULT_TIMEZONE)
+    name = value if value is not None else (env.TIMEZONE.text() or DEFAULT_TIMEZONE)
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError) as error:
@@ -38,7 +39,7 @@ def business_timezone(value: str | tzinfo | None = None) -> tzinfo:
 def non_client_chats(value: Iterable[int | str] | None = None) -> frozenset[str]:
     """Chat ids (as strings) that are not clients: ``value``, else ``$BOTWATCH_NON_CLIENT_CHATS``."""
     source = "non_client_chats" if value is not None else NON_CLIENT_ENV
-    items = list(value) if value is not None else (os.environ.get(NON_CLIENT_ENV) or "").split(",")
+    items = list(value) if value is not None else (env.NON_CLIENT_CHATS.text() or "").split(",")
     chats: set[str] = set()
     bad: list[str] = []
     for item in items:

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-ENV_PATH = "BOTWATCH_JOURNAL"
-ENV_RETENTION_DAYS = "BOTWATCH_RETENTION_DAYS"
-ENV_METRICS_RETENTION_DAYS = "BOTWATCH_METRICS_RETENTION_DAYS"
-ENV_MAX_MB = "BOTWATCH_JOURNAL_MAX_MB"
+from botwatch import env
+
+ENV_PATH = env.JOURNAL.name
+ENV_RETENTION_DAYS = env.RETENTION_DAYS.name
+ENV_METRICS_RETENTION_DAYS = env.METRICS_RETENTION_DAYS.name
+ENV_MAX_MB = env.JOURNAL_MAX_MB.name
 
 _logger = logging.getLogger(__name__)
 
@@ -22,14 +24,12 @@ DEFAULT_MAX_MB = 1024.0
 
 
 def default_journal_path() -> Path:
-    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data_home) / "botwatch" / "journal.sqlite"
+    return env.journal_path(None, {**os.environ, env.JOURNAL.name: ""})
 
 
 def journal_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The explicit path, else ``$BOTWATCH_JOURNAL``, else the per-user default."""
-    chosen = path if path is not None else os.environ.get(ENV_PATH) or default_journal_path()
-    return Path(chosen).expanduser()
+    return env.journal_path(path)
 
 
 @dataclass(frozen=True)
@@ -42,26 +42,17 @@ class JournalSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JournalSettings:
-        env = os.environ if environ is None else environ
+        """Retention from ``BOTWATCH_RETENTION_DAYS`` and the others; a bad value raises ``ConfigError``."""
         return cls(
-            retention=timedelta(days=_positive(env, ENV_RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
+            retention=timedelta(days=_positive(environ, env.RETENTION_DAYS, DEFAULT_RETENTION_DAYS)),
             metrics_retention=timedelta(
-                days=_positive(env, ENV_METRICS_RETENTION_DAYS, DEFAULT_METRICS_RETENTION_DAYS)
+                days=_positive(environ, env.METRICS_RETENTION_DAYS, DEFAULT_METRICS_RETENTION_DAYS)
             ),
-            max_bytes=int(_positive(env, ENV_MAX_MB, DEFAULT_MAX_MB) * 1024 * 1024),
+            max_bytes=int(_positive(environ, env.JOURNAL_MAX_MB, DEFAULT_MAX_MB) * 1024 * 1024),
         )
 
 
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        # A typo in an env var must not stop the bot; say so and keep the default.
-        _logger.warning("botwatch: ignoring %s=%r (want a number > 0); using %s", name, raw, default)
-        return default
+def _positive(environ: Mapping[str, str] | None, var: env.Var, default: float) -> float:
+    value = var.number(environ, default)
+    assert value is not None
     return value

@@ -11,11 +11,14 @@ import os
 import shutil
 from pathlib import Path
 
+from botwatch import env
+
 
 def _find_repo() -> Path:
     """The botwatch checkout holding collector/, deploy/ and alerts/ ($BOTWATCH_REPO wins)."""
-    if os.environ.get("BOTWATCH_REPO"):
-        return Path(os.environ["BOTWATCH_REPO"]).resolve()
+    configured = env.REPO.path()
+    if configured is not None:
+        return configured.resolve()
     here = Path(__file__).resolve()
     for candidate in (*here.parents, *Path.cwd().resolve().parents, Path.cwd().resolve()):
         if (candidate / "deploy" / "prometheus.yml").is_file() and (candidate / "collector").is_dir():
@@ -29,7 +32,7 @@ CONFIG_ALERTMANAGER = REPO / "alerts" / "alertmanager.yml"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("BOTWATCH_CACHE") or Path.home() / ".cache" / "botwatch")
+    return env.CACHE.path() or Path.home() / ".cache" / "botwatch"
 
 
 def pinned_version(component: str, default: str | None = None) -> str | None:
@@ -44,10 +47,10 @@ def pinned_version(component: str, default: str | None = None) -> str | None:
     return default
 
 
-def _first_executable(override: str, *candidates: str | Path | None) -> Path | None:
+def _first_executable(override: env.Var, *candidates: str | Path | None) -> Path | None:
     """The binary named by the environment variable ``override`` if set (and only it), else the first candidate."""
-    if os.environ.get(override):
-        candidates = (os.environ[override],)
+    if override.is_set():
+        candidates = (override.text(),)
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
@@ -55,17 +58,15 @@ def _first_executable(override: str, *candidates: str | Path | None) -> Path | N
 
 
 def collector_binary() -> Path | None:
-    return _first_executable("BOTWATCH_OTELCOL_BIN", REPO / "collector" / "dist" / "otelcol-botwatch")
+    return _first_executable(env.OTELCOL_BIN, REPO / "collector" / "dist" / "otelcol-botwatch")
 
 
 def prometheus_binary() -> Path | None:
-    return _first_executable("BOTWATCH_PROMETHEUS_BIN", shutil.which("prometheus"), "/usr/bin/prometheus")
+    return _first_executable(env.PROMETHEUS_BIN, shutil.which("prometheus"), "/usr/bin/prometheus")
 
 
 def alertmanager_binary() -> Path | None:
-    return _first_executable(
-        "BOTWATCH_ALERTMANAGER_BIN", cache_dir() / "bin" / "alertmanager", shutil.which("alertmanager")
-    )
+    return _first_executable(env.ALERTMANAGER_BIN, cache_dir() / "bin" / "alertmanager", shutil.which("alertmanager"))
 
 
 HOW_TO_GET = {

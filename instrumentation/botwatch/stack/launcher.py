@@ -17,7 +17,6 @@ read with no flags.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botwatch import env
 from botwatch.journal.config import journal_path
 from botwatch.stack import binaries, tenant_rules
 from botwatch.stack.alertmanager import Alertmanager
@@ -37,8 +37,8 @@ from botwatch.stack.prometheus import RULES_GLOB, Prometheus
 from botwatch.tenants import Tenants, TenantsError
 from botwatch.tenants import load as load_tenants
 
-DEFAULT_DIR = Path.home() / ".local" / "share" / "botwatch" / "stack"
-STATE_FILE = "stack.json"
+DEFAULT_DIR = env.stack_dir({})  # without BOTWATCH_STACK_DIR
+STATE_FILE = env.STACK_STATE_FILE
 METRICS_RETENTION = "365d"
 ORDER = ("alertmanager", "prometheus", "journal", "collector")  # start order; stopped in reverse
 
@@ -121,8 +121,9 @@ def running_records(directory: Path) -> list[PidRecord]:
 
 # -- up -------------------------------------------------------------------------
 def _redaction_key(directory: Path) -> str:
-    if os.environ.get("BOTWATCH_REDACTION_KEY"):
-        return os.environ["BOTWATCH_REDACTION_KEY"]
+    configured = env.REDACTION_KEY.text()
+    if configured:
+        return configured
     path = directory / "collector" / "redaction.key"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -283,7 +284,7 @@ def _start_collector(
         logs_url=journal_url,
         remote_write_url=remote_write_url,
         ports=CollectorPorts(ports.otlp_grpc, ports.otlp_http, ports.collector_health, ports.collector_telemetry),
-        extra_env={"BOTWATCH_REDACTION_KEY": _redaction_key(starter.directory)},
+        extra_env={env.REDACTION_KEY.name: _redaction_key(starter.directory)},
         detached=True,
     )
     urls = {

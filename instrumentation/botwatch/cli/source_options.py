@@ -1,4 +1,7 @@
-"""Command-line plumbing the audit commands share: the source options and error → exit code."""
+"""Command-line plumbing the audit commands share: the source options and error → exit code.
+
+Part of the CLI (it maps audit errors to the CLI's exit codes); the audit library imports no CLI code.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from botwatch.audit.backends import open_source
 from botwatch.audit.errors import NotFound, SourceError, UsageError
 from botwatch.audit.source import (
     ENV_LOKI,
@@ -18,7 +22,6 @@ from botwatch.audit.source import (
     SOURCES,
     Source,
     SourceOptions,
-    open_source,
 )
 from botwatch.cli.common import EXIT_DATA, EXIT_NOT_FOUND, EXIT_USAGE, fail
 
