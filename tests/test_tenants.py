@@ -8,6 +8,7 @@ the committed rendering of deploy/tenants.example.toml (checked fresh here).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -217,8 +218,18 @@ def test_promtool_tenant_cases_fail_without_the_tenant_series(tmp_path: Path, pr
 
 
 # --- the commands ---------------------------------------------------------------------------------------------
+# render-tenants writes the collector's logins: the example's token_env variables must be set.
+EXAMPLE_TOKENS = {"SALON1_TOKEN": "salon1-write-token-0123456789", "CLINIC2_TOKEN": "clinic2-write-token-0123456789"}
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "botwatch.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "botwatch.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **EXAMPLE_TOKENS},
+    )
 
 
 def test_render_tenants_writes_files_amtool_and_promtool_accept(tmp_path: Path, amtool: str, promtool: str) -> None:  # noqa: F811

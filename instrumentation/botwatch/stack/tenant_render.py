@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from botwatch.stack import tenant_collector, tenant_grafana, tenant_routes, tenant_rules, yamlfile
-from botwatch.tenants import TenantSpec, load
+from botwatch.tenants import Tenants, TenantSpec, load
 
 LOKI_OVERRIDES = "loki-overrides.yaml"
 
@@ -35,10 +35,10 @@ def render_tenants(
     out: Path,
     alertmanager_config: Path | None = None,
     environ: Mapping[str, str] | None = None,
-) -> list[Path]:
-    """Everything compose mounts from ``out`` (deploy/tenants): Alertmanager, rules, collector, Loki, Grafana.
+) -> tuple[Tenants, list[Path]]:
+    """The tenants and the files written into ``out`` (deploy/tenants), everything compose mounts from it.
 
-    TenantsError or ValueError for a bad tenants file (nothing written is left half-done: each file is whole).
+    TenantsError or ValueError for a bad tenants file or a missing token, found before anything is written.
     """
     from botwatch.stack.alertmanager import CONFIG
     from botwatch.stack.prometheus import RULES_GLOB
@@ -63,4 +63,4 @@ def render_tenants(
     # The gateway reads the same file (BOTWATCH_GATEWAY_TENANTS in compose); tokens stay in their variables.
     written.append(Path(shutil.copyfile(tenants_path, out / "tenants.toml")))
     written += tenant_grafana.write(tenants, out)
-    return written
+    return tenants, written
