@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -110,11 +109,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     render = actions.add_parser(
         "render-tenants",
-        help="write the Alertmanager config and the targets rules a tenants file gives (for compose)",
+        help="write every config a tenants file gives, for compose (--out deploy/tenants)",
         description=(
-            "Validate a tenants file and write alertmanager.yml (a receiver and route per tenant, on top of "
-            "alerts/alertmanager.yml or --alertmanager-config) and tenant_targets.yml (each tenant's targets as "
-            "series) into --out. Mount both in compose beside alerts/rules."
+            "Validate a tenants file and write into --out: alertmanager.yml (a receiver and route per tenant, on "
+            "top of alerts/alertmanager.yml or --alertmanager-config), tenant_targets.yml (each tenant's targets "
+            "as series), collector.yaml and collector.htpasswd (bots log in as their tenant; the tokens named by "
+            "token_env must be set), loki-overrides.yaml (retention per tenant) and grafana/ (data sources, "
+            "folders and dashboards per tenant). docker-compose.yml mounts deploy/tenants."
         ),
     )
     render.add_argument("tenants", type=Path, metavar="FILE", help="tenants file (TOML)")
@@ -169,25 +170,17 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_render_tenants(args: argparse.Namespace) -> int:
-    from botwatch.stack import tenant_routes, tenant_rules, yamlfile
-    from botwatch.stack.alertmanager import CONFIG
-    from botwatch.stack.prometheus import RULES_GLOB
-    from botwatch.tenants import TenantsError, load
+    from botwatch.stack.tenant_render import render_tenants
+    from botwatch.tenants import TenantsError
 
-    source = args.alertmanager_config or CONFIG
     try:
-        tenants = load(args.tenants)
-        rules = tenant_rules.write(tenants, args.out, [str(RULES_GLOB)])
-        config = tenant_routes.apply(yamlfile.load(source), tenants)
-        # Relative to the written file, as in the source: a directory under alerts/ works inside compose's mount.
-        templates = [(source.parent / t).resolve() for t in config.get("templates", [])]
-        config["templates"] = [os.path.relpath(t, args.out.resolve()) for t in templates]
-        routes = yamlfile.dump(config, args.out / "alertmanager.yml")
+        tenants, written = render_tenants(args.tenants, args.out, args.alertmanager_config)
     except (TenantsError, ValueError) as error:
         return fail(f"stack: {error}", EXIT_USAGE)
     except OSError as error:
         return fail(f"stack: cannot write into {args.out}: {error.strerror or error}", EXIT_USAGE)
-    _say(f"{len(tenants)} tenant(s): wrote {routes} and {rules}")
+    top = sorted({p.relative_to(args.out).parts[0] for p in written})
+    _say(f"{len(tenants)} tenant(s): wrote {', '.join(top)} into {args.out}")
     return EXIT_OK
 
 
