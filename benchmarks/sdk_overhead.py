@@ -1,49 +1,76 @@
-"""Per-turn cost of the full botwatch API against bare opentelemetry-sdk, same run, same exporter.
+"""Per-turn cost of the full botwatch API against bare opentelemetry-sdk, and against botwatch before, same run.
 
 A "turn" in botwatch: turn + intent + llm (usage) + crm + reply + its
 metrics and log records.  The baseline: bare opentelemetry-sdk creating
 the same three spans with the same attributes, through the same OTLP/HTTP
-exporter to the same in-process receiver.  botwatch runs twice: with its
-detector and with the one it had before issue 15 (``old_detector.py``).  Reports, per turn, what
-the bot waits for (wall time of the turn on its thread), the bot thread's
-CPU, and the whole process's CPU including export (what the machine pays),
-with the ratios.  Then the turn latency added while the OTLP endpoint
-is down (target: p99 under 1 ms more than with it up).
+exporter.  Three contenders, each in its own fresh process, rounds
+interleaved (the order rotates every round):
 
-    python benchmarks/sdk_overhead.py [--turns 3000] [--rounds 3] [--rate 500]
+* ``bare``: opentelemetry-sdk alone;
+* ``before``: botwatch as it was at ``--baseline-ref`` (its package is taken
+  out of git with ``git archive`` into a temporary directory and put first
+  on ``PYTHONPATH``);
+* ``after``: botwatch of this working tree.
+
+Every contender exports over OTLP/HTTP to one receiver in this (parent)
+process, as a bot exports to a collector in another process, so a worker's
+process CPU is what the bot's process pays: its own thread, the SDK's batch
+and metric threads, botwatch's background thread and the encoding.  The
+receiver's own CPU per turn (decoding what it got) is shown apart.
+
+Reports, per turn and per contender: what the bot waits for (wall time of
+the turn on its thread: mean, p50, p99), the bot thread's CPU, and the
+whole process's CPU; per round and as medians with their spread
+(min-max), and the ratios to bare for before and after.  Then the turn
+latency added while the OTLP endpoint is down (target: p99 under 1 ms
+more than with it up).
+
+    python benchmarks/sdk_overhead.py [--turns 3000] [--rounds 5] [--rate 500]
+        [--baseline-ref REF] [--loads paced,back-to-back] [--no-endpoint-down]
 
 Two loads: paced (a busy bot, 500 turns/s, the rate the export keeps up
-with) and back to back (the export falls behind and its backlog grows, so
-both pay more for garbage collection).  Both use the same batch processors
-with room for the whole run, and the spans each one delivered are counted.
+with; the one the targets judge) and back to back (the export falls behind
+and its backlog grows, so both pay more for garbage collection).  All use
+batch processors with room for the whole run, and the spans and log
+records each one delivered are counted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+ROOT = Path(__file__).resolve().parents[1]
+# The commit before issue 18's cheaper turn: "before" unless --baseline-ref says otherwise.
+BASELINE_REF = "4656609d614d83f3a0cd720ef7032860f0f054e9"
+WARM_UP = 200
+CONVERSATIONS = 100
 
-from old_detector import old_detector
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind, set_span_in_context
-from otlp_receiver import OTLPReceiver
-
-import botwatch
-from botwatch import semconv
+# Targets of issue 18 (paced load), as ratios to bare opentelemetry-sdk.
+TARGET_PROCESS_CPU = 1.35
+TARGET_MEAN_WAIT = 1.15
 
 
+# -- the workloads (run in a worker process) -------------------------------------
 def bare_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import SpanKind, set_span_in_context
+
+    from botwatch import semconv
+
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint + "/v1/traces")))
     tracer = provider.get_tracer("bench")
@@ -79,11 +106,13 @@ def bare_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callable[[]
 
 
 def botwatch_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+    import botwatch
+
     botwatch.init(service_name="bench", endpoint=endpoint, capture_loguru=False)
-    conversations = {}
+    conversations: dict[int, Any] = {}
 
     def turn(n: int) -> None:
-        key = n % 100
+        key = n % CONVERSATIONS
         conv = conversations.get(key)
         if conv is None:
             conv = conversations[key] = botwatch.conversation(f"sess_{key}", channel="whatsapp").__enter__()
@@ -101,12 +130,6 @@ def botwatch_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callabl
         botwatch.shutdown()
 
     return turn, flush
-
-
-def old_detector_turn_factory(endpoint: str) -> tuple[Callable[[int], None], Callable[[], None]]:
-    """The same botwatch turn, with the detector botwatch had before issue 15 (``old_detector.py``)."""
-    with old_detector():  # the redactor, exporters and label guards made by init() keep it
-        return botwatch_turn_factory(endpoint)
 
 
 def pace_loop(turn: Callable[[int], None], turns: int, rate: float | None) -> tuple[list[int], list[int]]:
@@ -127,17 +150,11 @@ def pace_loop(turn: Callable[[int], None], turns: int, rate: float | None) -> tu
     return wall, cpu
 
 
-def measure(
-    factory: Callable[[str], tuple[Callable[[int], None], Callable[[], None]]],
-    receiver: OTLPReceiver | None,
-    endpoint: str,
-    turns: int,
-    rate: float | None,
-) -> dict[str, float]:
-    if receiver is not None:
-        receiver.clear()
+def worker(kind: str, endpoint: str, turns: int, rate: float | None) -> dict[str, float]:
+    """One measurement in this process: ``turns`` turns after a warm-up, then flush everything."""
+    factory = bare_turn_factory if kind == "bare" else botwatch_turn_factory
     turn, flush = factory(endpoint)
-    for n in range(200):  # warm-up
+    for n in range(WARM_UP):
         turn(n)
     cpu_started = time.process_time()
     wall, cpu = pace_loop(turn, turns, rate)
@@ -150,17 +167,55 @@ def measure(
         "p99_us": wall[int(len(wall) * 0.99)] / 1e3,
         "thread_cpu_us": statistics.fmean(cpu) / 1e3,
         "process_cpu_us": process_cpu / turns * 1e6,
-        "spans": receiver.count("/v1/traces") if receiver is not None else 0,
-        "logs": receiver.count("/v1/logs") if receiver is not None else 0,
     }
 
 
-# What each side must deliver for ``turns`` measured turns after the 200 of warm-up: three spans
-# a turn; botwatch also a root span and a conversation_started record for each of its 100
-# conversations, and bot.replied and crm.action records a turn.
-def expected(name: str, turns: int) -> tuple[int, int]:
-    total = turns + 200
-    return (3 * total, 0) if name == "bare" else (3 * total + 100, 2 * total + 100)
+# -- the parent: receiver, baseline checkout, rounds ----------------------------------
+def expected(kind: str, turns: int) -> tuple[int, int]:
+    """Spans and log records a contender must deliver for ``turns`` turns after the warm-up.
+
+    Three spans a turn; botwatch also a root span and a conversation_started
+    record for each of its conversations, and bot.replied and crm.action
+    records a turn.
+    """
+    total = turns + WARM_UP
+    if kind == "bare":
+        return 3 * total, 0
+    return 3 * total + CONVERSATIONS, 2 * total + CONVERSATIONS
+
+
+def baseline_tree(ref: str, into: Path) -> Path:
+    """The botwatch package as it was at ``ref``, exported into ``into``; the directory to put on the path."""
+    listing = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    inits = sorted((p for p in listing if p.endswith("botwatch/__init__.py")), key=len)
+    if not inits:
+        raise SystemExit(f"{ref}: no botwatch package in that commit")
+    package = inits[0].removesuffix("/__init__.py")
+    archive = into / "baseline.tar"
+    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), ref, package], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return (into / package).parent
+
+
+def run_worker(
+    kind: str, path: Path | None, endpoint: str, turns: int, rate: float | None, env: dict[str, str]
+) -> dict[str, float]:
+    environment = dict(env)
+    if path is not None:
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, (str(path), env.get("PYTHONPATH"))))
+    command = [sys.executable, __file__, "--worker", kind, "--endpoint", endpoint, "--turns", str(turns)]
+    if rate:
+        command += ["--rate", str(rate)]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} worker failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 ROWS = (
@@ -169,80 +224,131 @@ ROWS = (
     ("p99_us", "bot waits, p99 µs"),
     ("thread_cpu_us", "bot thread CPU, µs"),
     ("process_cpu_us", "process CPU, µs"),
+    ("receiver_cpu_us", "receiver CPU (apart), µs"),
 )
+CONTENDERS = ("bare", "before", "after")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=3000, help="turns per measurement (3000)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported (5)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; medians are reported (5)")
     parser.add_argument("--rate", type=float, default=500.0, help="turns/s of the paced load (500)")
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of 'before' (the commit before issue 18)")
+    parser.add_argument("--loads", default="paced,back-to-back", help="paced and/or back-to-back")
+    parser.add_argument("--no-endpoint-down", action="store_true", help="skip the endpoint-down latency check")
+    parser.add_argument("--worker", choices=("bare", "botwatch"), help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ["BOTWATCH_SECRET"] = "bench-secret-0123456789"
-    os.environ["OTEL_METRIC_EXPORT_INTERVAL"] = "1000"
-    # The same batch processors for both, with room for a whole run: a baseline that drops
+
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.endpoint, args.turns, args.rate or None)))
+        return
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from otlp_receiver import OTLPReceiver
+
+    env = dict(os.environ)
+    env["BOTWATCH_SECRET"] = "bench-secret-0123456789"
+    env["OTEL_METRIC_EXPORT_INTERVAL"] = "1000"
+    # The same batch processors for all, with room for a whole run: a contender that drops
     # spans when its queue is full would look cheaper than it is.
-    room = str(5 * (args.turns + 200) + 10_000)
-    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = os.environ["OTEL_BLRP_MAX_QUEUE_SIZE"] = room
-    receiver = OTLPReceiver()
-    loads = (("paced", args.rate), ("back-to-back", None))
-    results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for round_ in range(args.rounds):
-        for load, rate in loads:
-            contenders = (
-                ("bare", bare_turn_factory),
-                ("botwatch", botwatch_turn_factory),
-                ("old detector", old_detector_turn_factory),
-            )
-            for name, factory in contenders:
-                what = f"{rate:.0f} turns/s" if rate else "back to back"
-                print(f"round {round_ + 1}/{args.rounds}: {name} x {args.turns} turns, {what} ...", flush=True)
-                result = measure(factory, receiver, receiver.url, args.turns, rate)
-                spans, logs = expected(name, args.turns)
-                if result["spans"] != spans or result["logs"] != logs:
-                    print(
-                        f"  {name} delivered {result['spans']:.0f} of {spans} spans, "
-                        f"{result['logs']:.0f} of {logs} log records",
-                        flush=True,
-                    )
-                results.setdefault((load, name), []).append(result)
+    room = str(5 * (args.turns + WARM_UP) + 10_000)
+    env["OTEL_BSP_MAX_QUEUE_SIZE"] = env["OTEL_BLRP_MAX_QUEUE_SIZE"] = room
+    loads = [(name, args.rate if name == "paced" else None) for name in args.loads.split(",")]
 
-    def median(load: str, name: str, key: str) -> float:
-        return statistics.median(r[key] for r in results[(load, name)])
+    with tempfile.TemporaryDirectory() as scratch:
+        env.setdefault("BOTWATCH_SECRET_FILE", os.path.join(scratch, "secret"))
+        baseline = baseline_tree(args.baseline_ref, Path(scratch))
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", args.baseline_ref], capture_output=True, text=True
+        ).stdout.strip()
+        print(f"before = {args.baseline_ref} ({commit}), exported to {baseline}; after = this working tree", flush=True)
+        paths: dict[str, Path | None] = {"bare": None, "before": baseline, "after": None}
+        receiver = OTLPReceiver()
+        results: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for round_ in range(args.rounds):
+            order = CONTENDERS[round_ % 3 :] + CONTENDERS[: round_ % 3]
+            for load, rate in loads:
+                line = []
+                for name in order:
+                    receiver.clear()
+                    received_from = time.process_time()
+                    kind = "bare" if name == "bare" else "botwatch"
+                    result = run_worker(kind, paths[name], receiver.url, args.turns, rate, env)
+                    # Requests may still be in flight for a moment after the worker exits.
+                    spans, logs = expected(kind, args.turns)
+                    deadline = time.monotonic() + 5
+                    while time.monotonic() < deadline and (
+                        receiver.count("/v1/traces") < spans or receiver.count("/v1/logs") < logs
+                    ):
+                        time.sleep(0.05)
+                    result["receiver_cpu_us"] = (time.process_time() - received_from) / args.turns * 1e6
+                    got_spans, got_logs = receiver.count("/v1/traces"), receiver.count("/v1/logs")
+                    if got_spans != spans or got_logs != logs:
+                        print(f"  {name} delivered {got_spans} of {spans} spans, {got_logs} of {logs} log records")
+                    results.setdefault((load, name), []).append(result)
+                    line.append(f"{name} {result['mean_us']:.0f}/{result['process_cpu_us']:.0f}")
+                bare = results[(load, "bare")][-1]
+                ratios = "  ".join(
+                    f"{name}: wait {results[(load, name)][-1]['mean_us'] / bare['mean_us']:.2f}x "
+                    f"cpu {results[(load, name)][-1]['process_cpu_us'] / bare['process_cpu_us']:.2f}x"
+                    for name in ("before", "after")
+                )
+                print(
+                    f"round {round_ + 1}/{args.rounds} {load:<12} µs mean wait/process CPU: {', '.join(line)}"
+                    f"  |  {ratios}",
+                    flush=True,
+                )
+        report(results, loads)
+        if not args.no_endpoint_down:
+            endpoint_down(results, args, env)
+        receiver.close()
 
-    ratios: dict[tuple[str, str], float] = {}
+
+def report(results: dict[tuple[str, str], list[dict[str, float]]], loads: list[tuple[str, float | None]]) -> None:
+    def values(load: str, name: str, key: str) -> list[float]:
+        return [r[key] for r in results[(load, name)]]
+
+    def ratios(load: str, name: str, key: str) -> list[float]:
+        """Per-round ratios to the bare run of the same round."""
+        return [r[key] / b[key] for r, b in zip(results[(load, name)], results[(load, "bare")], strict=True)]
+
+    def spread(xs: list[float], fmt: str) -> str:
+        return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}–{max(xs):{fmt}})"
+
     for load, rate in loads:
         title = f"paced, {rate:.0f} turns/s (a busy bot)" if rate else "back to back (export cannot keep up)"
-        print(f"\n{title:<30}{'bare SDK':>10}{'botwatch':>10}{'ratio':>8}")
+        print(f"\n{title}; medians of {len(results[(load, 'bare')])} rounds (min–max)")
+        print(f"  {'':<26}{'bare SDK':>20}{'before':>20}{'after':>20}")
         for key, label in ROWS:
-            bare, ours = median(load, "bare", key), median(load, "botwatch", key)
-            ratios[(load, key)] = ours / bare
-            print(f"  {label:<28}{bare:>10.1f}{ours:>10.1f}{ours / bare:>7.2f}x")
-    # The issue's target is the per-turn cost the bot pays: its mean wait per turn at a rate its
-    # export keeps up with.  Back to back, both backlogs grow without bound and the garbage
-    # collector scans them on whichever thread allocates; that is shown, not judged.
-    paced, stress = ratios[("paced", "mean_us")], ratios[("back-to-back", "mean_us")]
+            cells = "".join(f"{spread(values(load, name, key), '.1f'):>20}" for name in CONTENDERS)
+            print(f"  {label:<26}{cells}")
+        print("  ratio to bare, per-round median (min–max):")
+        for key, label in ROWS[:5]:
+            before, after = ratios(load, "before", key), ratios(load, "after", key)
+            print(f"    {label:<24}{'before ' + spread(before, '.2f'):>26}{'after ' + spread(after, '.2f'):>26}")
+    load = loads[0][0]
+    cpu, wait = ratios(load, "after", "process_cpu_us"), ratios(load, "after", "mean_us")
+    cpu_before, wait_before = ratios(load, "before", "process_cpu_us"), ratios(load, "before", "mean_us")
     print(
-        f"\ntarget <= 1.5x bare SDK per turn (mean the bot waits, paced): {'met' if paced <= 1.5 else 'NOT met'} "
-        f"({paced:.2f}x; back to back {stress:.2f}x); the process pays "
-        f"{ratios[('paced', 'process_cpu_us')]:.2f}x CPU for 2 log records and 6 measurements more"
+        f"\ntargets ({load}): process CPU <= {TARGET_PROCESS_CPU}x bare: "
+        f"{'met' if statistics.median(cpu) <= TARGET_PROCESS_CPU else 'NOT met'} "
+        f"(after {statistics.median(cpu):.2f}x, before {statistics.median(cpu_before):.2f}x); "
+        f"bot's mean wait <= {TARGET_MEAN_WAIT}x bare: "
+        f"{'met' if statistics.median(wait) <= TARGET_MEAN_WAIT else 'NOT met'} "
+        f"(after {statistics.median(wait):.2f}x, before {statistics.median(wait_before):.2f}x)"
     )
 
-    print("\nbotwatch with the old detector (before issue 15) vs the new one, same run, paced:")
-    for key, label in ROWS:
-        old, new = median("paced", "old detector", key), median("paced", "botwatch", key)
-        print(f"  {label:<28}{old:>10.1f}{new:>10.1f}{new / old - 1:>+8.1%}")
 
-    print("\nendpoint down (nothing listens on 127.0.0.1:9) vs up, botwatch, paced:")
-    os.environ["OTEL_EXPORTER_OTLP_TIMEOUT"] = "2"
-    down = measure(botwatch_turn_factory, None, "http://127.0.0.1:9", args.turns, args.rate)
-    up = median("paced", "botwatch", "p99_us")
+def endpoint_down(results: dict[tuple[str, str], list[dict[str, float]]], args: Any, env: dict[str, str]) -> None:
+    print("\nendpoint down (nothing listens on 127.0.0.1:9) vs up, botwatch after, paced:")
+    down_env = {**env, "OTEL_EXPORTER_OTLP_TIMEOUT": "2"}
+    down = run_worker("botwatch", None, "http://127.0.0.1:9", args.turns, args.rate, down_env)
+    up = statistics.median(r["p99_us"] for r in results[(args.loads.split(",")[0], "after")])
     added = down["p99_us"] - up
     print(f"  p99 up {up:.1f} µs, down {down['p99_us']:.1f} µs, added {added:+.1f} µs (target < 1000 µs)")
-    receiver.close()
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory() as home:
-        os.environ.setdefault("BOTWATCH_SECRET_FILE", os.path.join(home, "secret"))
-        main()
+    main()

@@ -39,6 +39,41 @@ Clock = Callable[[], int]
 # Label sets of botwatch.reviews already exported once per set-up (see Conversation.review).
 _REVIEWED: weakref.WeakKeyDictionary[Telemetry, set[tuple[tuple[str, str], ...]]] = weakref.WeakKeyDictionary()
 _EMPTY_CONTEXT = Context()
+# Names a bot repeats every turn (models, providers, CRM actions, intents), cleaned once: raw -> clean.
+_CLEAN_NAMES: dict[str, str] = {}
+_CLEAN_NAMES_LIMIT = 4096
+_CACHED_NAME_CHARS = 256
+# Label sets of the metrics, built once per combination and reused (see _label_set).
+_LABEL_SETS_LIMIT = 4096
+
+
+def _name(value: object, what: str) -> str:
+    """``clean_name(value, what)``, remembered for the names a bot repeats (only what passed is kept)."""
+    if isinstance(value, str):
+        hit = _CLEAN_NAMES.get(value)
+        if hit is not None:
+            return hit
+        cleaned = clean_name(value, what)
+        if len(value) <= _CACHED_NAME_CHARS:
+            if len(_CLEAN_NAMES) >= _CLEAN_NAMES_LIMIT:
+                _CLEAN_NAMES.clear()
+            _CLEAN_NAMES[value] = cleaned
+        return cleaned
+    return clean_name(value, what)
+
+
+def _label_set(telemetry: Telemetry, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """The label dicts of one combination of label values, built the first time and then reused.
+
+    Nothing mutates them: the deferred thread and the SDK only read them.
+    """
+    sets = telemetry.label_sets
+    found = sets.get(key)
+    if found is None:
+        if len(sets) >= _LABEL_SETS_LIMIT:
+            sets.clear()
+        found = sets[key] = build()
+    return found
 
 
 def _error_type(exc: BaseException) -> str:
@@ -165,6 +200,9 @@ class Conversation(_Block):
             semconv.SCENARIO_VARIANT: self._guards.variants(self.variant),
             **self._guards.tenant,
         }
+        # What tells this conversation's label sets apart (see _label_set).
+        self._labels_key = tuple(self._labels.items())
+        self._tenant_key = tuple(self._guards.tenant.items())
         self._trace_id_int, self._root_span_id, self._context = telemetry.root_context(self.id)
         self._turns = 0
         self._active_turn: Turn | None = None
@@ -351,22 +389,34 @@ class Turn(_SpanBlock):
         telemetry = conv._telemetry
         end = conv._clock()
         duration = max(end - self._start, 0) / 1e9
-        span = self._span
+        # The turn's attributes known by now, in one call into the SDK.
+        attributes: dict[str, Any] = {}
+        if self._intent is not None:
+            attributes[semconv.INTENT] = self._intent
+            attributes[semconv.INTENT_CONFIDENCE] = self._confidence
         if self.measured:
-            span.set_attribute(semconv.SLA_BREACHED, duration > semconv.SLA_SECONDS)
+            attributes[semconv.SLA_BREACHED] = duration > semconv.SLA_SECONDS
         if self.model is not None:
-            span.set_attribute(semconv.GEN_AI_REQUEST_MODEL, self.model)
-        labels = {
-            **conv._labels,
-            semconv.INTENT: conv._guards.intents(self._intent),
-            semconv.GEN_AI_REQUEST_MODEL: conv._guards.models(self.model),
-        }
-        # The turn's context goes with the latency sample, so its exemplar carries this trace id.
-        if self.measured:
-            telemetry.deferred.submit(telemetry.instruments.turn_duration.record, duration, labels, self._context)
-        if self._confidence is not None:
-            instrument = telemetry.instruments.intent_confidence
-            telemetry.deferred.submit(instrument.record, self._confidence, labels)
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = self.model
+        if attributes:
+            self._span.set_attributes(attributes)
+        guards = conv._guards
+        intent, model = guards.intents(self._intent), guards.models(self.model)
+        labels = _label_set(
+            telemetry,
+            (_TURN, conv._labels_key, intent, model),
+            lambda: {**conv._labels, semconv.INTENT: intent, semconv.GEN_AI_REQUEST_MODEL: model},
+        )
+        # One item for the background thread.  The turn's context goes with the latency
+        # sample, so its exemplar carries this trace id.
+        telemetry.deferred.submit(
+            _record_turn,
+            telemetry.instruments,
+            duration if self.measured else None,
+            self._confidence,
+            labels,
+            self._context,
+        )
         self._close(exc, end)
         conv._active_turn = self._previous_turn
         current_scope.reset(self._scope_token)
@@ -391,10 +441,10 @@ class Turn(_SpanBlock):
 
     def intent(self, name: str, confidence: float) -> None:
         """The recognised intent and the classifier's confidence (0..1)."""
-        self._intent = clean_name(name, "intent")
+        self._intent = _name(name, "intent")
         self._confidence = clean_confidence(confidence)
-        self._span.set_attributes({semconv.INTENT: self._intent, semconv.INTENT_CONFIDENCE: self._confidence})
-        # The confidence sample is recorded when the turn ends, once its model is known.
+        # Both go on the span, and the confidence sample is recorded, when the turn ends
+        # (once its model is known).
 
     def llm(
         self,
@@ -445,26 +495,46 @@ class Turn(_SpanBlock):
         self.conversation._record_funnel(stage, self._span, self.conversation._clock())
 
 
+_TURN, _LLM, _CRM = "turn", "llm", "crm"  # the kinds of label sets (first item of their keys)
+
+
+def _record_turn(
+    instruments: Instruments, duration: float | None, confidence: float | None, labels: dict[str, str], context: Context
+) -> None:
+    if duration is not None:
+        instruments.turn_duration.record(duration, labels, context)
+    if confidence is not None:
+        instruments.intent_confidence.record(confidence, labels)
+
+
+class _LLMLabels:
+    """The label sets of one LLM call's measurements (built once per combination, see _label_set)."""
+
+    __slots__ = ("cost", "duration", "input", "output")
+
+    def __init__(self, labels: dict[str, str], error: str | None) -> None:
+        self.duration = {**labels, semconv.ERROR_TYPE: error} if error else labels
+        self.input = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
+        self.output = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
+        self.cost = {key: labels[key] for key in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)}
+
+
 def _record_llm(
     instruments: Instruments,
     duration: float,
-    labels: dict[str, str],
-    duration_labels: dict[str, str],
+    labels: _LLMLabels,
     input_tokens: int | None,
     output_tokens: int | None,
     cost: float | None,
     context: Context,
 ) -> None:
-    instruments.llm_duration.record(duration, duration_labels, context)
+    instruments.llm_duration.record(duration, labels.duration, context)
     if input_tokens is not None:
-        input_labels = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
-        output_labels = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
         # No context: token counts need no exemplar, and offering one costs every record.
-        instruments.token_usage.record(input_tokens, input_labels)
-        instruments.token_usage.record(output_tokens or 0, output_labels)
+        instruments.token_usage.record(input_tokens, labels.input)
+        instruments.token_usage.record(output_tokens or 0, labels.output)
     if cost:
-        cost_labels = {key: labels[key] for key in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)}
-        instruments.llm_cost.add(cost, cost_labels)
+        instruments.llm_cost.add(cost, labels.cost)
 
 
 class LLMCall(_SpanBlock):
@@ -472,9 +542,9 @@ class LLMCall(_SpanBlock):
 
     def __init__(self, turn: Turn, model: str, provider: str, operation: str) -> None:
         self.turn = turn
-        self.model = clean_name(model, "model")
-        self.provider = clean_name(provider, "provider")
-        self.operation = clean_name(operation, "operation")
+        self.model = _name(model, "model")
+        self.provider = _name(provider, "provider")
+        self.operation = _name(operation, "operation")
         if self.operation not in semconv.GEN_AI_OPERATIONS:
             raise ValueError(f"unknown GenAI operation {operation!r}; one of: {', '.join(semconv.GEN_AI_OPERATIONS)}")
         self.response_model: str | None = None
@@ -544,25 +614,32 @@ class LLMCall(_SpanBlock):
         conv = self.turn.conversation
         telemetry = conv._telemetry
         end = conv._clock()
-        response_model = clean_name(self.response_model, "response_model") if self.response_model else None
+        response_model = _name(self.response_model, "response_model") if self.response_model else None
         self._span.set_attributes(self._response_attributes(response_model))
-        labels = {
-            semconv.GEN_AI_OPERATION_NAME: self.operation,  # a closed set: no guard needed
-            semconv.GEN_AI_PROVIDER_NAME: conv._guards.providers(self.provider),
-            semconv.GEN_AI_REQUEST_MODEL: conv._guards.models(self.model),
-            **conv._guards.tenant,
-        }
-        if response_model:
-            labels[semconv.GEN_AI_RESPONSE_MODEL] = conv._guards.models(response_model)
+        guards = conv._guards
+        provider, model = guards.providers(self.provider), guards.models(self.model)
+        response_label = guards.models(response_model) if response_model else None
         error = self._close(exc, end)
-        duration_labels = {**labels, semconv.ERROR_TYPE: conv._guards.errors(error)} if error else labels
+        error_label = guards.errors(error) if error else None
+
+        def build() -> _LLMLabels:
+            labels = {
+                semconv.GEN_AI_OPERATION_NAME: self.operation,  # a closed set: no guard needed
+                semconv.GEN_AI_PROVIDER_NAME: provider,
+                semconv.GEN_AI_REQUEST_MODEL: model,
+                **guards.tenant,
+            }
+            if response_label is not None:
+                labels[semconv.GEN_AI_RESPONSE_MODEL] = response_label
+            return _LLMLabels(labels, error_label)
+
+        key = (_LLM, self.operation, provider, model, response_label, error_label, conv._tenant_key)
         duration = max(end - self._start, 0) / 1e9
         telemetry.deferred.submit(
             _record_llm,
             telemetry.instruments,
             duration,
-            labels,
-            duration_labels,
+            _label_set(telemetry, key, build),
             self.input_tokens,
             self.output_tokens,
             self.cost,
@@ -577,8 +654,8 @@ class CRMAction(_SpanBlock):
 
     def __init__(self, turn: Turn, action: str, system: str) -> None:
         self.turn = turn
-        self.action = clean_name(action, "action")
-        self.system = clean_name(system, "system")
+        self.action = _name(action, "action")
+        self.system = _name(system, "system")
         self.entity_id: str | int | None = None
         self.server: dict[str, Any] = {}
 
@@ -603,15 +680,23 @@ class CRMAction(_SpanBlock):
             attributes[semconv.CRM_ENTITY_ID] = clean_name(str(self.entity_id), "entity_id")
         self._span.set_attributes(attributes)
         error = self._close(exc, end)
-        labels = {
-            semconv.CRM_SYSTEM: conv._guards.crm_systems(self.system),
-            semconv.CRM_ACTION: conv._guards.crm_actions(self.action),
-            **conv._guards.tenant,
-            semconv.CRM_OUTCOME: outcome,
-        }
-        if error:  # absent on success, never ""
-            labels[semconv.ERROR_TYPE] = conv._guards.errors(error)
-        telemetry.deferred.count(telemetry.instruments.crm_actions, 1, labels)
+        guards = conv._guards
+        system, action = guards.crm_systems(self.system), guards.crm_actions(self.action)
+        error_label = guards.errors(error) if error else None
+
+        def build() -> dict[str, str]:
+            labels = {
+                semconv.CRM_SYSTEM: system,
+                semconv.CRM_ACTION: action,
+                **guards.tenant,
+                semconv.CRM_OUTCOME: outcome,
+            }
+            if error_label is not None:  # absent on success, never ""
+                labels[semconv.ERROR_TYPE] = error_label
+            return labels
+
+        key = (_CRM, system, action, outcome, error_label, conv._tenant_key)
+        telemetry.deferred.count(telemetry.instruments.crm_actions, 1, _label_set(telemetry, key, build))
         log_attributes = {
             semconv.CRM_SYSTEM: self.system,
             semconv.CRM_ACTION: self.action,

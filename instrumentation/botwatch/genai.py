@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from botwatch.telemetry import Telemetry
 
 _log = logging.getLogger("botwatch")
+_OWN_SCOPE = "botwatch"  # the instrumentation scope of botwatch's own tracer (botwatch.telemetry)
 # The one private hook botwatch uses in opentelemetry-util-genai (listed in botwatch.sdk_compat, probed here too).
 _UTIL_MODULE, _UTIL_METHOD = GENAI_ERROR_MODULE, GENAI_ERROR_METHOD
 
@@ -37,6 +38,9 @@ class GenAIConversation(SpanProcessor):
     """Copies the active conversation onto GenAI spans started inside it."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        instrumentation = span.instrumentation_scope
+        if instrumentation is not None and instrumentation.name == _OWN_SCOPE:
+            return  # botwatch's own spans carry the conversation already; LLMCall tells its turn the model
         attributes = span.attributes
         if not attributes or semconv.GEN_AI_OPERATION_NAME not in attributes:
             return

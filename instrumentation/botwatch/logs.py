@@ -58,10 +58,18 @@ def emit_event(
     level: int = logging.INFO,
 ) -> None:
     """One SDK event as an OTel log record, built off the hot path (masked by the exporter wrappers)."""
-    number, text = severity(level)
     telemetry.deferred.submit(
-        telemetry.logger.emit,
-        timestamp=timestamp or time.time_ns(),
+        _emit_event, telemetry.logger, event, body, attributes, context, timestamp or time.time_ns(), level
+    )
+
+
+def _emit_event(
+    logger: Any, event: str, body: str, attributes: dict[str, Any], context: Context | None, timestamp: int, level: int
+) -> None:
+    """On the background thread: the record :func:`emit_event` queued (positional, so the bot builds no kwargs)."""
+    number, text = severity(level)
+    logger.emit(
+        timestamp=timestamp,
         context=context,
         severity_number=number,
         severity_text=text,

@@ -123,6 +123,8 @@ class Telemetry:
         self._lock = threading.Lock()
         self._closed = False
         self._hooks: list[Any] = []
+        # Metric label dicts reused per combination of values (botwatch.conversation builds them).
+        self.label_sets: dict[tuple[Any, ...], Any] = {}
 
     # -- trace model -------------------------------------------------------
     def _root_context(self, conversation_id: str) -> tuple[int, int, Any]:
