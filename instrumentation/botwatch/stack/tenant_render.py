@@ -11,6 +11,7 @@ grafana/                data sources, folders and dashboards per tenant (botwatc
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import shutil
@@ -47,6 +48,8 @@ def render_tenants(
     tenants = load(tenants_path)
     found = tenant_collector.tokens(tenants_path, tenants, environ)  # before anything is written
     config = tenant_routes.apply(yamlfile.load(source), tenants)
+    rule_files = [Path(p) for p in sorted(glob.glob(str(RULES_GLOB)))]
+    tenants.check_references(tenant_rules.referenced_tenants(rule_files))
     out.mkdir(parents=True, exist_ok=True)
     written = [tenant_rules.write(tenants, out, [str(RULES_GLOB)])]
     # Relative to the written file, as in the source: compose mounts deploy/tenants beside alerts/.
