@@ -8,8 +8,9 @@ the metrics:
   tenant (:data:`VALUE_LIMITS`); later ones are ``other`` for that tenant.
   One tenant's 10 000 junk intents no longer take the slots of another's
   real ones.
-* **series**: each metric takes ``label_budget`` label sets per tenant; a
-  measurement with a new set past that has its budgeted labels folded into
+* **series**: each metric takes ``label_budget`` label sets per tenant (or
+  that tenant's own, ``label_budgets``: the tenants file's ``label_budget``,
+  which the gateway passes for its tenants); a measurement with a new set past that has its budgeted labels folded into
   ``other`` (channel, funnel stage and outcome are kept), then, past a
   small reserve, every label.  50 intents × 20 models × 20 variants of one
   tenant stay that tenant's few hundred series.
@@ -17,9 +18,10 @@ the metrics:
 Each fold counts on ``botwatch.label.budget.exceeded`` (tenant, kind,
 subject).  The SDK's own cardinality limit, whose overflow series has no
 labels at all and so hides every tenant, is sized from these budgets so it
-is never reached: ``(max_tenants + 2) × (label_budget + reserve)`` per
-metric (the process's own tenant, ``max_tenants`` others, and ``other`` for
-the tenants past that).
+is never reached: the budgets of the tenants named in ``label_budgets`` plus
+``label_budget`` for every other slot, each with its reserve, per metric
+(``max_tenants + 2`` slots: the process's own tenant, ``max_tenants`` others,
+and ``other`` for the tenants past that).
 
 A process of one business has its tenant on the resource (``init(tenant=)``,
 ``BOTWATCH_TENANT`` or ``OTEL_RESOURCE_ATTRIBUTES``).  A process recording for
@@ -89,8 +91,9 @@ class Guards:
 class LabelBudgets:
     def __init__(self, settings: Settings, tenant: str, is_sensitive: Callable[[str], bool]) -> None:
         self.tenant = tenant  # this process's own ("" when it has none)
-        self.series = settings.label_budget
+        self.series = settings.label_budget  # every tenant's, unless it has its own below
         self.max_tenants = settings.max_tenants
+        self.budgets = checked_budgets(settings.label_budgets)
         self._settings = settings
         self._sensitive = is_sensitive
         # Channels are a fixed allow-list: one guard serves every tenant.
@@ -107,7 +110,9 @@ class LabelBudgets:
     def views(self) -> list[View]:
         """Cardinality limits above the sum of the budgets, so the SDK's overflow series is never used."""
         tenants = self.max_tenants + 2
-        per_metric = tenants * (self.series + SERIES_RESERVE + _SHAPES)
+        own = sorted(self.budgets.values(), reverse=True)[:tenants]  # the largest, should all of them be seen
+        per_metric = sum(b + SERIES_RESERVE + _SHAPES for b in own)
+        per_metric += (tenants - len(own)) * (self.series + SERIES_RESERVE + _SHAPES)
         views = [View(instrument_name=m.name, aggregation_cardinality_limit=per_metric) for m in semconv.METRICS]
         small = tenants * 64  # gateway events (tenant × outcome × reason), budget hits (tenant × kind × subject)
         for spec in (*semconv.GATEWAY_METRICS, semconv.LABEL_BUDGET_EXCEEDED):
@@ -182,6 +187,10 @@ class LabelBudgets:
         return lambda: self._hit(tenant, semconv.BUDGET_KIND_VALUES, label)
 
     # -- series --------------------------------------------------------------------
+    def budget(self, tenant: str) -> int:
+        """Label sets per metric ``tenant`` may have before new ones fold into ``other``."""
+        return self.budgets.get(tenant, self.series)
+
     def admit(self, metric: str, attributes: Attributes) -> Attributes:
         """``attributes`` if its series fits the tenant's budget, else the same folded into ``other``."""
         if not attributes:
@@ -203,15 +212,32 @@ class LabelBudgets:
                 seen = self._seen.setdefault((tenant, metric), set())
             if key in seen:
                 return attributes
-            if len(seen) < self.series:
+            budget = self.budget(tenant)
+            if len(seen) < budget:
                 seen.add(key)
                 return attributes
             folded = _fold(attributes, FOLDED)
-            if frozenset(folded.items()) not in seen and len(seen) >= self.series + SERIES_RESERVE:
+            if frozenset(folded.items()) not in seen and len(seen) >= budget + SERIES_RESERVE:
                 folded = _fold(attributes, set(attributes) - {semconv.TENANT})
             seen.add(frozenset(folded.items()))
         self._hit(tenant, semconv.BUDGET_KIND_SERIES, metric)
         return folded
+
+
+def checked_budgets(budgets: Mapping[str, int]) -> dict[str, int]:
+    """``budgets`` (tenant id -> label sets per metric) if every entry is usable; ValueError naming the bad one."""
+    checked: dict[str, int] = {}
+    for tenant, budget in budgets.items():
+        try:
+            resolve_tenant(str(tenant), {})
+        except ValueError as error:
+            raise ValueError(f"label_budgets: {error}") from None
+        if isinstance(budget, bool) or not isinstance(budget, int):
+            raise ValueError(f"label_budgets: tenant {tenant}: {budget!r} is not a whole number of label sets")
+        if budget < 1:
+            raise ValueError(f"label_budgets: tenant {tenant}: {budget} label sets; a budget must be at least 1")
+        checked[str(tenant)] = budget
+    return checked
 
 
 def _fold(attributes: Mapping[str, Any], keys: frozenset[str] | set[str]) -> dict[str, Any]:

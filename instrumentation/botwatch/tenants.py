@@ -10,8 +10,8 @@ routes (``botwatch.stack.tenant_routes``), per-tenant thresholds in the rules
     id = "salon-1"                    # botwatch.tenant: init(tenant="salon-1") / the gateway per token
     token_env = "SALON1_TOKEN"        # gateway keys, as before
     language = "ru"                   # ru (default) or en: owner-facing text
-    label_budget = 300                # label sets per metric for this tenant
-    retention_days = 90               # detailed logs and traces
+    label_budget = 300                # label sets per metric for this tenant (the gateway applies it)
+    retention = "90d"                 # the journal keeps this tenant's traces and logs this long ("36h", "90d", "12w")
     [tenants.owner]
     chat_id = -1001234567890          # Telegram chat of the owner: alerts and reports (required)
     thread_id = 12                    # optional: a topic of a forum group
@@ -31,6 +31,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
 LABEL_BUDGET_RANGE = (10, 100_000)
 RETENTION_DAYS_RANGE = (1, 3650)
+RETENTION_RANGE = (timedelta(hours=1), timedelta(days=3650))
+RETENTION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_DURATION = re.compile(r"^(\d{1,6})([hdw])$")
 # Keys the gateway reads (botwatch.gateway.config); listed so a typo elsewhere is an error, not silence.
 GATEWAY_KEYS = frozenset(
     {
@@ -55,7 +59,9 @@ GATEWAY_KEYS = frozenset(
         "bitrix24",
     }
 )
-TENANT_KEYS = frozenset({"id", "language", "label_budget", "retention_days", "owner", "managers", "targets"})
+TENANT_KEYS = frozenset(
+    {"id", "language", "label_budget", "retention", "retention_days", "owner", "managers", "targets"}
+)
 CHAT_KEYS = frozenset({"chat_id", "thread_id"})
 TARGET_KEYS = frozenset({"sla_seconds", "confidence_floor", "lead_failure_share"})
 TOP_LEVEL_KEYS = frozenset({"tenants", "gateway"})
@@ -88,7 +94,11 @@ class TenantSpec:
     language: str = DEFAULT_LANGUAGE
     targets: Targets = Targets()
     label_budget: int | None = None
-    retention_days: int | None = None
+    retention: timedelta | None = None  # None: the journal's own (BOTWATCH_RETENTION_DAYS)
+
+    @property
+    def retention_days(self) -> float | None:
+        return None if self.retention is None else self.retention / timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,14 @@ class Tenants:
                 return tenant
         known = ", ".join(self.ids) or "none"
         raise TenantsError(f"{self._where()}unknown tenant {tenant_id!r} (known: {known})")
+
+    def label_budgets(self) -> dict[str, int]:
+        """Tenant id -> label budget, for the tenants that set one (``botwatch.init(label_budgets=)``)."""
+        return {t.id: t.label_budget for t in self.tenants if t.label_budget is not None}
+
+    def retentions(self) -> dict[str, timedelta]:
+        """Tenant id -> retention, for the tenants that set one (``JournalSettings(tenant_retention=)``)."""
+        return {t.id: t.retention for t in self.tenants if t.retention is not None}
 
     def check_references(self, referenced: Mapping[str, str]) -> None:
         """TenantsError if a tenant id named somewhere (id -> where) is not in the file."""
@@ -174,8 +192,36 @@ def _tenant(table: Mapping[str, Any], number: int, where: str) -> TenantSpec:
         language=str(language),
         targets=_targets(table.get("targets"), f"{at}: targets"),
         label_budget=_count(table, "label_budget", LABEL_BUDGET_RANGE, at),
-        retention_days=_count(table, "retention_days", RETENTION_DAYS_RANGE, at),
+        retention=_retention(table, at),
     )
+
+
+def _retention(table: Mapping[str, Any], at: str) -> timedelta | None:
+    """``retention = "30d"`` (h, d or w) or ``retention_days = 30``; one of them at most."""
+    if "retention" in table and "retention_days" in table:
+        raise TenantsError(f'{at}: retention and retention_days both set: keep one (retention = "30d")')
+    days = _count(table, "retention_days", RETENTION_DAYS_RANGE, at)
+    if days is not None:
+        return timedelta(days=days)
+    value = table.get("retention")
+    if value is None:
+        return None
+    return parse_retention(value, f"{at}: retention")
+
+
+def parse_retention(value: Any, at: str = "retention") -> timedelta:
+    """A retention such as ``"36h"``, ``"30d"`` or ``"12w"``; TenantsError saying what is wrong otherwise."""
+    low, high = RETENTION_RANGE
+    match = _DURATION.match(value.strip().lower()) if isinstance(value, str) else None
+    if match is None:
+        raise TenantsError(
+            f"{at}: {value!r} is not a duration: a whole number and a unit, h (hours), d (days) or w (weeks), "
+            'e.g. "30d"'
+        )
+    retention = int(match.group(1)) * RETENTION_UNITS[match.group(2)]
+    if not low <= retention <= high:
+        raise TenantsError(f"{at}: {value!r} is out of range (1h..3650d)")
+    return retention
 
 
 def _chat(table: Any, at: str, *, required: bool) -> Chat | None:

@@ -120,7 +120,9 @@ def app_factory() -> object:
     for name, value in QUEUE_DEFAULTS.items():
         os.environ.setdefault(name, value)
     botwatch.init(
-        service_name=os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME, max_tenants=len(config.tenants)
+        service_name=os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
+        max_tenants=len(config.tenants),
+        label_budgets=config.label_budgets,  # the tenants file's label_budget per tenant
     )
     app = create_app(config, after_close=botwatch.shutdown)
     limit_connections(config)

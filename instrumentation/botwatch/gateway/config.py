@@ -8,6 +8,7 @@ Tenants come from a TOML file (``--tenants`` or ``BOTWATCH_GATEWAY_TENANTS``)::
     signing_secret_env = "SALON1_SECRET"    # or signing_secret = "..."; set -> signatures required
     rate = 200                              # events per second, per token
     burst = 1000
+    label_budget = 300                      # label sets per metric for this tenant (default: BOTWATCH_LABEL_BUDGET)
     [tenants.bitrix24]
     webhook_url_env = "SALON1_BITRIX"       # https://<portal>/rest/<user>/<token>/
     create_leads = true                     # create a lead for create_lead events without crm_id
@@ -54,6 +55,7 @@ class Tenant:
     burst: int = 1000
     conversation_prefix: str | None = None  # None: "<id>:"
     bitrix24: Bitrix24Settings | None = None
+    label_budget: int | None = None  # None: the process's (BOTWATCH_LABEL_BUDGET, 300)
 
     @property
     def prefix(self) -> str:
@@ -111,6 +113,11 @@ class GatewayConfig:
         if len(set(tokens)) != len(tokens):
             raise ConfigError("two tenants share a token")
 
+    @property
+    def label_budgets(self) -> dict[str, int]:
+        """Tenant id -> its own label budget, for the tenants that set one (``botwatch.init(label_budgets=)``)."""
+        return {t.id: t.label_budget for t in self.tenants if t.label_budget is not None}
+
 
 def _secret(table: Mapping[str, Any], key: str, env: Mapping[str, str], where: str) -> str | None:
     if table.get(key):
@@ -142,6 +149,7 @@ def _tenant(table: Mapping[str, Any], env: Mapping[str, str]) -> Tenant:
         bitrix = Bitrix24Settings(url, bool(b.get("create_leads", False)), float(b.get("rate", 2.0)))
     prefix = table.get("conversation_prefix")
     return Tenant(
+        label_budget=_label_budget(table.get("label_budget"), where),
         id=tenant_id,
         token=token,
         signing_secret=signing.encode() if signing else None,
@@ -150,6 +158,20 @@ def _tenant(table: Mapping[str, Any], env: Mapping[str, str]) -> Tenant:
         conversation_prefix=None if prefix is None else str(prefix),
         bitrix24=bitrix,
     )
+
+
+def _label_budget(value: Any, where: str) -> int | None:
+    """The tenants file's ``label_budget`` (the same bounds as ``botwatch.tenants``), or None."""
+    from botwatch.tenants import LABEL_BUDGET_RANGE
+
+    if value is None:
+        return None
+    low, high = LABEL_BUDGET_RANGE
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where}: label_budget: {value!r} is not a whole number of label sets ({low}..{high})")
+    if not low <= value <= high:
+        raise ConfigError(f"{where}: label_budget: {value} is out of range ({low}..{high} label sets per metric)")
+    return value
 
 
 def default_state_path(env: Mapping[str, str] = os.environ) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +39,8 @@ class JournalSettings:
     retention: timedelta = timedelta(days=DEFAULT_RETENTION_DAYS)
     metrics_retention: timedelta = timedelta(days=DEFAULT_METRICS_RETENTION_DAYS)
     max_bytes: int = int(DEFAULT_MAX_MB * 1024 * 1024)
+    # Tenant id -> its own content retention (the tenants file's ``retention``); the others keep ``retention``.
+    tenant_retention: Mapping[str, timedelta] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JournalSettings:

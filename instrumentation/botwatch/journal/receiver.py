@@ -12,7 +12,10 @@ all; a journal that cannot be written answers 503, which the collector retries
 from its durable queue, so nothing it has acknowledged is lost.
 ``GET /health`` answers 200.
 
-    python -m botwatch.journal.receiver --port 4319 [--journal PATH]
+    python -m botwatch.journal.receiver --port 4319 [--journal PATH] [--tenants FILE]
+
+With ``--tenants`` each tenant's own ``retention`` from the tenants file
+applies to its rows (``botwatch.journal.retention``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from botwatch.journal.config import journal_path
+from botwatch.journal.config import JournalSettings, journal_path
 from botwatch.journal.exporters import JournalLogExporter, JournalSpanExporter
 from botwatch.journal.otlp_decode import DecodeError, decode_logs, decode_spans
 
@@ -49,10 +52,10 @@ _logger = logging.getLogger("botwatch.journal.receiver")
 class JournalReceiver:
     """Decodes OTLP requests and writes them through the journal exporters, one batch at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, settings: JournalSettings | None = None) -> None:
         self.path = path
-        self._spans = JournalSpanExporter(path)
-        self._logs = JournalLogExporter(path)
+        self._spans = JournalSpanExporter(path, settings=settings)
+        self._logs = JournalLogExporter(path, settings=settings)
         self._lock = threading.Lock()
         self.counts = {"spans": 0, "logs": 0, "rejected": 0, "failed": 0}
 
@@ -147,10 +150,14 @@ def _handler(receiver: JournalReceiver) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(
-    port: int, path: Path, host: str = "127.0.0.1", ready: Callable[[ThreadingHTTPServer], None] | None = None
+    port: int,
+    path: Path,
+    host: str = "127.0.0.1",
+    ready: Callable[[ThreadingHTTPServer], None] | None = None,
+    settings: JournalSettings | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``server.shutdown()``), then close the journal."""
-    receiver = JournalReceiver(path)
+    receiver = JournalReceiver(path, settings)
     server = ThreadingHTTPServer((host, port), _handler(receiver))
     server.daemon_threads = True
 
@@ -176,9 +183,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--journal", default=None, help="journal file (default: $BOTWATCH_JOURNAL or the per-user one)")
+    parser.add_argument("--tenants", default=None, help="tenants file: each tenant's own retention")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    serve(args.port, journal_path(args.journal), args.host)
+    from botwatch.journal.retention import with_tenants
+
+    try:
+        settings = with_tenants(JournalSettings.from_env(), args.tenants)
+    except ValueError as error:  # the tenants file (TenantsError) or a BOTWATCH_* variable (ConfigError)
+        parser.error(str(error))
+    serve(args.port, journal_path(args.journal), args.host, settings=settings)
     return 0
 
 

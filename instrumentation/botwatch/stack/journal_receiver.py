@@ -12,12 +12,24 @@ class JournalReceiverProcess(LocalService):
     ready_path = "/health"
     start_timeout = 30.0
 
-    def __init__(self, workdir: Path, port: int, journal: Path, detached: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, port: int, journal: Path, detached: bool = False, tenants: Path | None = None
+    ) -> None:
         self.port = port
         self.journal = journal
+        retention = ["--tenants", str(tenants)] if tenants is not None else []  # each tenant's own retention
         self.process = ManagedProcess(
             "journal",
-            [sys.executable, "-m", "botwatch.journal.receiver", "--port", str(port), "--journal", str(journal)],
+            [
+                sys.executable,
+                "-m",
+                "botwatch.journal.receiver",
+                "--port",
+                str(port),
+                "--journal",
+                str(journal),
+                *retention,
+            ],
             log_path=workdir / "journal.log",
             cwd=workdir,
             detached=detached,

@@ -266,7 +266,13 @@ def _start_prometheus(
 def _start_journal(starter: _Starter, options: Options) -> str:
     """Start the journal receiver; return the URL the collector's Tempo and Loki exporters send to."""
     journal = journal_path(options.journal).resolve()
-    receiver = JournalReceiverProcess(starter.directory / "journal", options.ports.journal, journal, detached=True)
+    receiver = JournalReceiverProcess(
+        starter.directory / "journal",
+        options.ports.journal,
+        journal,
+        detached=True,
+        tenants=options.tenants.resolve() if options.tenants is not None else None,
+    )
     note = f"traces and logs into {journal} (botwatch kpi / sessions / replay / export / report read it)"
     urls = {"OTLP HTTP": receiver.url, "journal": str(journal)}
     starter.launch(receiver, Component("journal", "started", urls, f"{receiver.url}/health", note=note))
