@@ -82,3 +82,43 @@ def test_the_repository_check_notices_a_new_directory(tmp_path):
     found = repository_directories(tmp_path)
     assert found == {"instrumentation/", "tools/", "instrumentation/botwatch/newpkg/"}
     assert "instrumentation/botwatch/newpkg/" not in repository_table_paths()
+
+
+_CITED = re.compile(r"`(?:tests/)?((?:\w+/)*test_\w+\.py)(?:::(\w+))?`|`::(\w+)`")
+
+
+def cited_tests(text: str) -> list[tuple[str, str | None]]:
+    """``(file, test)`` for every test a note cites: `tests/test_x.py::name`, `test_x.py`, or `::name` after one."""
+    cited: list[tuple[str, str | None]] = []
+    last: str | None = None
+    for match in _CITED.finditer(text):
+        path, name, alone = match.groups()
+        if path is not None:
+            last = path.rsplit("/", 1)[-1]
+            cited.append((last, name))
+        elif last is not None:
+            cited.append((last, alone))
+    return cited
+
+
+def test_every_test_the_design_notes_cite_exists():
+    tests = README.parent / "tests"
+    defined: dict[str, set[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        defined[path.name] = set(re.findall(r"^(?:async )?def (test_\w+)", path.read_text(), flags=re.M))
+    missing = []
+    for note in sorted((README.parent / "docs").glob("*.md")):
+        for file, name in cited_tests(note.read_text()):
+            if file not in defined or (name is not None and name not in defined[file]):
+                missing.append(f"{note.name}: {file}{'::' + name if name else ''}")
+    assert not missing, "the design notes cite tests that do not exist: " + ", ".join(missing)
+
+
+def test_citations_are_read_with_the_file_they_follow():
+    text = "`tests/test_a.py::test_one`, `::test_two`; `test_b.py`; `sdk/test_c.py::test_three`"
+    assert cited_tests(text) == [
+        ("test_a.py", "test_one"),
+        ("test_a.py", "test_two"),
+        ("test_b.py", None),
+        ("test_c.py", "test_three"),
+    ]
