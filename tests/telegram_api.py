@@ -11,7 +11,7 @@ Every call is recorded in ``calls`` (method, parameters, HTTP status, time);
 ``accepted(method)`` lists the ones answered ``"ok": true`` and ``sent(method)``
 their parameters; ``wait_for`` waits for a message; ``fail_next`` makes chosen
 messages get Telegram's real error answers (``ERRORS``) first, as a flood
-limit or an outage would.
+limit or an outage would; a chat in ``missing_chats`` is one the bot is not in ("chat not found").
 
 ``enqueue`` hands the bot updates as Telegram would (``update_id`` counts up);
 ``getUpdates`` returns them as long polling does: ``offset`` confirms (forgets)
@@ -112,6 +112,7 @@ class BotAPI:
         self._held = 0  # getUpdates requests waiting for an update now
         self._closed = False
         self._message_id = 0
+        self.missing_chats: set[int] = set()  # chats the bot is not in: "chat not found", as Telegram answers
         self._server = _Server(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -222,6 +223,8 @@ class BotAPI:
             try:
                 chat_id = int(params["chat_id"])
             except (TypeError, ValueError):
+                return _error(400, "Bad Request: chat not found")
+            if chat_id in self.missing_chats:
                 return _error(400, "Bad Request: chat not found")
             for field in ("text", "caption"):
                 if field in params:

@@ -6,20 +6,30 @@ today and the six days before, from local midnight.  The previous week is the
 same number of whole days just before it.  Each day is one bar, today's
 included.  Every number comes from :meth:`Source.kpi` over exactly these
 windows — the same numbers ``botwatch kpi --since <since> --until <until>``
-prints.  Where clients are lost (``journal.insights``) and what a change did
+prints (for a tenant with its own SLA seconds or confidence floor, the late
+and not-understood turns are counted again at those edges: ``at_targets``).
+Where clients are lost (``journal.insights``) and what a change did
 (``journal.impact``) are read from the journal; the stack source has neither.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from botwatch.audit.source import Source
-from botwatch.journal import EntryKind, Kpi
+from botwatch.audit.targets import TARGETS, Targets
+from botwatch.journal import EntryKind, Journal, Kpi
+from botwatch.journal.errors import explain
+from botwatch.journal.kpi import CLIENT_TURN
+from botwatch.journal.readonly import connect_read_only
+from botwatch.journal.rows import FAMILY_TURN
+from botwatch.journal.tenant_scope import restrict
 from botwatch.masking import mask
 
 MAX_DAYS = 31
@@ -55,6 +65,7 @@ class ReportData:
     examples: dict[str, Example] = field(default_factory=dict)  # by conversation id
     changes: list[Any] = field(default_factory=list)  # journal.impact.ChangeImpact
     analysed: bool = False  # insights and change impact ran (journal source, modules present)
+    targets: Targets = TARGETS  # the defaults, or a tenant's own (tenants file)
 
     @property
     def previous_empty(self) -> bool:
@@ -80,10 +91,12 @@ def collect(
     tz: tzinfo,
     until: datetime | None = None,
     progress: Progress | None = None,
+    targets: Targets = TARGETS,
 ) -> ReportData:
     say = progress or (lambda _step: None)
     end = until or datetime.now(UTC)
     since, days = week_bounds(period, end, tz)
+    journal = getattr(source, "journal", None)
     say("week")
     current = source.kpi(end - since, end)
     previous_start = _midnight(days[0] - timedelta(days=len(days)), tz)
@@ -93,8 +106,10 @@ def collect(
         say(f"day {n}/{len(days)}")
         day_end = min(_midnight(day + timedelta(days=1), tz), end)
         bars.append(Day(day, source.kpi(day_end - _midnight(day, tz), day_end), day == days[-1]))
-    data = ReportData(since, end, tz, current, previous, bars)
-    journal = getattr(source, "journal", None)
+    if isinstance(journal, Journal):
+        current, previous, *counted = at_targets(journal, [current, previous, *(d.kpi for d in bars)], targets)
+        bars = [dataclasses.replace(d, kpi=k) for d, k in zip(bars, counted, strict=True)]
+    data = ReportData(since, end, tz, current, previous, bars, targets=targets)
     if journal is None:
         return data
     try:
@@ -111,7 +126,52 @@ def collect(
         if finding.examples:
             cid = finding.examples[0]
             examples[cid] = example(source, cid)
-    return ReportData(since, end, tz, current, previous, bars, findings, examples, changes, analysed=True)
+    return ReportData(since, end, tz, current, previous, bars, findings, examples, changes, True, targets)
+
+
+def at_targets(journal: Journal, kpis: list[Kpi], targets: Targets) -> list[Kpi]:
+    """``kpis`` with the late and not-understood turns counted at ``targets``' edges (the journal's are the defaults).
+
+    Late: a timed turn longer than ``targets.sla_seconds``; not understood: an
+    intent with confidence under ``targets.confidence_floor`` — the journal's
+    own rules (``journal.kpi``) at other edges, over the same client turns.
+    """
+    if (targets.sla_seconds, targets.confidence_floor) == (TARGETS.sla_seconds, TARGETS.confidence_floor):
+        return kpis
+    conn = connect_read_only(journal.path)
+    try:
+        return _recount(conn, journal.tenant, kpis, targets)
+    except sqlite3.Error as error:
+        raise explain(journal.path, error) from error
+    finally:
+        conn.close()
+
+
+def _recount(conn: sqlite3.Connection, tenant: str | None, kpis: list[Kpi], targets: Targets) -> list[Kpi]:
+    if tenant is not None:
+        restrict(conn, tenant)
+    counted = []
+    for kpi in kpis:
+        over, low = conn.execute(
+            """SELECT COALESCE(SUM(sla_breached IS NOT NULL AND duration_ns > ?), 0),
+                      COALESCE(SUM(intent IS NOT NULL AND confidence < ?), 0)
+               FROM spans WHERE family = ? AND start_ns >= ? AND start_ns < ? AND """
+            + CLIENT_TURN,
+            (
+                round(targets.sla_seconds * 1e9),
+                targets.confidence_floor,
+                FAMILY_TURN,
+                _ns(kpi.since),
+                _ns(kpi.until),
+            ),
+        ).fetchone()
+        counted.append(dataclasses.replace(kpi, turns_over_sla=over, low_confidence_turns=low))
+    return counted
+
+
+def _ns(moment: datetime) -> int:
+    """As the journal's windows are cut (journal.kpi)."""
+    return (moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
 
 
 def example(source: Source, conversation_id: str) -> Example:

@@ -15,7 +15,6 @@ from botwatch.audit import report_measures as rm
 from botwatch.audit.report import ReportData, values
 from botwatch.audit.report_text import day_label, percent, t, title
 from botwatch.audit.report_text import period as report_period
-from botwatch.audit.targets import TARGETS
 
 e = html.escape
 
@@ -67,9 +66,9 @@ def _card(data: ReportData, lang: str, m: rm.Measure) -> str:
     now, before = data.current, data.previous
     value = f'<span class="value" data-kpi="{m.key}">{e(rm.shown(lang, m, now))}</span>'
     target = ""
-    ok = rm.on_target(m, now)
-    if ok is not None and m.target is not None:
-        words = t(lang, "target_ok" if ok else "target_bad", target=percent(lang, m.target))
+    ok, most = rm.on_target(m, now, data.targets), rm.target(m, data.targets)
+    if ok is not None and most is not None:
+        words = t(lang, "target_ok" if ok else "target_bad", target=percent(lang, most))
         target = f'<p class="target {"ok" if ok else "bad"}">{e(words)}</p>'
     change, css = rm.compare(lang, m, now, before, len(data.days))
     if not data.previous_empty and m.value(before) is not None:
@@ -79,9 +78,9 @@ def _card(data: ReportData, lang: str, m: rm.Measure) -> str:
         change = f'{head}<b data-kpi-previous="{m.key}">{shown}</b>{tail}'
     else:
         change = e(change)
-    line = rm.detail(lang, m, now) if m.value(now) is not None or m.key == "conversations" else []
+    line = rm.detail(lang, m, now, data.targets) if m.value(now) is not None or m.key == "conversations" else []
     return (
-        f'<div class="card" id="{m.key}"><h2>{e(rm.title(lang, m))}</h2>{value}'
+        f'<div class="card" id="{m.key}"><h2>{e(rm.title(lang, m, data.targets))}</h2>{value}'
         f'<p class="detail">{_keyed(line)}</p>{target}'
         f'<p class="change {css}">{change}</p>{_chart(data, lang, m)}</div>'
     )
@@ -97,11 +96,10 @@ def _chart(data: ReportData, lang: str, m: rm.Measure) -> str:
             (t(lang, "legend_conversations"), t(lang, "legend_bookings")),
         )
         alt = t(lang, "chart_conversations")
-    elif m.key in ("sla_breach_share", "low_confidence_share") and m.target is not None:
-        png = charts.share_chart(labels, values(data.days, m.value), m.target, t(lang, "legend_target"))
-        alt = t(
-            lang, "chart_sla" if m.key == "sla_breach_share" else "chart_confidence", seconds=f"{TARGETS.sla_seconds:g}"
-        )
+    elif m.key in ("sla_breach_share", "low_confidence_share") and (most := rm.target(m, data.targets)) is not None:
+        png = charts.share_chart(labels, values(data.days, m.value), most, t(lang, "legend_target"))
+        seconds = f"{data.targets.sla_seconds:g}"
+        alt = t(lang, "chart_sla" if m.key == "sla_breach_share" else "chart_confidence", seconds=seconds)
     else:
         return ""
     return f'<p class="detail">{e(alt)}</p><img alt="{e(alt)}" src="data:image/png;base64,{png}">'
@@ -170,8 +168,8 @@ def _changes(data: ReportData, lang: str) -> str:
 
 def todo(data: ReportData, lang: str) -> list[str]:
     """What to do next, one line each, worst first."""
-    k, out = data.current, []
-    seconds = f"{TARGETS.sla_seconds:g}"
+    k, out, targets = data.current, [], data.targets
+    seconds = f"{targets.sla_seconds:g}"
     for c in data.changes:
         if c.worse:
             out.append(
@@ -179,11 +177,11 @@ def todo(data: ReportData, lang: str) -> list[str]:
             )
     for f in data.findings[:1]:
         out.append(t(lang, "todo_finding", step=_step(lang, f), rate=percent(lang, f.loss_rate)))
-    if k.sla_breach_share is not None and k.sla_breach_share > TARGETS.sla_share:
+    if k.sla_breach_share is not None and k.sla_breach_share > targets.sla_share:
         out.append(t(lang, "todo_sla", value=percent(lang, k.sla_breach_share), seconds=seconds))
-    if k.low_confidence_share is not None and k.low_confidence_share > TARGETS.low_confidence_share:
+    if k.low_confidence_share is not None and k.low_confidence_share > targets.low_confidence_share:
         out.append(t(lang, "todo_confidence", value=percent(lang, k.low_confidence_share)))
-    if k.lead_failure_rate is not None and k.lead_failure_rate > TARGETS.lead_failure_share:
+    if k.lead_failure_rate is not None and k.lead_failure_rate > targets.lead_failure_share:
         out.append(t(lang, "todo_leads", value=percent(lang, k.lead_failure_rate)))
     reminded, unreminded = k.no_show_rate_reminded, k.no_show_rate_unreminded
     if reminded is not None and unreminded is not None and unreminded > reminded:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from botwatch.audit.report_text import count, percent, points, span_key, t
-from botwatch.audit.targets import TARGETS
+from botwatch.audit.targets import TARGETS, Targets
 from botwatch.journal import Kpi
 
 FLAT_PP = 0.05  # changes smaller than this (percentage points) read "as last week"
@@ -46,8 +46,20 @@ MEASURES = (
 )
 
 
-def title(lang: str, measure: Measure) -> str:
-    return t(lang, measure.title, seconds=f"{TARGETS.sla_seconds:g}")
+def target(measure: Measure, targets: Targets = TARGETS) -> float | None:
+    """The share ``measure`` should stay at or under, by ``targets`` (a tenant's own or the defaults)."""
+    if measure.target is None:
+        return None
+    own = {
+        "sla_breach_share": targets.sla_share,
+        "low_confidence_share": targets.low_confidence_share,
+        "lead_failure_rate": targets.lead_failure_share,
+    }
+    return own.get(measure.key, measure.target)
+
+
+def title(lang: str, measure: Measure, targets: Targets = TARGETS) -> str:
+    return t(lang, measure.title, seconds=f"{targets.sla_seconds:g}")
 
 
 def shown(lang: str, measure: Measure, kpi: Kpi) -> str:
@@ -57,7 +69,7 @@ def shown(lang: str, measure: Measure, kpi: Kpi) -> str:
     return count(int(value))
 
 
-def detail(lang: str, measure: Measure, kpi: Kpi) -> list[tuple[str, str | None]]:
+def detail(lang: str, measure: Measure, kpi: Kpi, targets: Targets = TARGETS) -> list[tuple[str, str | None]]:
     """The line under the value as (text, kpi key) parts: keyed parts are numbers ``kpi --json`` holds."""
     n, key = count, measure.key
     if key == "conversations":
@@ -84,7 +96,7 @@ def detail(lang: str, measure: Measure, kpi: Kpi) -> list[tuple[str, str | None]
     if key == "sla_breach_share":
         return _fill(lang, "sla_detail", late=(n(kpi.turns_over_sla), "turns_over_sla"), turns=(n(kpi.turns), "turns"))
     if key == "low_confidence_share":
-        floor = f"{TARGETS.confidence_floor:g}"
+        floor = f"{targets.confidence_floor:g}"
         return _fill(
             lang,
             "confidence_detail",
@@ -121,11 +133,11 @@ def _fill(lang: str, key: str, **values: tuple[str, str | None]) -> list[tuple[s
     return out
 
 
-def on_target(measure: Measure, kpi: Kpi) -> bool | None:
-    value = measure.value(kpi)
-    if measure.target is None or value is None:
+def on_target(measure: Measure, kpi: Kpi, targets: Targets = TARGETS) -> bool | None:
+    value, most = measure.value(kpi), target(measure, targets)
+    if most is None or value is None:
         return None
-    return value <= measure.target
+    return value <= most
 
 
 def compare(lang: str, measure: Measure, now: Kpi, before: Kpi, days: int = 7) -> tuple[str, str]:

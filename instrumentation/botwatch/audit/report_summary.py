@@ -36,9 +36,9 @@ def _compose(data: ReportData, lang: str, actions: list[str]) -> str:
     for m in rm.MEASURES:
         value = rm.shown(lang, m, data.current)
         change, _ = rm.compare(lang, m, data.current, data.previous, len(data.days))
-        ok = rm.on_target(m, data.current)
+        ok = rm.on_target(m, data.current, data.targets)
         mark = "" if ok is None else (" ✅" if ok else " ⚠️")
-        lines.append(f"{e(rm.title(lang, m))}: <b>{e(value)}</b>{mark} · {e(change)}")
+        lines.append(f"{e(rm.title(lang, m, data.targets))}: <b>{e(value)}</b>{mark} · {e(change)}")
     if actions:
         lines += ["", f"<b>{e(t(lang, 'todo'))}</b>"] + [f"{n}. {e(a)}" for n, a in enumerate(actions, 1)]
     lines += ["", e(t(lang, "summary_more"))]

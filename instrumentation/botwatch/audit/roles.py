@@ -1,6 +1,6 @@
 """Who reads: the owner sees everything of their business; a manager sees no client's words and no client's id.
 
-A manager's export, replay and sessions carry counts, timings, intents,
+A manager's export, replay, sessions and weekly report carry counts, timings, intents,
 funnel stages, CRM outcomes and links (conversation and trace ids) only: no
 client message text, no bot reply text (it quotes the client), no masked phone
 or client hash (``ph_…``), no free text of errors and notes.  ``--role`` picks
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from botwatch import env as botwatch_env
 from botwatch.audit.errors import UsageError
 from botwatch.audit.export import Row
+from botwatch.audit.report import ReportData
 from botwatch.journal.replay import ReplayEntry
 
 ENV_ROLE = botwatch_env.ROLE.name
@@ -63,3 +64,10 @@ def replay_entries(entries: Sequence[ReplayEntry], role: str) -> list[ReplayEntr
             text = f"text hidden for the manager role, {len(text)} characters"
         shown.append(dataclasses.replace(entry, text=text, client=None))
     return shown
+
+
+def report_data(data: ReportData, role: str) -> ReportData:
+    """The week as ``role`` may read it: a manager's quotes no conversation (numbers, steps and links stay)."""
+    if role == OWNER:
+        return data
+    return dataclasses.replace(data, examples={})

@@ -8,7 +8,9 @@ they agree, so the report never calls a week fine that an alert calls bad.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from botwatch import semconv
 
@@ -23,3 +25,13 @@ class Targets:
 
 
 TARGETS = Targets()
+
+
+def for_tenant(targets: Any) -> Targets:
+    """The report's targets with a tenant's own (``botwatch.tenants.Targets``: None keeps the default)."""
+    own = {
+        name: value
+        for name in ("sla_seconds", "confidence_floor", "lead_failure_share")
+        if (value := getattr(targets, name, None)) is not None
+    }
+    return dataclasses.replace(TARGETS, **own)

@@ -1,11 +1,14 @@
 """Send the owner's Telegram chat a message (``sendMessage``) and a file (``sendDocument``).
 
 Configured like the alerts' receiver: the Bot API base URL (a self-hosted
-Bot API server or, in tests, a local fake), a token file, a chat id.
+Bot API server or, in tests, a local fake), a token file, a chat id.  A
+tenant's reports go to the chat (and forum topic: ``message_thread_id``) its
+tenants file names; the token and the URL stay the environment's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +29,22 @@ class TelegramTarget:
     api_url: str
     token: str
     chat_id: str
+    thread_id: int | None = None  # a topic of a forum group
 
     @classmethod
     def from_env(cls) -> TelegramTarget:
-        token_file = env.TELEGRAM_TOKEN_FILE.text() or ""
+        """The bot and the chat of the environment."""
         chat_id = env.TELEGRAM_CHAT_ID.text() or ""
-        if not token_file or not chat_id:
+        if not env.TELEGRAM_TOKEN_FILE.is_set() or not chat_id:
             raise UsageError(f"--telegram needs {ENV_TOKEN_FILE} (a file with the bot token) and {ENV_CHAT_ID}")
+        return cls.bot_from_env(chat_id)
+
+    @classmethod
+    def bot_from_env(cls, chat_id: str = "") -> TelegramTarget:
+        """The environment's bot (token file, API URL) writing to ``chat_id``; ``to()`` picks another chat."""
+        token_file = env.TELEGRAM_TOKEN_FILE.text() or ""
+        if not token_file:
+            raise UsageError(f"--telegram needs {ENV_TOKEN_FILE} (a file with the bot token)")
         try:
             token = Path(token_file).read_text().strip()
         except OSError as error:
@@ -41,15 +53,25 @@ class TelegramTarget:
             raise UsageError(f"the token file {token_file} is empty; put the @BotFather token in it")
         return cls((env.TELEGRAM_API_URL.text() or DEFAULT_API_URL).rstrip("/"), token, chat_id)
 
+    def to(self, chat_id: int | str, thread_id: int | None = None) -> TelegramTarget:
+        """The same bot writing to another chat (and topic)."""
+        return dataclasses.replace(self, chat_id=str(chat_id), thread_id=thread_id)
+
+    def _chat(self) -> dict[str, str]:
+        chat = {"chat_id": self.chat_id}
+        if self.thread_id is not None:
+            chat["message_thread_id"] = str(self.thread_id)
+        return chat
+
 
 def send_message(target: TelegramTarget, text: str) -> None:
     """``sendMessage`` with ``parse_mode=HTML``: the caller keeps ``text`` valid Telegram HTML under 4096."""
-    _call(target, "sendMessage", {"chat_id": target.chat_id, "text": text, "parse_mode": "HTML"}, None, "summary")
+    _call(target, "sendMessage", {**target._chat(), "text": text, "parse_mode": "HTML"}, None, "summary")
 
 
 def send_document(target: TelegramTarget, name: str, content: bytes, caption: str) -> None:
     files = {"document": (name, content, "text/html")}
-    _call(target, "sendDocument", {"chat_id": target.chat_id, "caption": caption[:1024]}, files, "report")
+    _call(target, "sendDocument", {**target._chat(), "caption": caption[:1024]}, files, "report")
 
 
 def _call(

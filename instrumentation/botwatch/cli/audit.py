@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -12,10 +13,11 @@ import botwatch
 from botwatch import semconv
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.label import Review, record_review
+from botwatch.audit.roles import OWNER, add_role_option, resolve_role
 from botwatch.audit.sample import reservoir
 from botwatch.audit.source import SourceOptions
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_OK, parse_duration
+from botwatch.cli.common import EXIT_OK, add_tenant_option, parse_duration
 from botwatch.cli.sessions import format_sessions
 from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
 from botwatch.journal import journal_path
@@ -41,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sample.add_argument("--since", type=parse_duration, default=timedelta(days=30), help="period (30d)")
     sample.add_argument("--seed", type=int, default=None, help="the same seed picks the same conversations")
     sample.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_tenant_option(sample)
     add_source_options(sample)
     sample.set_defaults(run=run_sample)
 
@@ -51,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     weekly.add_argument("--page", type=int, default=1, help="which page of turns (1)")
     weekly.add_argument("--limit", type=int, default=PAGE_SIZE, help=f"turns per page; 0 for all ({PAGE_SIZE})")
     weekly.add_argument("--json", action="store_true", help="one JSON object per line (the same page)")
+    add_tenant_option(weekly)
+    add_role_option(weekly)
     add_source_options(weekly)
     weekly.set_defaults(run=run_weekly)
 
@@ -102,12 +107,15 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_weekly(args: argparse.Namespace) -> int:
     if args.page < 1 or args.limit < 0:
         raise UsageError("--page must be at least 1 and --limit at least 0 (0 prints every turn)")
+    role = resolve_role(args.role)
     until = datetime.now(UTC)
     source = source_from(args)
     try:
         turns = source.low_confidence_turns(until - args.since, until)
     finally:
         source.close()
+    if role != OWNER:  # a manager reads intents and confidences, not the client's words
+        turns = [dataclasses.replace(t, text=None) for t in turns]
     pages = max(1, math.ceil(len(turns) / args.limit)) if args.limit else 1
     if args.page > pages:
         raise UsageError(f"--page {args.page}: there are {pages} pages of {args.limit} turns ({len(turns)} turns)")
@@ -129,7 +137,10 @@ def run_weekly(args: argparse.Namespace) -> int:
         print(printable(f"  {where}  {t.intent} {t.confidence:.2f}{text}"))
     if args.page < pages:
         limit = f" --limit {args.limit}" if args.limit != PAGE_SIZE else ""
-        print(f"\nNext page: botwatch audit weekly --since {_compact(args.since)}{limit} --page {args.page + 1}")
+        tenant = f" --tenant {args.tenant}" if args.tenant else ""
+        print(
+            f"\nNext page: botwatch audit weekly --since {_compact(args.since)}{limit}{tenant} --page {args.page + 1}"
+        )
     first = page[0]
     print(
         f"Label one: botwatch audit label {printable(first.conversation_id)} --turn {first.turn_index} --correct "
