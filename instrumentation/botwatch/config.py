@@ -178,7 +178,6 @@ class Settings:
         extra_channels = tuple(channels) if channels is not None else botwatch_env.CHANNELS.items(env) or ()
         return cls(
             service_name=service_name,
-            secret=load_secret(secret, env),
             otlp_endpoint=endpoint,
             endpoint_explicit=endpoint_explicit,
             journal_path=botwatch_env.journal_path(journal, env),
@@ -198,4 +197,6 @@ class Settings:
             max_tenants=env_count(botwatch_env.MAX_TENANTS, max_tenants, 10, env),
             label_budget=env_count(botwatch_env.LABEL_BUDGET, label_budget, 300, env),
             label_budgets=dict(label_budgets or {}),
+            # Last: a bad variable above stops init() before a key file is created.
+            secret=load_secret(secret, env),
         )

@@ -263,7 +263,14 @@ TIMEZONE = Var(
     "the business's time zone: report days, Telegram episode windows",
     f"report, {_TELEGRAM}",
 )
-LANG = Var("BOTWATCH_LANG", "choice", "ru", "language of `botwatch insights`", "insights CLI", choices=("ru", "en"))
+LANG = Var(
+    "BOTWATCH_LANG",
+    "choice",
+    "ru",
+    "language of `botwatch insights` and `botwatch replay`",
+    "insights, replay",
+    choices=("ru", "en"),
+)
 TELEGRAM_TOKEN_FILE = Var(
     "BOTWATCH_TELEGRAM_TOKEN_FILE",
     "path",
@@ -389,3 +396,17 @@ def secret_file(env: Mapping[str, str] | None = None) -> Path:
 def stack_dir(env: Mapping[str, str] | None = None) -> Path:
     """``BOTWATCH_STACK_DIR``, else ``~/.local/share/botwatch/stack``."""
     return STACK_DIR.path(env) or Path.home() / ".local" / "share" / "botwatch" / "stack"
+
+
+# -- the README's table ---------------------------------------------------------------
+def markdown_table() -> str:
+    """The README's table of ``BOTWATCH_*`` variables (``python -m botwatch.env`` prints it)."""
+    lines = ["| variable | meaning | default | value | read by |", "|---|---|---|---|---|"]
+    for var in REGISTRY:
+        kind = f"{var.kind}: {' / '.join(var.choices)}" if var.choices else var.kind
+        lines.append(f"| `{var.name}` | {var.meaning} | {var.default or '—'} | {kind} | {var.reader} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
