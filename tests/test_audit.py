@@ -95,9 +95,9 @@ def test_every_filter_matches_the_journal(cli, journal):
 
 def test_replay_with_source_journal_is_the_journal_replay(cli):
     cid = sessions_json(cli)[0]["conversation_id"]
-    code, plain, _ = cli("replay", cid)
+    code, plain, _ = cli("replay", cid, "--lang=en")
     assert code == 0
-    code, explicit, _ = cli("replay", cid, "--source", "journal")
+    code, explicit, _ = cli("replay", cid, "--lang=en", "--source", "journal")
     assert code == 0 and explicit == plain and f"Conversation {cid}" in plain
 
 

@@ -317,7 +317,7 @@ def test_sessions_filters_on_tempo(stack, otlp_capture):
 
 def test_replay_export_sample_weekly_on_the_stack(stack, otlp_capture, tmp_path):
     crm = sorted(captured_conversations(otlp_capture, lambda s: s["attributes"].get(semconv.CRM_OUTCOME) == "error"))
-    code, out, err = stack("replay", crm[0])
+    code, out, err = stack("replay", crm[0], "--lang=en")
     assert code == 0, err
     assert f"Conversation {crm[0]}" in out and "client  «" in out and "bot     «" in out and "crm" in out
     events = tmp_path / "events.jsonl"

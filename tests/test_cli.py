@@ -57,8 +57,8 @@ def test_same_seed_same_journal_kpis(clean_env, tmp_path):
     a, b, c = kpi_json(first), kpi_json(second), kpi_json(other)
     assert a == b
     assert a != c
-    replay_a = botwatch_cmd("replay", "demo-9-7", "--journal", str(first)).stdout
-    replay_b = botwatch_cmd("replay", "demo-9-7", "--journal", str(second)).stdout
+    replay_a = botwatch_cmd("replay", "demo-9-7", "--lang=en", "--journal", str(first)).stdout
+    replay_b = botwatch_cmd("replay", "demo-9-7", "--lang=en", "--journal", str(second)).stdout
     assert replay_a == replay_b and "client" in replay_a
 
 

@@ -158,7 +158,7 @@ def test_a_manager_export_has_no_client_text_and_no_client_hash(journal: tuple[P
 
 def test_a_manager_replay_and_a_manager_environment(journal: tuple[Path, dict[str, str]]) -> None:
     _path, env = journal
-    replay = botwatch(env, "replay", "salon-1-c0", f"--tenant={GATEWAY}", "--role=manager")
+    replay = botwatch(env, "replay", "salon-1-c0", f"--tenant={GATEWAY}", "--role=manager", "--lang=en")
     assert replay.returncode == 0, replay.stderr
     for forbidden in (GATEWAY_TEXT, "Да, на 12:00", "ph_", "***"):
         assert forbidden not in replay.stdout, forbidden

@@ -1,17 +1,24 @@
-"""``botwatch replay <id>``: one conversation as a transcript, in time order, from the journal or the stack."""
+"""``botwatch replay <id>``: one conversation as a transcript, in time order, from the journal or the stack.
+
+Russian labels by default (``--lang en`` or ``BOTWATCH_LANG=en`` for English); times in the business's
+zone, as the report writes them: ``--tz``, else ``BOTWATCH_TIMEZONE``, else Europe/Moscow (``--tz UTC`` for UTC).
+"""
 
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 
-from botwatch.audit.errors import NotFound
+from botwatch import env
+from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.roles import add_role_option, replay_entries, resolve_role
 from botwatch.audit.source import SourceOptions
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_NOT_FOUND, EXIT_OK, add_tenant_option, fail, open_journal, parse_duration
 from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
-from botwatch.journal import format_replay
+from botwatch.journal import ReplayEntry, format_replay
+
+ENV_LANG = env.LANG.name
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,15 +34,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=timedelta(days=30),
         help="stack only: how far back to look for the conversation (30d)",
     )
+    parser.add_argument(
+        "--lang",
+        choices=("ru", "en"),
+        default=env.LANG.choice(default="ru"),
+        help=f"language of the labels: ru (default) or en (${ENV_LANG})",
+    )
+    parser.add_argument(
+        "--tz",
+        default=None,
+        metavar="ZONE",
+        help="time zone of the times shown, an IANA name such as Asia/Yekaterinburg or UTC "
+        "($BOTWATCH_TIMEZONE, else Europe/Moscow)",
+    )
     add_source_options(parser)
     add_tenant_option(parser)
     add_role_option(parser)
     parser.set_defaults(run=run)
 
 
+def _timezone(name: str | None) -> tzinfo:
+    from botwatch.integrations.settings import business_timezone
+
+    try:
+        return business_timezone(name)
+    except ValueError as error:
+        raise UsageError(str(error).replace("timezone=", "--tz ")) from error
+
+
+def _render(entries: list[ReplayEntry], args: argparse.Namespace) -> str:
+    return format_replay(replay_entries(entries, args.role), tz=args.zone, lang=args.lang)
+
+
 @audit_errors
 def run(args: argparse.Namespace) -> int:
     args.role = resolve_role(args.role)  # a refused role stops here, before reading anything
+    args.zone = _timezone(args.tz)  # so does an unknown time zone
     if SourceOptions.resolve(args.source).kind == "journal":
         return _from_journal(args)
     return _from_source(args)
@@ -49,7 +83,7 @@ def _from_journal(args: argparse.Namespace) -> int:
             hint = f"; recent ones: {', '.join(recent)}" if recent else ""
             scope = f" for tenant {args.tenant}" if args.tenant else ""
             return fail(f"no conversation {args.conversation_id!r}{scope} in {journal.path}{hint}", EXIT_NOT_FOUND)
-    print(format_replay(replay_entries(entries, args.role)))
+    print(_render(entries, args))
     return EXIT_OK
 
 
@@ -64,5 +98,5 @@ def _from_source(args: argparse.Namespace) -> int:
         raise NotFound(
             f"no conversation {args.conversation_id!r} in the last {human(args.since)} ({source.description})"
         )
-    print(format_replay(replay_entries(entries, args.role)))
+    print(_render(entries, args))
     return EXIT_OK
