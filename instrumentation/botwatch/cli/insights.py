@@ -7,11 +7,21 @@ import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from botwatch import env
+from botwatch.audit.errors import UsageError
 from botwatch.cli.commands import SUMMARIES
-from botwatch.cli.common import EXIT_OK, add_journal_option, add_tenant_option, open_journal, parse_duration
+from botwatch.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    add_journal_option,
+    add_tenant_option,
+    fail,
+    open_journal,
+    parse_duration,
+)
 from botwatch.journal.impact import (
     ChangeImpact,
     Side,
@@ -39,8 +49,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Rank the scenario steps where conversations end without a booking far more often in one variant, "
             "model, bot or channel than in the rest (with confidence intervals and examples), and measure what "
-            "each switch of model, release or scenario version did to conversion. Reads the journal."
+            "each switch of model, release or scenario version did to conversion. Reads the journal: the bot's "
+            "own, or with --source stack the journal a native stack (botwatch stack up) writes. A docker compose "
+            "stack (Tempo, Loki) is not read yet."
         ),
+    )
+    parser.add_argument(
+        "--source",
+        choices=("journal", "stack"),
+        default=None,
+        help="journal (default) or stack: the journal the native stack's receiver writes ($BOTWATCH_SOURCE)",
     )
     parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -65,7 +83,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=run)
 
 
+COMPOSE_UNSUPPORTED = (
+    "insights reads the journal; a docker compose stack (Tempo, Loki) is not supported yet. "
+    "Run it where the bot writes its journal (--journal), or use the native stack (botwatch stack up), "
+    "whose journal --source stack reads"
+)
+
+
+def journal_to_read(source: str | None, journal: Path | None) -> tuple[Path | None, str | None]:
+    """The journal ``--source`` names, and a line saying where it came from; UsageError when there is none.
+
+    ``stack`` is the journal the native stack's receiver writes (its traces and logs land there); a compose
+    stack keeps them in Tempo and Loki, which insights does not read.
+    """
+    kind = source or env.SOURCE.choice(default="journal")
+    if kind != "stack":
+        return journal, None
+    from botwatch.audit.backends import native_stack
+
+    path = native_stack().get("journal", {}).get("journal")
+    if not path:
+        raise UsageError(f"--source stack: no native stack is running here. {COMPOSE_UNSUPPORTED}")
+    if journal is not None and journal != Path(path):
+        raise UsageError(f"--source stack reads the native stack's journal {path}; leave out --journal {journal}")
+    return Path(path), f"the native stack's journal {path}"
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        path, origin = journal_to_read(args.source, args.journal)
+    except (UsageError, env.ConfigError) as error:
+        return fail(str(error), EXIT_USAGE)
+    args.journal = path
+    if origin and not args.quiet:
+        print(f"botwatch insights: reading {origin}", file=sys.stderr, flush=True)
     until = datetime.now(UTC)
     since = until - args.since
     started = time.monotonic()
