@@ -320,6 +320,14 @@ def test_tenant_errors_are_clear(setup, telegram, tmp_path, capsys, monkeypatch)
     assert f"tenants file {tmp_path / 'missing.toml'}: no such file" in capsys.readouterr().err
     assert main([*base, "--tenant", SALON]) == 2
     assert "--tenants PATH or $BOTWATCH_TENANTS" in capsys.readouterr().err
+    assert main([*base, "--tenants", str(path)]) == 2
+    assert "--tenants goes with --tenant ID or --all-tenants" in capsys.readouterr().err
+    everyone = ["report", "--all-tenants", "--tenants", str(path), "--out", str(tmp_path / "all")]
+    assert main([*everyone, "--journal", str(tmp_path / "none.sqlite")]) == 3  # one error, not one per tenant
+    assert capsys.readouterr().err.count("there is no journal here yet") == 1
+    assert main([*everyone, "--source", "stack"]) == 2
+    assert "--all-tenants reads the journal" in capsys.readouterr().err
+    assert not (tmp_path / "all").exists()
     monkeypatch.setenv("BOTWATCH_TENANTS", str(path))  # the same variable as botwatch stack up
     assert main([*base, "--tenant", SALON]) == 0
     capsys.readouterr()

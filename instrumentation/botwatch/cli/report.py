@@ -33,7 +33,7 @@ from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import EXIT_OK, parse_duration, tenant_id
 from botwatch.cli.source_options import add_source_options, audit_errors, human, source_from
 from botwatch.cli.stack import ENV_TENANTS
-from botwatch.journal import JournalError
+from botwatch.journal import JournalError, journal_path
 from botwatch.private_files import private_dirs, replace_privately
 from botwatch.terminal import printable
 
@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     role = resolve_role(args.role)
     if args.all_tenants:
         return _run_all(args, role)
+    if args.tenants is not None and args.tenant is None:
+        raise UsageError("--tenants goes with --tenant ID or --all-tenants")
     tz = _timezone()
     spec = _tenant(args, args.tenant) if args.tenant is not None else None
     lang = args.lang or (spec.language if spec else "ru")
@@ -151,6 +153,9 @@ def _run_all(args: argparse.Namespace, role: str) -> int:
         raise UsageError("--all-tenants reads the journal (leave out --source stack): it is partitioned by tenant")
     entries = _entries(_tenants_path(args))
     tz = _timezone()
+    journal = journal_path(args.journal)
+    if not journal.exists():  # every tenant would fail alike: one error instead
+        raise JournalError(journal, "there is no journal here yet", "Run the bots with botwatch.init() first.")
     bot = TelegramTarget.bot_from_env() if args.telegram else None
     out_dir = args.out if args.out is not None else (None if args.telegram else DEFAULT_DIR)
     if out_dir is not None:
