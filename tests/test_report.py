@@ -218,7 +218,7 @@ def test_where_clients_are_lost_names_the_planted_step_with_a_masked_dialogue(pl
     losses = planted.split('<section id="losses">')[1].split("</section>")[0]
     findings = re.findall(r'<div class="finding"><h3 class="bad">(.*?)</h3>', losses)
     assert 1 <= len(findings) <= 3
-    assert "«price»" in findings[0] and "вариант сценария B" in findings[0], findings
+    assert "вопрос о цене" in findings[0] and "вариант сценария B" in findings[0], findings
     dialogue = losses.split('<div class="dialogue">')[1].split("</div>")[0]
     assert "<b>Клиент:</b>" in dialogue and "<b>Бот:</b>" in dialogue
     assert not re.search(r"\d[\d ()-]{8,}\d", dialogue)  # no phone number in the example
