@@ -47,6 +47,7 @@ needs_extra() {  # needs_extra EXTRA COMMAND...: exits 2 naming the extra, no tr
     echo "lean install: ok: ${*#"$VENV/bin/"} names the '$extra' extra"
 }
 
+step "$VENV/bin/python" -m botwatch.sdk_compat  # every private SDK name botwatch relies on is there
 mkdir "$WORK/sdk"
 if ! "$VENV/bin/python" scripts/lean_sdk_roundtrip.py "$WORK/sdk" 2>"$WORK/sdk.log"; then
     echo "lean install: FAILED: an SDK conversation over OTLP and into the journal" >&2
