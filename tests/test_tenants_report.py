@@ -345,8 +345,12 @@ def test_tenant_errors_are_clear(setup, telegram, tmp_path, capsys, monkeypatch)
     assert (directory / f"{SALON}.html").exists() and (directory / f"{CLINIC}.html").exists()
 
 
-def test_audit_weekly_by_tenant_and_for_a_manager(setup):
+def test_audit_weekly_and_sample_by_tenant_and_for_a_manager(setup):
     _journal, _path, env = setup
+    sample = botwatch(env, "audit", "sample", "--since=8d", "--n=20", "--json", f"--tenant={CLINIC}")
+    assert sample.returncode == 0, sample.stderr
+    picked = [json.loads(line)["conversation_id"] for line in sample.stdout.splitlines()]
+    assert len(picked) == 20 and all(cid.startswith(f"demo-{SEEDS[CLINIC]}-") for cid in picked)
     done = botwatch(env, "audit", "weekly", "--since=8d", "--limit=0", "--json", f"--tenant={SALON}")
     assert done.returncode == 0, done.stderr
     turns = [json.loads(line) for line in done.stdout.splitlines()]
