@@ -10,7 +10,8 @@
             turn.intent("booking", confidence=0.87)
             ...
 
-The names below load on first use: ``import botwatch`` (and so every
+Tests use :class:`botwatch.testing.InMemoryDestination` (``init(destination=...)``)
+instead of a collector.  The names below load on first use: ``import botwatch`` (and so every
 ``botwatch`` command, ``--help`` included) does not pay for the
 OpenTelemetry SDK until something needs it.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from botwatch import semconv
     from botwatch.conversation import Conversation, CRMAction, LLMCall, Outbound, Turn
+    from botwatch.exporters import Destination
     from botwatch.telemetry import Telemetry, init, shutdown
 
     conversation = Conversation
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CRMAction",
     "Conversation",
+    "Destination",
     "LLMCall",
     "Outbound",
     "Telemetry",
@@ -49,6 +52,7 @@ __all__ = [
 _LAZY = {
     "CRMAction": ("botwatch.conversation", "CRMAction"),
     "Conversation": ("botwatch.conversation", "Conversation"),
+    "Destination": ("botwatch.exporters", "Destination"),
     "LLMCall": ("botwatch.conversation", "LLMCall"),
     "Outbound": ("botwatch.conversation", "Outbound"),
     "Turn": ("botwatch.conversation", "Turn"),

@@ -141,6 +141,7 @@ class _SpanBlock(_Block):
 
     @property
     def span(self) -> Span:
+        """The OpenTelemetry span of this block (current while the block runs): add your own attributes to it."""
         return self._span
 
 
@@ -210,6 +211,7 @@ class Conversation(_Block):
 
     @property
     def trace_id(self) -> str:
+        """The conversation's trace id (32 hex digits), the same in every process that continues it."""
         return format(self._trace_id_int, "032x")
 
     def __enter__(self) -> Conversation:
@@ -360,6 +362,14 @@ def _funnel_stage(stage: object) -> str:
 
 
 class Turn(_SpanBlock):
+    """One inbound client message up to the bot's reply: a SERVER span ``turn``, made by :meth:`Conversation.turn`.
+
+    Inside it: :meth:`intent`, :meth:`llm` and :meth:`crm` blocks, :meth:`reply`,
+    :meth:`funnel`.  When it ends it records the reply time
+    (``botwatch.turn.duration``, with this trace as exemplar) and the intent's
+    confidence.
+    """
+
     def __init__(self, conversation: Conversation, text: str | bytes | None, index: int) -> None:
         self.conversation = conversation
         self.index = index
@@ -491,6 +501,7 @@ class Turn(_SpanBlock):
         self._log(semconv.EVENT_BOT_REPLIED, conv._exportable_text(text, "reply text"), extra, conv._clock())
 
     def funnel(self, stage: str) -> None:
+        """A business outcome reached in this turn: a span event on the turn, a log record and a counter."""
         stage = _funnel_stage(stage)
         self.conversation._record_funnel(stage, self._span, self.conversation._clock())
 
@@ -579,6 +590,10 @@ class LLMCall(_SpanBlock):
         return self
 
     def usage(self, input_tokens: int, output_tokens: int, *, cost: float | None = None) -> None:
+        """Tokens the call used (``gen_ai.usage.*``, the ``gen_ai.client.token.usage`` histogram) and its cost.
+
+        ``cost`` is in the currency of your dashboards (``botwatch.llm.cost``); leave it out when unknown.
+        """
         self.input_tokens = clean_count(input_tokens, "input_tokens")
         self.output_tokens = clean_count(output_tokens, "output_tokens")
         self.cost = clean_amount(cost, "cost") if cost is not None else None

@@ -39,6 +39,13 @@ def _count(counter: _Adder, amount: int | float, labels: Mapping[str, Any]) -> N
 
 
 class Deferred:
+    """A bounded queue of SDK work run on one background thread, so the bot's own thread only appends.
+
+    Measurements and log records are submitted here (:meth:`submit`, :meth:`count`) and
+    built by the thread; when the queue is full new work is dropped and counted
+    (``dropped``, exported as ``botwatch.telemetry.dropped``) instead of slowing the bot.
+    """
+
     def __init__(self, *, capacity: int = 65_536, interval: float = 0.05) -> None:
         self._queue: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any] | None]] = (
             collections.deque()

@@ -16,15 +16,28 @@ _SIGNAL_PATHS = {"traces": "/v1/traces", "logs": "/v1/logs", "metrics": "/v1/met
 
 
 class Destination(Protocol):
-    """Builds the three exporters; spans and logs after the meter provider that counts their failures."""
+    """Where ``init()`` sends telemetry: it builds one exporter per signal.
 
-    description: str
+    ``botwatch.init(destination=...)`` takes one; botwatch wraps each exporter so
+    it only ever receives masked data, and batches spans and log records before
+    them.  :class:`botwatch.testing.InMemoryDestination` keeps everything in
+    memory for tests.  Spans and logs are built after the meter provider, which
+    counts their export failures.
+    """
 
-    def metrics(self) -> MetricExporter: ...
+    description: str  # one line for botwatch's own log: where telemetry goes
 
-    def spans(self, meter_provider: MeterProvider) -> SpanExporter: ...
+    def metrics(self) -> MetricExporter:
+        """The metric exporter (called once per ``init()``)."""
+        ...
 
-    def logs(self, meter_provider: MeterProvider) -> LogRecordExporter: ...
+    def spans(self, meter_provider: MeterProvider) -> SpanExporter:
+        """The span exporter; ``meter_provider`` may count its failures."""
+        ...
+
+    def logs(self, meter_provider: MeterProvider) -> LogRecordExporter:
+        """The log record exporter; ``meter_provider`` may count its failures."""
+        ...
 
 
 def _protocol() -> str:
@@ -102,5 +115,6 @@ class JournalDestination:
         return JournalLogExporter(self._path)
 
 
-def destination(settings: Settings) -> Destination:
+def default_destination(settings: Settings) -> Destination:
+    """OTLP when an endpoint is configured, else the embedded journal."""
     return OTLPDestination(settings) if settings.otlp_endpoint else JournalDestination(settings)

@@ -8,6 +8,8 @@ import importlib.metadata
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
@@ -25,9 +27,10 @@ from botwatch import ids, semconv
 from botwatch.budgets import LabelBudgets
 from botwatch.config import Settings
 from botwatch.deferred import Deferred
-from botwatch.exporters import Destination, destination
+from botwatch.exporters import Destination, default_destination
 from botwatch.extras import require
-from botwatch.genai import GenAIConversation, instrument_openai
+from botwatch.genai import GenAIConversation
+from botwatch.genai import instrument_openai as trace_openai_calls
 from botwatch.instruments import Instruments
 from botwatch.pii import Redactor
 from botwatch.redacting import masking_logs, masking_metrics, masking_spans
@@ -173,15 +176,18 @@ class Telemetry:
 
     # -- lifecycle -----------------------------------------------------------
     def add_hook(self, undo: Any) -> None:
+        """Run ``undo()`` at :meth:`shutdown` (last added, first run): how log hooks remove themselves."""
         self._hooks.append(undo)
 
     def force_flush(self, timeout_millis: int = 10_000) -> None:
+        """Export everything recorded so far: deferred measurements first, then spans, log records, metrics."""
         self.deferred.drain()
         self.tracer_provider.force_flush(timeout_millis)
         self.logger_provider.force_flush(timeout_millis)
         self.meter_provider.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
+        """Flush and close the providers and hooks of this set-up; safe to call twice."""
         with self._lock:
             if self._closed:
                 return
@@ -228,26 +234,91 @@ def _set_globals(telemetry: Telemetry) -> None:
         _logs.set_logger_provider(telemetry.logger_provider)
 
 
-def init(service_name: str | None = None, **options: Any) -> Telemetry:
-    """Set up botwatch for this process.
+def init(
+    service_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    journal: str | Path | None = None,
+    destination: Destination | None = None,
+    secret: str | bytes | None = None,
+    capture_content: bool | None = None,
+    channels: Iterable[str] | None = None,
+    intents: Iterable[str] | None = None,
+    models: Iterable[str] | None = None,
+    variants: Iterable[str] | None = None,
+    prometheus_port: int | None = None,
+    capture_loguru: bool = True,
+    capture_logging: bool = False,
+    instrument_openai: bool = False,
+    tenant: str | None = None,
+    max_tenants: int | None = None,
+    label_budget: int | None = None,
+    label_budgets: Mapping[str, int] | None = None,
+) -> Telemetry:
+    """Set up botwatch for this process; calling it again replaces the previous set-up after flushing it.
 
-    With ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``endpoint=``) telemetry goes to
-    a collector over OTLP; without one, into the embedded journal
-    (``BOTWATCH_JOURNAL``).  See :class:`botwatch.config.Settings` for every
-    option.  Calling it again replaces the previous set-up after flushing it.
+    Where telemetry goes: ``destination`` if given (e.g.
+    :class:`botwatch.testing.InMemoryDestination` in your tests), else a
+    collector over OTLP at ``endpoint`` (a base URL; default
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``), else the embedded journal at ``journal``
+    (default ``BOTWATCH_JOURNAL``, then ``~/.local/share/botwatch/journal.sqlite``).
+
+    Args:
+        service_name: ``service.name`` of this bot (default ``OTEL_SERVICE_NAME``).
+        endpoint: OTLP base URL; the per-signal paths are appended.
+        journal: the journal file when there is no endpoint.
+        destination: builds the exporters instead of OTLP or the journal (see :class:`botwatch.Destination`).
+        secret: per-deployment key for trace ids and client hashes (default ``BOTWATCH_SECRET``).
+        capture_content: ``False``: no message text at all (default ``BOTWATCH_CAPTURE_CONTENT``, true).
+        channels: more channels allowed as metric labels (``BOTWATCH_CHANNELS``).
+        intents: allow-list of intents for metric labels (``BOTWATCH_INTENTS``).
+        models: allow-list of model names for metric labels (``BOTWATCH_MODELS``).
+        variants: allow-list of scenario variants for metric labels (``BOTWATCH_VARIANTS``).
+        prometheus_port: serve ``/metrics`` on this port (``BOTWATCH_PROMETHEUS_PORT``; needs ``[prometheus]``).
+        capture_loguru: turn loguru records into log records (when loguru is installed).
+        capture_logging: turn standard ``logging`` records into log records.
+        instrument_openai: trace OpenAI client calls (needs ``[openai]``).
+        tenant: the business this process records for (``BOTWATCH_TENANT``).
+        max_tenants: tenants one process records for before they share ``other`` (``BOTWATCH_MAX_TENANTS``).
+        label_budget: label sets per metric and tenant before ``other`` (``BOTWATCH_LABEL_BUDGET``).
+        label_budgets: per-tenant overrides of ``label_budget``.
+
+    Raises:
+        botwatch.env.ConfigError: a ``BOTWATCH_*`` variable has a value botwatch cannot use.
+        ValueError: an argument is out of range, or both ``destination`` and ``endpoint`` are given.
     """
     global _current
-    settings = Settings.resolve(service_name=service_name, **options)
+    if destination is not None and endpoint:
+        raise ValueError("init(): give destination= or endpoint=, not both")
+    settings = Settings.resolve(
+        service_name=service_name,
+        secret=secret,
+        endpoint=endpoint,
+        journal=journal,
+        capture_content=capture_content,
+        channels=channels,
+        intents=intents,
+        models=models,
+        variants=variants,
+        prometheus_port=prometheus_port,
+        capture_loguru=capture_loguru,
+        capture_logging=capture_logging,
+        instrument_openai=instrument_openai,
+        tenant=tenant,
+        max_tenants=max_tenants,
+        label_budget=label_budget,
+        label_budgets=label_budgets,
+    )
     with _state_lock:
         previous, _current = _current, None
     if previous is not None:
         previous.shutdown()
-    telemetry = Telemetry(settings, destination(settings))
+    telemetry = Telemetry(settings, destination if destination is not None else default_destination(settings))
     from botwatch.logs import install_log_hooks
 
     install_log_hooks(telemetry)
     if settings.instrument_openai:
-        instrument_openai(telemetry)
+        trace_openai_calls(telemetry)
     _set_globals(telemetry)
     with _state_lock:
         _current = telemetry

@@ -202,11 +202,9 @@ def run_label(args: argparse.Namespace) -> int:
         correct=args.correct,
         true_intent=intent if args.correct else args.wrong.strip(),
     )
-    init_options: dict[str, object] = {}
-    if options.kind == "journal":
-        init_options["journal"] = journal_path(args.journal)
+    journal = journal_path(args.journal) if options.kind == "journal" else None
     try:
-        telemetry = botwatch.init(service_name=args.service_name, **init_options)
+        telemetry = botwatch.init(service_name=args.service_name, journal=journal)
     except ValueError as error:
         raise UsageError(str(error)) from error
     try:
