@@ -11,8 +11,10 @@ Two things keep the bot's own latency flat while the thread works:
 
 * counter increments are summed per series before they reach the SDK, so a
   drain that saw 300 ``crm_actions +1`` calls makes one ``add(300)``;
-* the thread gives up the GIL every few items, so a bot thread that wants
-  to run waits microseconds, not the interpreter's 5 ms switch interval.
+* the thread gives up the GIL after every half millisecond of work, so a
+  bot thread that wants to run waits at most that long, not the
+  interpreter's 5 ms switch interval.  (Giving it up every few items cost
+  more: each hand-over is a thread switch, paid by both threads.)
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from typing import Any, Protocol
 
 _log = logging.getLogger("botwatch")
 
-# Items processed between two voluntary GIL releases (each item is ~5-30 µs of SDK work).
-YIELD_EVERY = 4
+# Seconds of work between two voluntary GIL releases (an item is ~10-80 µs of SDK work).
+YIELD_AFTER = 0.0005
 
 
 class _Adder(Protocol):
@@ -87,7 +89,8 @@ class Deferred:
         with self._drain_lock:  # keeps the order of one producer's items
             queue = self._queue
             totals: dict[tuple[Any, tuple[tuple[str, Any], ...]], int | float] = {}
-            done = 0
+            clock = time.perf_counter
+            due = clock() + YIELD_AFTER
             for _ in range(len(queue)):
                 fn, args, kwargs = queue.popleft()
                 if fn is _count:
@@ -99,9 +102,9 @@ class Deferred:
                         self._call(counter.add, (amount, labels), None)
                     continue
                 self._call(fn, args, kwargs)
-                done += 1
-                if done % YIELD_EVERY == 0:
+                if clock() >= due:
                     time.sleep(0)  # lets a waiting bot thread take the GIL now
+                    due = clock() + YIELD_AFTER
             for (counter, items), amount in totals.items():
                 self._call(counter.add, (amount, dict(items)), None)
 
