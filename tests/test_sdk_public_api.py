@@ -138,3 +138,26 @@ def test_review_records_a_span_event_log_and_counter(memory):
     assert memory.event_names() == [semconv.EVENT_REVIEW]
     (reviews,) = memory.metric_points(semconv.REVIEWS.name)
     assert reviews.value == 1 and reviews.attributes[semconv.REVIEW_VERDICT] == semconv.REVIEW_VERDICT_WRONG
+
+
+def test_readme_testing_your_bot_example_passes_as_written(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Testing your bot\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (tmp_path / "test_example.py").write_text(code)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BOTWATCH_"))}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_example.py")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**environ, "HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
