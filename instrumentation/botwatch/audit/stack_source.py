@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -238,6 +238,32 @@ class StackSource:
 
     def kpi(self, since: timedelta, until: datetime) -> Kpi:
         return self.prometheus.kpi(since, until)
+
+    # -- insights ----------------------------------------------------------------------------------------
+    def stage_window(
+        self, since: datetime, until: datetime, progress: Callable[[str], None] | None = None
+    ) -> tuple[Journal, int]:
+        """Every conversation trace started in [since, until), staged: the journal insights reads, and how many
+        searches hit Tempo's limit (conversations possibly left out).  Searched a day at a time, an hour at a
+        time where a day holds more than one search returns."""
+        say = progress or (lambda _text: None)
+        conversations = spanset(f'name = "{semconv.SPAN_CONVERSATION}"', *self.scope) + CONVERSATION_SELECT
+        capped, staged, start = 0, 0, since
+        while start < until:
+            end = min(start + timedelta(days=1), until)
+            hits = self.tempo.search(conversations, _s(start), _s(end) + 1, limit=SEARCH_LIMIT)
+            if len(hits) >= SEARCH_LIMIT:  # a busy day: an hour at a time
+                hits, hour = [], start
+                while hour < end:
+                    next_hour = min(hour + timedelta(hours=1), end)
+                    found = self.tempo.search(conversations, _s(hour), _s(next_hour) + 1, limit=SEARCH_LIMIT)
+                    capped += len(found) >= SEARCH_LIMIT
+                    hits, hour = hits + found, next_hour
+            for hit in {h.trace_id: h for h in hits if start <= _time(h.start_ns) < end}.values():
+                staged += self._stage_trace(hit.trace_id)
+            say(f"Tempo: {staged} conversations up to {end:%Y-%m-%d %H:%M}")
+            start = end
+        return self.staged, capped
 
     def close(self) -> None:
         for client in (self.loki, self.tempo, self.prometheus):

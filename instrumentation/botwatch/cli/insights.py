@@ -6,14 +6,17 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from botwatch import env
-from botwatch.audit.errors import UsageError
+from botwatch.audit.errors import SourceError, UsageError
 from botwatch.cli.commands import SUMMARIES
 from botwatch.cli.common import (
+    EXIT_DATA,
     EXIT_OK,
     EXIT_USAGE,
     add_journal_option,
@@ -22,6 +25,7 @@ from botwatch.cli.common import (
     open_journal,
     parse_duration,
 )
+from botwatch.journal.facts import ConversationFacts
 from botwatch.journal.impact import (
     ChangeImpact,
     Side,
@@ -50,16 +54,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Rank the scenario steps where conversations end without a booking far more often in one variant, "
             "model, bot or channel than in the rest (with confidence intervals and examples), and measure what "
             "each switch of model, release or scenario version did to conversion. Reads the journal: the bot's "
-            "own, or with --source stack the journal a native stack (botwatch stack up) writes. A docker compose "
-            "stack (Tempo, Loki) is not read yet."
+            "own, or with --source stack the journal a native stack (botwatch stack up) writes, or a docker "
+            "compose stack's Tempo (--tempo-url), whose conversation traces it fetches one by one."
         ),
     )
-    parser.add_argument(
+    where = parser.add_argument_group("where to read")
+    where.add_argument(
         "--source",
         choices=("journal", "stack"),
         default=None,
-        help="journal (default) or stack: the journal the native stack's receiver writes ($BOTWATCH_SOURCE)",
+        help="journal (default) or stack: a native stack's journal, or Tempo with --tempo-url ($BOTWATCH_SOURCE)",
     )
+    where.add_argument("--tempo-url", default=None, help="compose stack: Tempo base URL ($BOTWATCH_TEMPO_URL)")
+    where.add_argument("--loki-url", default=None, help="compose stack: Loki base URL ($BOTWATCH_LOKI_URL)")
+    where.add_argument(
+        "--prometheus-url", default=None, help="compose stack: Prometheus base URL ($BOTWATCH_PROMETHEUS_URL)"
+    )
+    where.add_argument("--service", default=None, help="stack: only this bot's service.name ($BOTWATCH_AUDIT_SERVICE)")
     parser.add_argument("--since", type=parse_duration, default=timedelta(days=7), help="period, e.g. 24h, 7d (7d)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
@@ -83,10 +94,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(run=run)
 
 
-COMPOSE_UNSUPPORTED = (
-    "insights reads the journal; a docker compose stack (Tempo, Loki) is not supported yet. "
-    "Run it where the bot writes its journal (--journal), or use the native stack (botwatch stack up), "
-    "whose journal --source stack reads"
+NO_STACK = (
+    "insights reads a journal or Tempo: give --tempo-url (or $BOTWATCH_TEMPO_URL, with the Loki and Prometheus "
+    "URLs) for a docker compose stack, start the native stack (botwatch stack up), whose journal --source stack "
+    "reads, or run it where the bot writes its journal (--journal)"
 )
 
 
@@ -94,7 +105,7 @@ def journal_to_read(source: str | None, journal: Path | None) -> tuple[Path | No
     """The journal ``--source`` names, and a line saying where it came from; UsageError when there is none.
 
     ``stack`` is the journal the native stack's receiver writes (its traces and logs land there); a compose
-    stack keeps them in Tempo and Loki, which insights does not read.
+    stack keeps them in Tempo (see :func:`facts_from_tempo`).
     """
     kind = source or env.SOURCE.choice(default="journal")
     if kind != "stack":
@@ -103,20 +114,46 @@ def journal_to_read(source: str | None, journal: Path | None) -> tuple[Path | No
 
     path = native_stack().get("journal", {}).get("journal")
     if not path:
-        raise UsageError(f"--source stack: no native stack is running here. {COMPOSE_UNSUPPORTED}")
+        raise UsageError(f"--source stack: no native stack is running here. {NO_STACK}")
     if journal is not None and journal != Path(path):
         raise UsageError(f"--source stack reads the native stack's journal {path}; leave out --journal {journal}")
     return Path(path), f"the native stack's journal {path}"
 
 
-def run(args: argparse.Namespace) -> int:
+def facts_from_tempo(
+    args: argparse.Namespace, since: datetime, until: datetime, progress: Callable[[str], None]
+) -> tuple[list[ConversationFacts], list[ConversationFacts] | None]:
+    """A compose stack: every conversation trace of the window (and of the ``--history`` periods before) fetched
+    from Tempo into a scratch journal, then the same facts as on a journal.  Traces only: the outcomes insights
+    needs (funnel stages, lead creations, turns) are span events and span attributes."""
+    from botwatch.audit.backends import open_source
+    from botwatch.audit.source import SourceOptions
+    from botwatch.audit.stack_source import SEARCH_LIMIT, StackSource
+
+    options = SourceOptions.resolve("stack", None, args.loki_url, args.tempo_url, args.prometheus_url, args.service)
+    source = open_source(replace(options, tenant=args.tenant))
+    assert isinstance(source, StackSource)
     try:
-        path, origin = journal_to_read(args.source, args.journal)
-    except (UsageError, env.ConfigError) as error:
-        return fail(str(error), EXIT_USAGE)
-    args.journal = path
-    if origin and not args.quiet:
-        print(f"botwatch insights: reading {origin}", file=sys.stderr, flush=True)
+        first = since - (until - since) * max(args.history, 0)
+        staged, capped = source.stage_window(first, until, progress)
+        if capped:
+            print(
+                f"botwatch insights: Tempo returned its limit ({SEARCH_LIMIT}) in {capped} hour(s); "
+                "conversations of those hours may be missing",
+                file=sys.stderr,
+            )
+        facts = staged.facts(since, until, progress)
+        return facts, read_history(staged, since, until, args.history)
+    finally:
+        source.close()
+
+
+def _wants_tempo(args: argparse.Namespace) -> bool:
+    kind = args.source or env.SOURCE.choice(default="journal")
+    return kind == "stack" and bool(args.tempo_url or env.TEMPO_URL.raw())
+
+
+def run(args: argparse.Namespace) -> int:
     until = datetime.now(UTC)
     since = until - args.since
     started = time.monotonic()
@@ -125,10 +162,21 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"botwatch insights: {step} … {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
 
-    with open_journal(args.journal, args.tenant) as journal:
-        facts = journal.facts(since, until, progress)
-        progress(f"the {args.history} periods before, for each step's own average")
-        history = read_history(journal, since, until, args.history)
+    try:
+        if _wants_tempo(args):
+            facts, history = facts_from_tempo(args, since, until, progress)
+        else:
+            path, origin = journal_to_read(args.source, args.journal)
+            if origin and not args.quiet:
+                print(f"botwatch insights: reading {origin}", file=sys.stderr, flush=True)
+            with open_journal(path, args.tenant) as journal:
+                facts = journal.facts(since, until, progress)
+                progress(f"the {args.history} periods before, for each step's own average")
+                history = read_history(journal, since, until, args.history)
+    except (UsageError, env.ConfigError) as error:
+        return fail(str(error), EXIT_USAGE)
+    except SourceError as error:
+        return fail(str(error), EXIT_DATA)
     insights = rank_losses(
         facts,
         since,
