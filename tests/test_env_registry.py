@@ -154,3 +154,24 @@ def test_the_cli_prints_one_line_for_a_bad_value(tmp_path):
     assert run.returncode == 2 and len(lines) == 1, run.stderr
     assert lines[0] == "botwatch: BOTWATCH_CAPTURE_CONTENT='maybe': expected one of true/false/1/0/yes/no/on/off"
     assert not (tmp_path / "j.sqlite").exists()  # stopped before writing anything
+
+
+def test_integration_settings_from_the_environment_fail_the_same_way(monkeypatch):
+    from botwatch.integrations.settings import business_timezone, non_client_chats
+
+    monkeypatch.setenv(env.TIMEZONE.name, "Mars/Olympus")
+    with pytest.raises(ConfigError, match=r"^BOTWATCH_TIMEZONE='Mars/Olympus': expected an IANA time zone"):
+        business_timezone()
+    with pytest.raises(ValueError, match=r"^timezone='Mars/Olympus'") as caught:
+        business_timezone("Mars/Olympus")  # an argument: a plain ValueError naming the argument
+    assert not isinstance(caught.value, ConfigError)
+    monkeypatch.setenv(env.NON_CLIENT_CHATS.name, "12, admin")
+    with pytest.raises(ConfigError, match=r"^BOTWATCH_NON_CLIENT_CHATS='12, admin': expected Telegram chat ids"):
+        non_client_chats()
+
+
+def test_the_default_journal_follows_xdg_data_home(tmp_path, monkeypatch):
+    from botwatch.journal.config import default_journal_path
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_journal_path() == env.default_journal() == tmp_path / "botwatch" / "journal.sqlite"

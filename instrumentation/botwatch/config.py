@@ -23,7 +23,7 @@ from botwatch.private_files import private_dirs
 _log = logging.getLogger("botwatch")
 
 DATA_HOME = botwatch_env.data_home()
-DEFAULT_JOURNAL = botwatch_env.journal_path(env={})  # without BOTWATCH_JOURNAL (see botwatch.env.journal_path)
+DEFAULT_JOURNAL = botwatch_env.default_journal()  # without BOTWATCH_JOURNAL (see botwatch.env.journal_path)
 DEFAULT_SECRET_FILE = DATA_HOME / "secret"
 
 _EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL

@@ -381,11 +381,16 @@ def data_home(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "botwatch"
 
 
+def default_journal(env: Mapping[str, str] | None = None) -> Path:
+    """The per-user journal: ``$XDG_DATA_HOME/botwatch/journal.sqlite`` (``~/.local/share/...`` without it)."""
+    return data_home(env) / "journal.sqlite"
+
+
 def journal_path(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
     """The journal file: ``explicit``, else ``BOTWATCH_JOURNAL``, else the per-user default (the one place)."""
     if explicit is not None and str(explicit):
         return Path(explicit).expanduser()
-    return JOURNAL.path(env) or data_home(env) / "journal.sqlite"
+    return JOURNAL.path(env) or default_journal(env)
 
 
 def secret_file(env: Mapping[str, str] | None = None) -> Path:

@@ -31,6 +31,8 @@ def business_timezone(value: str | tzinfo | None = None) -> tzinfo:
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError) as error:
+        if value is None:  # from the environment: the one configuration error (botwatch.env)
+            raise env.TIMEZONE.bad(name, "an IANA time zone such as 'Europe/Moscow' or 'Asia/Yekaterinburg'") from error
         raise ValueError(
             f"{source}={name!r} is not a time zone; use an IANA name such as 'Europe/Moscow' or 'Asia/Yekaterinburg'"
         ) from error
@@ -50,6 +52,8 @@ def non_client_chats(value: Iterable[int | str] | None = None) -> frozenset[str]
             bad.append(repr(item))
         else:
             chats.add(str(int(text)))
+    if bad and value is None:
+        raise env.NON_CLIENT_CHATS.bad(env.NON_CLIENT_CHATS.text() or "", "Telegram chat ids such as -1001234567890")
     if bad:
         expected = "expected integers such as -1001234567890"
         raise ValueError(f"{source}: not Telegram chat ids: {', '.join(bad)} ({expected})")

@@ -24,7 +24,7 @@ DEFAULT_MAX_MB = 1024.0
 
 
 def default_journal_path() -> Path:
-    return env.journal_path(None, {**os.environ, env.JOURNAL.name: ""})
+    return env.default_journal()
 
 
 def journal_path(path: str | os.PathLike[str] | None = None) -> Path:
