@@ -44,7 +44,7 @@ from opentelemetry.util.types import Attributes
 
 from botwatch import semconv
 from botwatch.config import resolve_tenant
-from botwatch.labels import LabelGuard
+from botwatch.labels import FrozenLabels, LabelGuard
 from botwatch.semconv import OTHER
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ FOLDED = frozenset(
         semconv.REVIEW_TRUE_INTENT,
     }
 )
+_ADMITTED_LIMIT = 8192  # FrozenLabels remembered as admitted (see LabelBudgets.admit)
 SERIES_RESERVE = 64  # folded label sets a tenant may add past its budget (one per channel, stage, outcome...)
 _SHAPES = 8  # fully folded label sets: one per set of label keys a metric records
 
@@ -103,6 +104,8 @@ class LabelBudgets:
         self._guards: dict[str | None, Guards] = {}
         self._values: dict[str, dict[str, LabelGuard]] = {}
         self._seen: dict[tuple[str, str], set[frozenset[tuple[str, Any]]]] = {}
+        # FrozenLabels objects admitted as they are, per metric (a series once seen stays seen).
+        self._admitted: dict[tuple[str, int], Mapping[str, Any]] = {}
         self._lock = threading.Lock()
         self._exceeded: Counter | None = None
 
@@ -195,10 +198,17 @@ class LabelBudgets:
         """``attributes`` if its series fits the tenant's budget, else the same folded into ``other``."""
         if not attributes:
             return attributes
+        frozen = attributes.__class__ is FrozenLabels
+        if frozen and self._admitted.get((metric, id(attributes))) is attributes:
+            return attributes
         tenant = str(attributes.get(semconv.TENANT, self.tenant))
         key = frozenset(attributes.items())
         seen = self._seen.get((tenant, metric))
         if seen is not None and key in seen:
+            if frozen:  # the same object next time: no hashing
+                if len(self._admitted) >= _ADMITTED_LIMIT:
+                    self._admitted.clear()
+                self._admitted[(metric, id(attributes))] = attributes
             return attributes
         with self._lock:
             seen = self._seen.get((tenant, metric))

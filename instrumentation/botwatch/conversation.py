@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_
 from botwatch import ids, semconv
 from botwatch.error_types import error_type
 from botwatch.instruments import Instruments
+from botwatch.labels import FrozenLabels
 from botwatch.logs import emit_event
 from botwatch.masking import cut
 from botwatch.peer import server_attributes
@@ -415,7 +416,7 @@ class Turn(_SpanBlock):
         labels = _label_set(
             telemetry,
             (_TURN, conv._labels_key, intent, model),
-            lambda: {**conv._labels, semconv.INTENT: intent, semconv.GEN_AI_REQUEST_MODEL: model},
+            lambda: FrozenLabels({**conv._labels, semconv.INTENT: intent, semconv.GEN_AI_REQUEST_MODEL: model}),
         )
         # One item for the background thread.  The turn's context goes with the latency
         # sample, so its exemplar carries this trace id.
@@ -524,10 +525,11 @@ class _LLMLabels:
     __slots__ = ("cost", "duration", "input", "output")
 
     def __init__(self, labels: dict[str, str], error: str | None) -> None:
-        self.duration = {**labels, semconv.ERROR_TYPE: error} if error else labels
-        self.input = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT}
-        self.output = {**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT}
-        self.cost = {key: labels[key] for key in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)}
+        self.duration = FrozenLabels({**labels, semconv.ERROR_TYPE: error} if error else labels)
+        self.input = FrozenLabels({**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_INPUT})
+        self.output = FrozenLabels({**labels, semconv.GEN_AI_TOKEN_TYPE: semconv.GEN_AI_TOKEN_TYPE_OUTPUT})
+        keys = (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_REQUEST_MODEL)
+        self.cost = FrozenLabels({key: labels[key] for key in keys})
 
 
 def _record_llm(
@@ -699,7 +701,7 @@ class CRMAction(_SpanBlock):
         system, action = guards.crm_systems(self.system), guards.crm_actions(self.action)
         error_label = guards.errors(error) if error else None
 
-        def build() -> dict[str, str]:
+        def build() -> FrozenLabels:
             labels = {
                 semconv.CRM_SYSTEM: system,
                 semconv.CRM_ACTION: action,
@@ -708,7 +710,7 @@ class CRMAction(_SpanBlock):
             }
             if error_label is not None:  # absent on success, never ""
                 labels[semconv.ERROR_TYPE] = error_label
-            return labels
+            return FrozenLabels(labels)
 
         key = (_CRM, system, action, outcome, error_label, conv._tenant_key)
         telemetry.deferred.count(telemetry.instruments.crm_actions, 1, _label_set(telemetry, key, build))

@@ -85,3 +85,21 @@ class LabelGuard:
     @property
     def values(self) -> frozenset[str]:
         return frozenset(self._allowed)
+
+
+class FrozenLabels(dict[str, str]):
+    """A metric label set built once per combination of values and reused for every measurement.
+
+    It cannot change, so whoever checked it once (the series budget,
+    :meth:`botwatch.budgets.LabelBudgets.admit`) may trust the same object
+    again without hashing it.
+    """
+
+    __slots__ = ()
+
+    def _frozen(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a FrozenLabels label set cannot change; copy it into a dict first")
+
+    __setitem__ = __delitem__ = _frozen  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _frozen  # type: ignore[assignment]
+    __ior__ = _frozen  # type: ignore[assignment]
