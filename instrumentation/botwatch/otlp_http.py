@@ -80,14 +80,7 @@ _PATHS = {"traces": "v1/traces", "logs": "v1/logs"}
 _CREDENTIALS_GROUP = "opentelemetry_otlp_credential_provider"
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("botwatch")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
-USER_AGENT = f"botwatch/{_version()} (OTLP/HTTP)"
+USER_AGENT = "botwatch (OTLP/HTTP exporter)"
 
 
 class RequestPayloadTooLargeError(Exception):

@@ -109,6 +109,7 @@ NEEDS: tuple[Need, ...] = (
     *_names("opentelemetry.sdk._logs", "LoggerProvider ReadableLogRecord", _LOGS),
     *_names("opentelemetry.sdk._logs.export", "BatchLogRecordProcessor LogRecordExporter LogRecordExportResult", _LOGS),
     Need("opentelemetry.exporter.otlp.proto.grpc._log_exporter.OTLPLogExporter", _LOGS + " over OTLP/gRPC"),
+    Need("opentelemetry.sdk._logs.export.InMemoryLogRecordExporter", _LOGS + " in botwatch.testing"),
     Need("opentelemetry.metrics._internal._ProxyMeterProvider", _GLOBALS),
     Need("opentelemetry._logs._internal.ProxyLoggerProvider", _GLOBALS),
     Need("opentelemetry.sdk._shared_internal._processor_metrics.create_processor_metrics", _DROPS),
