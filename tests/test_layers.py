@@ -8,6 +8,7 @@ lazy import hides a cycle, it does not remove it); imports under
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 from collections.abc import Iterator
@@ -107,6 +108,7 @@ def imports_of(module: str, path: Path, known: dict[str, Path]) -> set[str]:
     return found
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     known = modules()
     return {module: imports_of(module, path, known) for module, path in known.items()}
