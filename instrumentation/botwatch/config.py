@@ -124,6 +124,11 @@ def _long_enough(secret: bytes, file: Path | None, given: str = botwatch_env.SEC
 
 @dataclass(frozen=True)
 class Settings:
+    """What one ``init()`` resolved: its arguments, else ``BOTWATCH_*`` variables (botwatch.env), else defaults.
+
+    ``resolve(env=...)`` reads only the mapping it is given, so tests need not touch ``os.environ``.
+    """
+
     service_name: str | None
     secret: bytes
     otlp_endpoint: str | None  # None: embedded journal
