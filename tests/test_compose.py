@@ -579,7 +579,13 @@ def test_bots_send_otlp_to_the_collector() -> None:
     published = {int(str(p).rsplit(":", 1)[1]) for p in services()["collector"]["ports"]}
     assert collector_internal_port() not in published, "the receiver without login must stay inside compose"
     protocols = collector_config()["receivers"]["otlp"]["protocols"]
-    assert {p["auth"]["authenticator"] for p in protocols.values()} == {"basicauth/tenants"}
+    assert {p["auth"]["authenticator"] for p in protocols.values()} == {"bearertokenauth/tenants"}
+    # The logins' tokens reach the collector and the gateway from the same file, not from the render.
+    for name in ("collector", "gateway"):
+        files = [f["path"] for f in raw_compose()["services"][name]["env_file"] if f.get("required")]
+        assert files == ["${BOTWATCH_TENANT_TOKENS_FILE:-./secrets/tenant-tokens.env}"], name
+    tokens = collector_config()["extensions"]["bearertokenauth/tenants"]["tokens"]
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9_-]*:\$\{env:[A-Z0-9_]+\}", t) for t in tokens), tokens
     assert environment("gateway")["BOTWATCH_GATEWAY_TENANTS"] == "/etc/botwatch/deploy/tenants/tenants.toml"
     assert (
         host_path("gateway", environment("gateway")["BOTWATCH_GATEWAY_TENANTS"])
@@ -860,17 +866,11 @@ def test_collector_validates_with_the_compose_environment() -> None:
     binary = collector_binary()
     env = {**os.environ, **environment("collector")}
     components = _run(binary, "components").stdout
-    if "basicauth" not in components:
-        missing(f"{binary} predates the tenants components (basicauth): run collector/build.sh")
-    env[tenant_dir_variable()] = str(rendered())  # the htpasswd file, where compose mounts it
+    if "bearertokenauth" not in components:
+        missing(f"{binary} predates the tenants components (bearertokenauth): run collector/build.sh")
+    env.update(EXAMPLE_TOKENS)  # compose: the tenants' tokens file (env_file)
     result = _run(binary, "validate", f"--config={collector_config_path()}", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def tenant_dir_variable() -> str:
-    from botwatch.stack.tenant_collector import RENDERED_DIR_ENV
-
-    return RENDERED_DIR_ENV
 
 
 def test_docker_compose_config_when_available(tmp_path: Path) -> None:

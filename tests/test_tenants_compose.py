@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import json
 import shutil
 import subprocess
@@ -55,28 +54,19 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_render_writes_every_file_compose_mounts(rendered: Path) -> None:
-    for name in (
-        "alertmanager.yml",
-        "tenant_targets.yml",
-        "collector.yaml",
-        "collector.htpasswd",
-        "loki-overrides.yaml",
-    ):
+    for name in ("alertmanager.yml", "tenant_targets.yml", "collector.yaml", "loki-overrides.yaml", "tenants.toml"):
         assert (rendered / name).is_file(), name
-    lines = (rendered / "collector.htpasswd").read_text().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["clinic-2", "salon-1"]
-    assert all(line.split(":", 1)[1].startswith("{SSHA}") for line in lines)
-    assert not any(token in (rendered / "collector.htpasswd").read_text() for token in TOKENS.values())
+    config = yaml.safe_load((rendered / "collector.yaml").read_text())
+    # The tokens stay in the variables the tenants file names: the rendered file never holds one.
+    assert config["extensions"][tenant_collector.AUTH]["tokens"] == [
+        "clinic-2:${env:CLINIC2_TOKEN}",
+        "salon-1:${env:SALON1_TOKEN}",
+    ]
+    text = "".join(p.read_text() for p in rendered.rglob("*") if p.is_file())
+    assert not any(token in text for token in TOKENS.values())
     assert yaml.safe_load((rendered / "loki-overrides.yaml").read_text()) == {
         "overrides": {"salon-1": {"retention_period": "2160h"}}
     }
-
-
-def test_htpasswd_entry_is_salted_sha1_of_the_token() -> None:
-    entry = tenant_collector.ssha("secret-token-123456", b"saltsalt")
-    raw = base64.b64decode(entry.removeprefix("{SSHA}"))
-
-    assert raw == hashlib.sha1(b"secret-token-123456saltsalt").digest() + b"saltsalt"
 
 
 def test_render_refuses_a_tenant_whose_token_is_not_set(tmp_path: Path) -> None:
@@ -123,20 +113,19 @@ def test_rendered_rules_pass_promtool(rendered: Path) -> None:
 def _collector_with_tenants() -> Path:
     binary = collector_binary()
     components = subprocess.run([str(binary), "components"], capture_output=True, text=True, timeout=60).stdout
-    if "basicauth" not in components or "resource" not in components:
+    if "bearertokenauth" not in components or "resource" not in components:
         missing(f"{binary} predates the tenants components: run collector/build.sh")
     return binary
 
 
 def test_rendered_collector_config_validates(rendered: Path) -> None:
     binary = _collector_with_tenants()
-    env = {"PATH": "/usr/bin:/bin", tenant_collector.RENDERED_DIR_ENV: str(rendered)}
     result = subprocess.run(
         [str(binary), "validate", f"--config={rendered / 'collector.yaml'}"],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env={"PATH": "/usr/bin:/bin", **TOKENS},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -331,7 +320,7 @@ def test_collector_sets_the_tenant_from_the_login(
     grpc, http, internal, health, telemetry = free_ports(5)
     env = {
         "PATH": "/usr/bin:/bin",
-        tenant_collector.RENDERED_DIR_ENV: str(rendered),
+        **TOKENS,
         "OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc}",
         "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http}",
         "OTLP_INTERNAL_HTTP_ENDPOINT": f"127.0.0.1:{internal}",
@@ -365,10 +354,10 @@ def test_collector_sets_the_tenant_from_the_login(
         span.attributes.extend([kv("botwatch.tenant", "clinic-2")])
         body = request.SerializeToString()
 
-        def send(port: int, auth: str | None) -> int:
+        def send(port: int, login: str | None) -> int:
             headers = {"Content-Type": "application/x-protobuf"}
-            if auth:
-                headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+            if login:
+                headers["Authorization"] = f"Bearer {login}"
             req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=body, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=10) as response:
@@ -378,6 +367,8 @@ def test_collector_sets_the_tenant_from_the_login(
 
         assert send(http, None) == 401
         assert send(http, f"salon-1:{TOKENS['CLINIC2_TOKEN']}") == 401  # another tenant's token
+        assert send(http, f"clinic-2:{TOKENS['SALON1_TOKEN']}") == 401
+        assert send(http, TOKENS["SALON1_TOKEN"]) == 401  # the token without its tenant
         assert send(http, f"salon-1:{TOKENS['SALON1_TOKEN']}") == 200
         assert send(internal, None) == 200  # the gateway's receiver: its own tenant attributes count
         deadline = time.monotonic() + 20
@@ -388,8 +379,9 @@ def test_collector_sets_the_tenant_from_the_login(
         assert _span_names(orgs.get("clinic-2", [])) == ["sneaky"]  # only the internal copy
         for body in orgs["salon-1"]:
             for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
-                tenant = {a.key: a.value.string_value for a in rs.resource.attributes}["botwatch.tenant"]
-                assert tenant == "salon-1"
+                resource = {a.key: a.value.string_value for a in rs.resource.attributes}
+                assert resource["botwatch.tenant"] == "salon-1"
+                assert set(resource) == {"service.name", "botwatch.tenant"}, "the login's copy is gone"
                 assert all(a.key != "botwatch.tenant" for ss in rs.scope_spans for s in ss.spans for a in s.attributes)
     finally:
         process.terminate()

@@ -113,8 +113,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Validate a tenants file and write into --out: alertmanager.yml (a receiver and route per tenant, on "
             "top of alerts/alertmanager.yml or --alertmanager-config), tenant_targets.yml (each tenant's targets "
-            "as series), collector.yaml and collector.htpasswd (bots log in as their tenant; the tokens named by "
-            "token_env must be set), loki-overrides.yaml (retention per tenant) and grafana/ (data sources, "
+            "as series), collector.yaml (bots log in as their tenant with the token token_env names, which must "
+            "be set), loki-overrides.yaml (retention per tenant) and grafana/ (data sources, "
             "folders and dashboards per tenant). docker-compose.yml mounts deploy/tenants."
         ),
     )

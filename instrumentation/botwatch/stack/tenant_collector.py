@@ -2,12 +2,16 @@
 
 collector/config.yaml stays the native stack's config, unchanged.  For compose the render adds:
 
-* ``basicauth/tenants`` on the published OTLP receiver (4317/4318): a bot logs in with its tenant id
-  as the user and its write token (the gateway's ``token_env``/``token``) as the password.  The
-  password file (``collector.htpasswd``) holds salted SHA-1 hashes of the tokens, never the tokens.
-* ``resource/tenant_from_login``: ``botwatch.tenant`` on the resource is the login's user, whatever the
-  bot wrote; ``attributes/no_claimed_tenant`` deletes a ``botwatch.tenant`` a bot put on a span, log
-  record or data point.  So a bot cannot write into another tenant's data, labels or alerts.
+* ``bearertokenauth/tenants`` on the published OTLP receiver (4317/4318): a bot logs in with
+  ``Authorization: Bearer <tenant id>:<its write token>`` (the gateway's ``token_env``/``token``).
+  The extension accepts exactly the listed ``<tenant>:<token>`` pairs, so the tenant part of an
+  accepted header is the token's own.  The tokens come from the collector's environment
+  (``${env:SALON1_TOKEN}``; compose: the tenants' tokens file), never from the rendered file.
+* ``resource/tenant_from_login``: ``botwatch.tenant`` on the resource is the tenant of the login,
+  whatever the bot wrote (the header is read through ``include_metadata``, the tenant extracted, the
+  header's copy deleted at once); ``attributes/no_claimed_tenant`` deletes a ``botwatch.tenant`` a
+  bot put on a span, log record or data point.  So a bot cannot write into another tenant's data,
+  labels or alerts.
 * ``otlp/internal`` (4319, OTLP/HTTP, not published): the gateway and the demo bot, compose's own
   services, which name the tenant themselves (the gateway per token).  Its pipelines keep it.
 
@@ -17,38 +21,28 @@ Tempo and Loki exporters are unchanged: compose points them at the tenant splitt
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
 import os
-import secrets
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from botwatch import env, semconv
+from botwatch import semconv
 from botwatch.stack.binaries import REPO
 from botwatch.tenants import Tenants, TenantsError
 
 BASE = REPO / "collector" / "config.yaml"
 CONFIG_NAME = "collector.yaml"
-HTPASSWD_NAME = "collector.htpasswd"
-AUTH = "basicauth/tenants"
+AUTH = "bearertokenauth/tenants"
 INTERNAL = "otlp/internal"
 FROM_LOGIN = "resource/tenant_from_login"
 NO_CLAIM = "attributes/no_claimed_tenant"
-RENDERED_DIR_ENV = env.TENANTS_DIR.name  # where compose mounts the render output in the collector
-RENDERED_DIR = "/etc/botwatch/deploy/tenants"
+LOGIN = "botwatch.login"  # the Authorization header's copy, deleted in the same processor
+LOGIN_TENANT = "botwatch_login_tenant"  # a regexp group name cannot hold a dot
 INTERNAL_ENDPOINT = "${env:OTLP_INTERNAL_HTTP_ENDPOINT:-0.0.0.0:4319}"
 MIN_TOKEN_LENGTH = 16  # the gateway's rule for a tenant token
-
-
-def ssha(password: str, salt: bytes | None = None) -> str:
-    """An htpasswd ``{SSHA}`` entry: base64(sha1(password + salt) + salt)."""
-    salt = secrets.token_bytes(8) if salt is None else salt
-    digest = hashlib.sha1(password.encode() + salt).digest()
-    return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
 def tokens(path: Path, tenants: Tenants, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -67,35 +61,62 @@ def tokens(path: Path, tenants: Tenants, environ: Mapping[str, str] | None = Non
             if not token:
                 raise TenantsError(
                     f"{where}: token_env: set {table['token_env']} (the tenant's write token) before rendering: "
-                    f"the collector's {HTPASSWD_NAME} holds its salted hash so the tenant's bots can log in"
+                    "the tenant's bots log in to the collector with it (and the gateway checks it)"
                 )
         else:
             raise TenantsError(f"{where}: token_env: missing (the variable holding the tenant's write token)")
-        if len(token) < MIN_TOKEN_LENGTH or ":" in token or "\n" in token:
-            raise TenantsError(f"{where}: token: at least {MIN_TOKEN_LENGTH} characters, no ':' and no line break")
+        if len(token) < MIN_TOKEN_LENGTH or re.search(r"[\s$]", token):
+            raise TenantsError(f"{where}: token: at least {MIN_TOKEN_LENGTH} characters, no space and no '$'")
         found[tenant_id] = token
     return found
 
 
-def htpasswd(found: Mapping[str, str]) -> str:
-    return "".join(f"{tenant_id}:{ssha(token)}\n" for tenant_id, token in sorted(found.items()))
+def token_references(path: Path, tenants: Tenants, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """tenant id -> how the collector config names its token: ``${env:VAR}``, or the inline token.
+
+    The token must be usable now (set, long enough): a tenant whose variable is empty would log in with
+    an empty password.
+    """
+    document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    tables = {t.get("id"): t for t in document.get("tenants", []) if isinstance(t, Mapping)}
+    tokens(path, tenants, environ)
+    return {
+        tenant_id: (
+            tables[tenant_id]["token"]
+            if isinstance(tables[tenant_id].get("token"), str)
+            else f"${{env:{tables[tenant_id]['token_env']}}}"
+        )
+        for tenant_id in tenants.ids
+    }
 
 
-def render(base: dict[str, Any]) -> dict[str, Any]:
-    """``base`` (collector/config.yaml as a dict) with tenant logins and the internal receiver."""
+def render(base: dict[str, Any], references: Mapping[str, str]) -> dict[str, Any]:
+    """``base`` (collector/config.yaml as a dict) with tenant logins (tenant id -> token reference)."""
     config = copy.deepcopy(base)
-    config["extensions"][AUTH] = {"htpasswd": {"file": f"${{env:{RENDERED_DIR_ENV}:-{RENDERED_DIR}}}/{HTPASSWD_NAME}"}}
+    config["extensions"][AUTH] = {
+        "scheme": "Bearer",
+        "tokens": [f"{tenant_id}:{token}" for tenant_id, token in sorted(references.items())],
+    }
     otlp = config["receivers"]["otlp"]
     for protocol in otlp["protocols"].values():
         protocol["auth"] = {"authenticator": AUTH}
+        protocol["include_metadata"] = True  # the Authorization header, for resource/tenant_from_login
     http = otlp["protocols"]["http"]
     config["receivers"][INTERNAL] = {
         "protocols": {"http": {"endpoint": INTERNAL_ENDPOINT, "max_request_body_size": http["max_request_body_size"]}}
     }
+    tenant = semconv.TENANT
     config["processors"][FROM_LOGIN] = {
-        "attributes": [{"key": semconv.TENANT, "from_context": "auth.username", "action": "upsert"}]
+        "attributes": [
+            {"key": tenant, "action": "delete"},  # whatever the bot claimed
+            {"key": LOGIN, "from_context": "metadata.authorization", "action": "upsert"},
+            {"key": LOGIN, "pattern": f"^Bearer (?P<{LOGIN_TENANT}>[a-z0-9][a-z0-9_-]{{0,31}}):", "action": "extract"},
+            {"key": LOGIN, "action": "delete"},  # the token never leaves this processor
+            {"key": tenant, "from_attribute": LOGIN_TENANT, "action": "upsert"},
+            {"key": LOGIN_TENANT, "action": "delete"},
+        ]
     }
-    config["processors"][NO_CLAIM] = {"actions": [{"key": semconv.TENANT, "action": "delete"}]}
+    config["processors"][NO_CLAIM] = {"actions": [{"key": tenant, "action": "delete"}]}
     service = config["service"]
     service["extensions"] = [*service["extensions"], AUTH]
     pipelines: dict[str, Any] = {}

@@ -3,7 +3,6 @@
 alertmanager.yml        a receiver and route per tenant (botwatch.stack.tenant_routes)
 tenant_targets.yml      each tenant's targets as series (botwatch.stack.tenant_rules)
 collector.yaml          collector/config.yaml + logins per tenant (botwatch.stack.tenant_collector)
-collector.htpasswd      the logins: salted hashes of the tenants' write tokens
 loki-overrides.yaml     Loki retention per tenant
 tenants.toml            the tenants file itself, for the gateway
 grafana/                data sources, folders and dashboards per tenant (botwatch.stack.tenant_grafana)
@@ -46,7 +45,7 @@ def render_tenants(
 
     source = alertmanager_config or CONFIG
     tenants = load(tenants_path)
-    found = tenant_collector.tokens(tenants_path, tenants, environ)  # before anything is written
+    logins = tenant_collector.token_references(tenants_path, tenants, environ)  # before anything is written
     config = tenant_routes.apply(yamlfile.load(source), tenants)
     rule_files = [Path(p) for p in sorted(glob.glob(str(RULES_GLOB)))]
     tenants.check_references(tenant_rules.referenced_tenants(rule_files))
@@ -57,12 +56,11 @@ def render_tenants(
     templates = [os.path.abspath(source.parent / t) for t in config.get("templates", [])]
     config["templates"] = [os.path.relpath(t, os.path.abspath(out)) for t in templates]
     written.append(yamlfile.dump(config, out / "alertmanager.yml"))
-    collector = yamlfile.dump(tenant_collector.render(yamlfile.load(tenant_collector.BASE)), out / "collector.yaml")
-    passwords = out / tenant_collector.HTPASSWD_NAME
-    passwords.write_text(tenant_collector.htpasswd(found), encoding="utf-8")
-    passwords.chmod(0o644)  # salted hashes only; the collector image runs as a non-root user
+    collector = yamlfile.dump(
+        tenant_collector.render(yamlfile.load(tenant_collector.BASE), logins), out / tenant_collector.CONFIG_NAME
+    )
     retention = {t.id: {"retention_period": loki_retention(t)} for t in tenants if t.retention_days is not None}
-    written += [collector, passwords, yamlfile.dump({"overrides": retention}, out / LOKI_OVERRIDES)]
+    written += [collector, yamlfile.dump({"overrides": retention}, out / LOKI_OVERRIDES)]
     # The gateway reads the same file (BOTWATCH_GATEWAY_TENANTS in compose); tokens stay in their variables.
     written.append(Path(shutil.copyfile(tenants_path, out / "tenants.toml")))
     written += tenant_grafana.write(tenants, out)
