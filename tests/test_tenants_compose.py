@@ -574,3 +574,59 @@ def test_grafana_script_reports_grafanas_own_error() -> None:
         assert none.returncode != 0 and "set GRAFANA_TOKEN" in none.stderr
     finally:
         grafana.server.shutdown()
+
+
+def test_collector_labels_a_bots_metrics_with_its_login(rendered: Path, tmp_path: Path) -> None:
+    """Series (and so alert routes) carry the login's tenant, whatever the bot wrote, through the real
+    collector's remote write into a real Prometheus."""
+    binary = _collector_with_tenants()
+    from harness.binaries import prometheus_binary
+    from harness.prometheus import Prometheus
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+
+    from botwatch.stack.collector import Collector
+
+    prometheus = Prometheus(prometheus_binary(), tmp_path / "prometheus", free_port(), targets={}, rule_files=[])
+    prometheus.start()
+    collector = Collector(
+        binary,
+        tmp_path / "collector",
+        traces_url="http://127.0.0.1:9",
+        logs_url="http://127.0.0.1:9",
+        remote_write_url=f"{prometheus.url}/api/v1/write",
+        config=rendered / "collector.yaml",
+        extra_env={
+            **TOKENS,
+            "OTLP_INTERNAL_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+            "COLLECTOR_REMOTE_WRITE_FLUSH_INTERVAL": "1s",
+        },
+    )
+    try:
+        collector.start()
+        request = ExportMetricsServiceRequest()
+        rm = request.resource_metrics.add()
+        rm.resource.attributes.extend([kv("service.name", "salon-bot"), kv("botwatch.tenant", "clinic-2")])
+        metric = rm.scope_metrics.add().metrics.add(name="botwatch.tenant_probe", unit="1")
+        metric.sum.is_monotonic = True
+        metric.sum.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
+        point = metric.sum.data_points.add(as_int=3, time_unix_nano=time.time_ns())
+        point.attributes.extend([kv("botwatch.tenant", "clinic-2")])
+        sent = urllib.request.Request(
+            f"{collector.otlp_http_url}/v1/metrics",
+            data=request.SerializeToString(),
+            headers={
+                "Content-Type": "application/x-protobuf",
+                "Authorization": f"Bearer salon-1:{TOKENS['SALON1_TOKEN']}",
+            },
+        )
+        with urllib.request.urlopen(sent, timeout=10) as response:
+            assert response.status == 200
+        series = prometheus.client.wait_for(
+            'botwatch_tenant_probe_total{service_name="salon-bot"}', lambda result: bool(result), timeout=30
+        )
+        assert [s["metric"]["botwatch_tenant"] for s in series] == ["salon-1"], series
+        assert "botwatch_login_tenant" not in series[0]["metric"] and "botwatch_login" not in series[0]["metric"]
+    finally:
+        collector.stop()
+        prometheus.stop()
