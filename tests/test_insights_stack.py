@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from test_audit_stack import FakeLokiTempo
 
 import botwatch
 from botwatch import semconv
+from botwatch.audit import stack_source
+from botwatch.audit.source import SourceOptions
 from botwatch.demo.faults import parse_faults
 from botwatch.demo.runner import run_demo
 
@@ -191,3 +194,25 @@ def test_insights_on_a_compose_stack_read_tempo(compose_tempo, prometheus):
     assert first["ci"][0] > first["rest_ci"][1]  # its interval clear of the rest's
     text = cli(*args, "--quiet", env=env)
     assert text.returncode == 0 and "1. вопрос о цене, вариант сценария B" in text.stdout, text.stdout
+
+
+def test_tempo_days_past_the_search_limit_are_read_an_hour_at_a_time(compose_tempo, prometheus, monkeypatch):
+    options = SourceOptions(
+        "stack", None, compose_tempo.url, compose_tempo.url, prometheus.url, service=COMPOSE_SERVICE
+    )
+    until = datetime.now(UTC)
+    since = until - timedelta(days=8)
+    monkeypatch.setattr(stack_source, "SEARCH_LIMIT", 60)  # ~115 conversations a day, ~5 an hour
+    source = stack_source.StackSource(options)
+    try:
+        staged, capped = source.stage_window(since, until)
+        assert (len(staged.facts(since, until)), capped) == (COMPOSE_CONVERSATIONS, 0)
+    finally:
+        source.close()
+    monkeypatch.setattr(stack_source, "SEARCH_LIMIT", 3)  # now hours fill the answer too: said, not hidden
+    source = stack_source.StackSource(options)
+    try:
+        staged, capped = source.stage_window(since, until)
+        assert capped > 0 and len(staged.facts(since, until)) < COMPOSE_CONVERSATIONS
+    finally:
+        source.close()
