@@ -818,6 +818,16 @@ def test_retention() -> None:
     assert loki_config()["limits_config"]["allow_structured_metadata"] is True
 
 
+def test_loki_and_tempo_keep_tenants_apart() -> None:
+    """X-Scope-OrgID is required and honoured; per-tenant retention reaches Loki from the render."""
+    assert loki_config()["auth_enabled"] is True
+    assert loki_config()["querier"]["multi_tenant_queries_enabled"] is True  # the integrator's "a|b" data source
+    assert tempo_config()["multitenancy_enabled"] is True
+    overrides = host_path("loki", loki_config()["runtime_config"]["file"])
+    assert overrides == (rendered() / "loki-overrides.yaml").resolve() and overrides.is_file()
+    assert yaml.safe_load(overrides.read_text())["overrides"]["salon-1"]["retention_period"] == "2160h"
+
+
 # --- the backends' own validators ---------------------------------------------------------------
 
 
