@@ -87,6 +87,21 @@ def test_english_and_utc_on_request(journal, capsys, monkeypatch):
     assert f"  {yekaterinburg:%H:%M:%S}." in out.splitlines()[2]
 
 
+def test_token_counts_agree_with_their_number():
+    from botwatch.journal.format import _tokens_word
+
+    assert [_tokens_word(n) for n in (1, 21, 24, 11, 12, 25, 101, 111)] == [
+        "токен",
+        "токен",
+        "токена",
+        "токенов",
+        "токенов",
+        "токенов",
+        "токен",
+        "токенов",
+    ]
+
+
 def test_an_unknown_zone_is_a_usage_error(journal, capsys):
     code, out, err = replay(capsys, journal, "--tz", "Mars/Olympus")
     assert code == 2 and out == ""

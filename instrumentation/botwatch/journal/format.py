@@ -225,7 +225,8 @@ def _describe_ru(entry: ReplayEntry) -> str:
         case EntryKind.LLM:
             tokens = None
             if entry.input_tokens is not None or entry.output_tokens is not None:
-                tokens = f"{_n(entry.input_tokens or 0)} → {_n(entry.output_tokens or 0)} токенов"
+                out = entry.output_tokens or 0
+                tokens = f"{_n(entry.input_tokens or 0)} → {_n(out)} {_tokens_word(out)}"
             return _join(
                 entry.model or "?",
                 _sec(entry.duration_s, ru=True) if entry.duration_s is not None else None,
@@ -250,6 +251,15 @@ def _describe_ru(entry: ReplayEntry) -> str:
             return _join(where, entry.error_type, entry.text)
         case _:
             return _join(entry.event_name, entry.text)
+
+
+def _tokens_word(n: int) -> str:
+    """1 токен, 24 токена, 11 токенов."""
+    if n % 10 == 1 and n % 100 != 11:
+        return "токен"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return "токена"
+    return "токенов"
 
 
 def _describe(entry: ReplayEntry) -> str:
