@@ -95,11 +95,22 @@ def datasources(tenants: Tenants, base: dict[str, Any]) -> tuple[dict[str, Any],
     return stack, {"apiVersion": 1, "datasources": own}
 
 
-def tenant_dashboard(document: dict[str, Any], tenant_id: str) -> dict[str, Any]:
-    """A dashboard as the tenant's copy: its data sources, its uid, the Business variable fixed and hidden."""
-    dashboard: dict[str, Any] = _swap_uids(copy.deepcopy(document), datasource_uids(tenant_id))
-    dashboard["uid"] = dashboard_uid(tenant_id, document["uid"])
-    dashboard["title"] = f"{document['title']} · {tenant_id}"
+_TENANT = "@@TENANT@@"  # placeholders of a dashboard template: no dashboard contains them
+
+
+def _uid_placeholder(uid: str) -> str:
+    return f"@@UID:{uid}@@"
+
+
+def dashboard_template(document: dict[str, Any], documents: list[dict[str, Any]]) -> str:
+    """``document`` as every tenant's copy, as JSON with placeholders for the tenant (``fill``).
+
+    The tenant's data sources, its own uid, the Business variable fixed and hidden, and links between
+    the ``documents`` (the stack's dashboards) kept inside the tenant's copies.
+    """
+    dashboard: dict[str, Any] = _swap_uids(document, datasource_uids(_TENANT))  # a new tree: document unchanged
+    dashboard["uid"] = _uid_placeholder(document["uid"])
+    dashboard["title"] = f"{document['title']} · {_TENANT}"
     dashboard.pop("id", None)
     variables = dashboard.get("templating", {}).get("list", [])
     for index, variable in enumerate(variables):
@@ -108,18 +119,44 @@ def tenant_dashboard(document: dict[str, Any], tenant_id: str) -> dict[str, Any]
                 "name": TENANT_VARIABLE,
                 "type": "constant",
                 "label": variable.get("label", "Business"),
-                "query": tenant_id,
-                "current": {"text": tenant_id, "value": tenant_id},
+                "query": _TENANT,
+                "current": {"text": _TENANT, "value": _TENANT},
                 "hide": 2,
                 "skipUrlSync": True,
             }
-    # Links between botwatch dashboards go by uid: keep them inside the tenant's copies.
-    text = json.dumps(dashboard)
-    for name in TENANT_DASHBOARDS:
-        other = json.loads((DASHBOARDS / name).read_text())["uid"]
-        text = text.replace(f"/d/{other}", f"/d/{dashboard_uid(tenant_id, other)}")
-    result: dict[str, Any] = json.loads(text)
-    return result
+    links = {f"/d/{d['uid']}": f"/d/{_uid_placeholder(d['uid'])}" for d in documents}
+    text = json.dumps(_relink(dashboard, links), ensure_ascii=False)  # json's C encoder: no indent
+    assert _TENANT not in json.dumps(document), "a dashboard holds the tenant placeholder"
+    return text
+
+
+def fill(template: str, tenant_id: str, uids: list[str]) -> str:
+    """A template's JSON for ``tenant_id``; ``uids``: the stack dashboards' uids the template may link to."""
+    text = template.replace(_TENANT, tenant_id)  # tenant ids need no JSON escaping (a-z 0-9 _ -)
+    for uid in uids:
+        text = text.replace(_uid_placeholder(uid), dashboard_uid(tenant_id, uid))
+    return text
+
+
+def tenant_dashboard(document: dict[str, Any], tenant_id: str) -> dict[str, Any]:
+    """A dashboard as the tenant's copy (see ``dashboard_template``)."""
+    documents = [json.loads((DASHBOARDS / n).read_text()) for n in TENANT_DASHBOARDS]
+    uids = [d["uid"] for d in documents]
+    copied: dict[str, Any] = json.loads(fill(dashboard_template(document, documents), tenant_id, uids))
+    return copied
+
+
+def _relink(value: Any, links: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        if "/d/" in value:
+            for old, new in links.items():
+                value = value.replace(old, new)
+        return value
+    if isinstance(value, dict):
+        return {k: _relink(v, links) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relink(v, links) for v in value]
+    return value
 
 
 def providers(tenants: Tenants, base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -144,22 +181,31 @@ def providers(tenants: Tenants, base: dict[str, Any]) -> tuple[dict[str, Any], d
     return stack, {"apiVersion": 1, "providers": own}
 
 
+def _dump_json(document: Any, path: Path) -> Path:
+    """JSON is YAML: Grafana reads it as a provisioning file; 3 000 data sources in 0.1 s instead of 6 s."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return path
+
+
 def write(tenants: Tenants, out: Path) -> list[Path]:
     """Write the provisioning files and the tenants' dashboards under ``out/grafana``."""
     root = out / "grafana"
     written: list[Path] = []
     stack_sources, own_sources = datasources(tenants, yamlfile.load(PROVISIONING / "datasources" / "botwatch.yml"))
     written.append(yamlfile.dump(stack_sources, root / "provisioning" / "datasources" / "botwatch.yml"))
-    written.append(yamlfile.dump(own_sources, root / "provisioning" / "datasources" / "tenants.yml"))
+    written.append(_dump_json(own_sources, root / "provisioning" / "datasources" / "tenants.yml"))
     stack_providers, own_providers = providers(tenants, yamlfile.load(PROVISIONING / "dashboards" / "botwatch.yml"))
     written.append(yamlfile.dump(stack_providers, root / "provisioning" / "dashboards" / "botwatch.yml"))
-    written.append(yamlfile.dump(own_providers, root / "provisioning" / "dashboards" / "tenants.yml"))
+    written.append(_dump_json(own_providers, root / "provisioning" / "dashboards" / "tenants.yml"))
+    documents = [json.loads((DASHBOARDS / name).read_text()) for name in TENANT_DASHBOARDS]
+    uids = [d["uid"] for d in documents]
+    templates = [dashboard_template(d, documents) for d in documents]
     for tenant in tenants:
         folder = root / "dashboards" / "tenants" / tenant.id
         folder.mkdir(parents=True, exist_ok=True)
-        for name in TENANT_DASHBOARDS:
-            document = json.loads((DASHBOARDS / name).read_text())
+        for name, template in zip(TENANT_DASHBOARDS, templates, strict=True):
             path = folder / name
-            path.write_text(json.dumps(tenant_dashboard(document, tenant.id), indent=1, ensure_ascii=False))
+            path.write_text(fill(template, tenant.id, uids))
             written.append(path)
     return written
