@@ -62,7 +62,6 @@ SECRETS = (
     "GRAFANA_ADMIN_PASSWORD",
     "BOTWATCH_REDACTION_KEY",
     "BOTWATCH_SECRET",
-    "BOTWATCH_GATEWAY_TOKEN",
     "TELEGRAM_BOT_TOKEN_FILE",
 )
 # Image repository -> its pin in deploy/versions.env.
