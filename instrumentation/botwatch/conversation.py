@@ -44,7 +44,7 @@ _EMPTY_CONTEXT = Context()
 _CLEAN_NAMES: dict[str, str] = {}
 _CLEAN_NAMES_LIMIT = 4096
 _CACHED_NAME_CHARS = 256
-# Label sets of the metrics, built once per combination and reused (see _label_set).
+# Label sets of the metrics, built once per combination and reused (see _keep_label_set).
 _LABEL_SETS_LIMIT = 4096
 
 
@@ -63,18 +63,18 @@ def _name(value: object, what: str) -> str:
     return clean_name(value, what)
 
 
-def _label_set(telemetry: Telemetry, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
-    """The label dicts of one combination of label values, built the first time and then reused.
+def _keep_label_set(telemetry: Telemetry, key: tuple[Any, ...], built: Any) -> Any:
+    """Remember ``built``, the label dicts of one combination of label values, for the next time.
 
-    Nothing mutates them: the deferred thread and the SDK only read them.
+    The callers look ``key`` up in ``telemetry.label_sets`` first and build
+    only on a miss (no closure made per turn).  Nothing mutates a kept set:
+    the deferred thread and the SDK only read them.
     """
     sets = telemetry.label_sets
-    found = sets.get(key)
-    if found is None:
-        if len(sets) >= _LABEL_SETS_LIMIT:
-            sets.clear()
-        found = sets[key] = build()
-    return found
+    if len(sets) >= _LABEL_SETS_LIMIT:
+        sets.clear()
+    sets[key] = built
+    return built
 
 
 def _error_type(exc: BaseException) -> str:
@@ -202,7 +202,7 @@ class Conversation(_Block):
             semconv.SCENARIO_VARIANT: self._guards.variants(self.variant),
             **self._guards.tenant,
         }
-        # What tells this conversation's label sets apart (see _label_set).
+        # What tells this conversation's label sets apart (see _keep_label_set).
         self._labels_key = tuple(self._labels.items())
         self._tenant_key = tuple(self._guards.tenant.items())
         self._trace_id_int, self._root_span_id, self._context = telemetry.root_context(self.id)
@@ -413,11 +413,11 @@ class Turn(_SpanBlock):
             self._span.set_attributes(attributes)
         guards = conv._guards
         intent, model = guards.intents(self._intent), guards.models(self.model)
-        labels = _label_set(
-            telemetry,
-            (_TURN, conv._labels_key, intent, model),
-            lambda: FrozenLabels({**conv._labels, semconv.INTENT: intent, semconv.GEN_AI_REQUEST_MODEL: model}),
-        )
+        key = (_TURN, conv._labels_key, intent, model)
+        labels = telemetry.label_sets.get(key)
+        if labels is None:
+            built = FrozenLabels({**conv._labels, semconv.INTENT: intent, semconv.GEN_AI_REQUEST_MODEL: model})
+            labels = _keep_label_set(telemetry, key, built)
         # One item for the background thread.  The turn's context goes with the latency
         # sample, so its exemplar carries this trace id.
         telemetry.deferred.submit(
@@ -520,7 +520,7 @@ def _record_turn(
 
 
 class _LLMLabels:
-    """The label sets of one LLM call's measurements (built once per combination, see _label_set)."""
+    """The label sets of one LLM call's measurements (built once per combination, see _keep_label_set)."""
 
     __slots__ = ("cost", "duration", "input", "output")
 
@@ -638,25 +638,24 @@ class LLMCall(_SpanBlock):
         response_label = guards.models(response_model) if response_model else None
         error = self._close(exc, end)
         error_label = guards.errors(error) if error else None
-
-        def build() -> _LLMLabels:
-            labels = {
+        key = (_LLM, self.operation, provider, model, response_label, error_label, conv._tenant_key)
+        labels = telemetry.label_sets.get(key)
+        if labels is None:
+            base = {
                 semconv.GEN_AI_OPERATION_NAME: self.operation,  # a closed set: no guard needed
                 semconv.GEN_AI_PROVIDER_NAME: provider,
                 semconv.GEN_AI_REQUEST_MODEL: model,
                 **guards.tenant,
             }
             if response_label is not None:
-                labels[semconv.GEN_AI_RESPONSE_MODEL] = response_label
-            return _LLMLabels(labels, error_label)
-
-        key = (_LLM, self.operation, provider, model, response_label, error_label, conv._tenant_key)
+                base[semconv.GEN_AI_RESPONSE_MODEL] = response_label
+            labels = _keep_label_set(telemetry, key, _LLMLabels(base, error_label))
         duration = max(end - self._start, 0) / 1e9
         telemetry.deferred.submit(
             _record_llm,
             telemetry.instruments,
             duration,
-            _label_set(telemetry, key, build),
+            labels,
             self.input_tokens,
             self.output_tokens,
             self.cost,
@@ -700,20 +699,15 @@ class CRMAction(_SpanBlock):
         guards = conv._guards
         system, action = guards.crm_systems(self.system), guards.crm_actions(self.action)
         error_label = guards.errors(error) if error else None
-
-        def build() -> FrozenLabels:
-            labels = {
-                semconv.CRM_SYSTEM: system,
-                semconv.CRM_ACTION: action,
-                **guards.tenant,
-                semconv.CRM_OUTCOME: outcome,
-            }
-            if error_label is not None:  # absent on success, never ""
-                labels[semconv.ERROR_TYPE] = error_label
-            return FrozenLabels(labels)
-
         key = (_CRM, system, action, outcome, error_label, conv._tenant_key)
-        telemetry.deferred.count(telemetry.instruments.crm_actions, 1, _label_set(telemetry, key, build))
+        labels = telemetry.label_sets.get(key)
+        if labels is None:
+            base = {semconv.CRM_SYSTEM: system, semconv.CRM_ACTION: action, **guards.tenant}
+            base[semconv.CRM_OUTCOME] = outcome
+            if error_label is not None:  # absent on success, never ""
+                base[semconv.ERROR_TYPE] = error_label
+            labels = _keep_label_set(telemetry, key, FrozenLabels(base))
+        telemetry.deferred.count(telemetry.instruments.crm_actions, 1, labels)
         log_attributes = {
             semconv.CRM_SYSTEM: self.system,
             semconv.CRM_ACTION: self.action,
