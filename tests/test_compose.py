@@ -307,7 +307,7 @@ def collector_internal_port() -> int:
 
 
 def splitter_port() -> int:
-    return int(command("tenant-splitter")[command("tenant-splitter").index("--port") + 1])
+    return int(flag("tenant-splitter", "--port") or 0)
 
 
 def listen_ports() -> dict[str, set[int]]:
@@ -536,8 +536,9 @@ def test_python_image_installs_the_package_and_runs_its_cli() -> None:
 
 
 def _splitter_option(name: str) -> str:
-    args = command("tenant-splitter")
-    return args[args.index(name) + 1]
+    value = flag("tenant-splitter", name)
+    assert value, f"tenant-splitter: no {name}"
+    return value
 
 
 def test_collector_exporters_reach_tempo_loki_and_prometheus() -> None:
@@ -548,6 +549,8 @@ def test_collector_exporters_reach_tempo_loki_and_prometheus() -> None:
     assert_reaches(_splitter_option("--tempo"), "tempo", "tenant splitter --tempo")
     assert url_service(_splitter_option("--tempo"))[1] == tempo_otlp_http_port(), "Tempo's OTLP/HTTP receiver port"
     assert_reaches(_splitter_option("--loki"), "loki", "tenant splitter --loki")
+    tenants = host_path("tenant-splitter", _splitter_option("--tenants"))
+    assert tenants == (rendered() / "tenants.toml").resolve(), "the splitter reads the rendered tenants file"
     depends = services()["tenant-splitter"]["depends_on"]
     assert {name: depends[name]["condition"] for name in ("tempo", "loki")} == dict.fromkeys(
         ("tempo", "loki"), "service_healthy"

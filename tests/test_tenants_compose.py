@@ -32,7 +32,15 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from botwatch.stack import tenant_collector, tenant_grafana
 from botwatch.stack.ports import free_port, free_ports
 from botwatch.stack.tenant_render import render_tenants
-from botwatch.stack.tenant_splitter import HEADER, INTEGRATOR_ORG, Upstream, serve, split_traces
+from botwatch.stack.tenant_splitter import (
+    HEADER,
+    INTEGRATOR_ORG,
+    Prefixes,
+    Upstream,
+    serve,
+    split_logs,
+    split_traces,
+)
 from botwatch.tenants import TenantsError
 
 EXAMPLE = REPO / "deploy" / "tenants.example.toml"
@@ -585,9 +593,11 @@ def test_collector_labels_a_bots_metrics_with_its_login(rendered: Path, tmp_path
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-    from botwatch.stack.collector import Collector
+    from botwatch.stack.collector import Collector, CollectorPorts
 
-    prometheus = Prometheus(prometheus_binary(), tmp_path / "prometheus", free_port(), targets={}, rule_files=[])
+    # One allocation for every port: separately allocated free ports can coincide.
+    prometheus_port, grpc, http, health, telemetry, internal = free_ports(6)
+    prometheus = Prometheus(prometheus_binary(), tmp_path / "prometheus", prometheus_port, targets={}, rule_files=[])
     prometheus.start()
     collector = Collector(
         binary,
@@ -595,10 +605,11 @@ def test_collector_labels_a_bots_metrics_with_its_login(rendered: Path, tmp_path
         traces_url="http://127.0.0.1:9",
         logs_url="http://127.0.0.1:9",
         remote_write_url=f"{prometheus.url}/api/v1/write",
+        ports=CollectorPorts(grpc, http, health, telemetry),
         config=rendered / "collector.yaml",
         extra_env={
             **TOKENS,
-            "OTLP_INTERNAL_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+            "OTLP_INTERNAL_HTTP_ENDPOINT": f"127.0.0.1:{internal}",
             "COLLECTOR_REMOTE_WRITE_FLUSH_INTERVAL": "1s",
         },
     )
@@ -630,3 +641,55 @@ def test_collector_labels_a_bots_metrics_with_its_login(rendered: Path, tmp_path
     finally:
         collector.stop()
         prometheus.stop()
+
+
+def test_splitter_finds_the_gateways_tenant_by_conversation_prefix(tmp_path: Path) -> None:
+    """Gateway spans and records without their event's main span: the conversation id names the tenant."""
+    custom = tmp_path / "tenants.toml"
+    custom.write_text(
+        EXAMPLE.read_text().replace('id = "clinic-2"\n', 'id = "clinic-2"\nconversation_prefix = "C2/"\n', 1)
+    )
+    prefixes = Prefixes.from_file(custom)
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for number, conversation in enumerate(("salon-1:a", "C2/b", "clinic-2:c", "salon-10:d", "")):
+        span = scope.spans.add(name=f"s{number}", trace_id=bytes([number + 1]) * 16, span_id=b"\x01" * 8)
+        if conversation:
+            span.attributes.extend([kv("gen_ai.conversation.id", conversation)])
+    scope.spans.add(name="root-of-C2", trace_id=bytes([2]) * 16, span_id=b"\x02" * 8)  # same trace as s1
+    parts = split_traces(request, prefixes)
+    names = {
+        org: sorted(s.name for rs in p.resource_spans for ss in rs.scope_spans for s in ss.spans)
+        for org, p in parts.items()
+    }
+    # clinic-2's prefix is "C2/" now: "clinic-2:c" is nobody's, nor is an unknown "salon-10:".
+    assert names == {"salon-1": ["s0"], "clinic-2": ["root-of-C2", "s1"], INTEGRATOR_ORG: ["s2", "s3", "s4"]}
+    logs = ExportLogsServiceRequest()
+    record = logs.resource_logs.add().scope_logs.add().log_records.add()
+    record.attributes.extend([kv("gen_ai.conversation.id", "salon-1:a")])
+    assert set(split_logs(logs, prefixes)) == {"salon-1"}
+    assert set(split_logs(logs)) == {INTEGRATOR_ORG}, "without the tenants file: no guessing"
+
+
+def test_splitter_refuses_a_bad_tenants_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[tenants]]\nid = "x"\n')
+    result = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "python"),
+            "-m",
+            "botwatch.stack.tenant_splitter",
+            "--port",
+            "1",
+            "--tempo",
+            "http://127.0.0.1:9",
+            "--loki",
+            "http://127.0.0.1:9",
+            "--tenants",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "tenant x: owner: missing" in result.stderr, result.stderr

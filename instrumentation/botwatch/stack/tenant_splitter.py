@@ -18,13 +18,17 @@ Which tenant a span or log record belongs to, first match wins:
   2. its own ``botwatch.tenant`` (the gateway serves many tenants from one process and names the
      tenant on each event's main span);
   3. the tenant of another span of the same trace in the same request (the gateway's trace is one
-     tenant's conversation).
+     tenant's conversation);
+  4. with ``--tenants FILE``: the tenant whose conversation prefix (the gateway's
+     ``conversation_prefix``, by default ``"<id>:"``) starts its ``gen_ai.conversation.id``, so the
+     gateway's spans and records that travel without their event's main span still find their tenant.
 
 Answers: 200 when every part was accepted; 503 (the collector retries the whole request from its
 disk queue) when a backend is down or answered 429/5xx; 400 for a body that is not OTLP protobuf.
 A retried request may deliver some tenants' parts twice (at least once, never lost).
 
-    python -m botwatch.stack.tenant_splitter --port 4318 --tempo http://tempo:4318 --loki http://loki:3100
+    python -m botwatch.stack.tenant_splitter --port 4318 --tempo http://tempo:4318 --loki http://loki:3100 \
+        --tenants deploy/tenants/tenants.toml
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ import logging
 import signal
 import sys
 import threading
+import tomllib
 import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -48,7 +54,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from botwatch import semconv
-from botwatch.tenants import TENANT_ID
+from botwatch.tenants import TENANT_ID, TenantsError, load
 
 _logger = logging.getLogger("botwatch.tenant_splitter")
 HEADER = "X-Scope-OrgID"
@@ -56,6 +62,7 @@ INTEGRATOR_ORG = "_integrator"
 HEALTH_PATH = "/health"
 PROTOBUF = "application/x-protobuf"
 MAX_BODY_BYTES = 16 * 1024 * 1024
+CONVERSATION_ID = semconv.GEN_AI_CONVERSATION_ID
 TRACES_PATH = "/v1/traces"
 LOGS_PATHS = ("/otlp/v1/logs", "/v1/logs")
 
@@ -68,8 +75,52 @@ def _tenant(attributes: Any) -> str | None:
     return None
 
 
-def _org(own: str | None, attributes: Any, trace_id: bytes, by_trace: dict[bytes, str]) -> str:
-    return own or _tenant(attributes) or (by_trace.get(trace_id) if trace_id else None) or INTEGRATOR_ORG
+class Prefixes:
+    """Conversation id prefix -> tenant, from the tenants file (the gateway names conversations so)."""
+
+    def __init__(self, prefixes: dict[str, str] | None = None) -> None:
+        prefixes = prefixes or {}
+        # "<id>:" (the default) is found by one dict lookup; other prefixes by a scan, longest first.
+        self._colon = {p: t for p, t in prefixes.items() if p.endswith(":") and p.count(":") == 1}
+        self._other = sorted(((p, t) for p, t in prefixes.items() if p not in self._colon), key=lambda i: -len(i[0]))
+
+    @classmethod
+    def from_file(cls, path: Path) -> Prefixes:
+        tenants = load(path)  # validated as every other reader of the file does
+        tables = {t.get("id"): t for t in tomllib.loads(path.read_text(encoding="utf-8")).get("tenants", [])}
+        found = {}
+        for tenant_id in tenants.ids:
+            prefix = tables[tenant_id].get("conversation_prefix")
+            prefix = f"{tenant_id}:" if prefix is None else str(prefix)
+            if prefix:
+                found[prefix] = tenant_id
+        return cls(found)
+
+    def tenant(self, attributes: Any) -> str | None:
+        if not self._colon and not self._other:
+            return None
+        for kv in attributes:
+            if kv.key == CONVERSATION_ID:
+                conversation = kv.value.string_value
+                head, colon, _ = conversation.partition(":")
+                found = self._colon.get(head + colon) if colon else None
+                if found is None:
+                    found = next((t for p, t in self._other if conversation.startswith(p)), None)
+                return found
+        return None
+
+
+NO_PREFIXES = Prefixes()
+
+
+def _org(own: str | None, attributes: Any, trace_id: bytes, by_trace: dict[bytes, str], prefixes: Prefixes) -> str:
+    return (
+        own
+        or _tenant(attributes)
+        or (by_trace.get(trace_id) if trace_id else None)
+        or prefixes.tenant(attributes)
+        or INTEGRATOR_ORG
+    )
 
 
 class _Parts:
@@ -107,14 +158,16 @@ class _Parts:
         return scope[1]
 
 
-def split_traces(request: ExportTraceServiceRequest) -> dict[str, ExportTraceServiceRequest]:
+def split_traces(
+    request: ExportTraceServiceRequest, prefixes: Prefixes = NO_PREFIXES
+) -> dict[str, ExportTraceServiceRequest]:
     """org id -> that org's part of ``request`` (resources and scopes copied, spans moved)."""
     by_trace: dict[bytes, str] = {}
     for rs in request.resource_spans:
         own = _tenant(rs.resource.attributes)
         for ss in rs.scope_spans:
             for span in ss.spans:
-                tenant = own or _tenant(span.attributes)
+                tenant = own or _tenant(span.attributes) or prefixes.tenant(span.attributes)
                 if tenant:
                     by_trace.setdefault(span.trace_id, tenant)
     parts = _Parts(ExportTraceServiceRequest, "resource_spans", "scope_spans")
@@ -125,19 +178,21 @@ def split_traces(request: ExportTraceServiceRequest) -> dict[str, ExportTraceSer
             continue
         for ss in rs.scope_spans:
             for span in ss.spans:
-                org = _org(own, span.attributes, span.trace_id, by_trace)
+                org = _org(own, span.attributes, span.trace_id, by_trace, prefixes)
                 parts.scope_for(org, rs, ss).spans.append(span)
     return parts.requests
 
 
-def split_logs(request: ExportLogsServiceRequest) -> dict[str, ExportLogsServiceRequest]:
+def split_logs(
+    request: ExportLogsServiceRequest, prefixes: Prefixes = NO_PREFIXES
+) -> dict[str, ExportLogsServiceRequest]:
     """org id -> that org's part of ``request``; a record without a tenant follows its trace."""
     by_trace: dict[bytes, str] = {}
     for rl in request.resource_logs:
         own = _tenant(rl.resource.attributes)
         for sl in rl.scope_logs:
             for record in sl.log_records:
-                tenant = own or _tenant(record.attributes)
+                tenant = own or _tenant(record.attributes) or prefixes.tenant(record.attributes)
                 if tenant and record.trace_id:
                     by_trace.setdefault(record.trace_id, tenant)
     parts = _Parts(ExportLogsServiceRequest, "resource_logs", "scope_logs")
@@ -148,7 +203,7 @@ def split_logs(request: ExportLogsServiceRequest) -> dict[str, ExportLogsService
             continue
         for sl in rl.scope_logs:
             for record in sl.log_records:
-                org = _org(own, record.attributes, record.trace_id, by_trace)
+                org = _org(own, record.attributes, record.trace_id, by_trace, prefixes)
                 parts.scope_for(org, rl, sl).log_records.append(record)
     return parts.requests
 
@@ -161,18 +216,19 @@ class Upstream:
 
 
 class Splitter:
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, prefixes: Prefixes = NO_PREFIXES) -> None:
         self.upstream = upstream
+        self.prefixes = prefixes
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def handle(self, path: str, body: bytes) -> tuple[int, str]:
         try:
             if path == TRACES_PATH:
-                parts: dict[str, Any] = split_traces(ExportTraceServiceRequest.FromString(body))
+                parts: dict[str, Any] = split_traces(ExportTraceServiceRequest.FromString(body), self.prefixes)
                 url = self.upstream.traces_url.rstrip("/") + TRACES_PATH
             elif path in LOGS_PATHS:
-                parts = split_logs(ExportLogsServiceRequest.FromString(body))
+                parts = split_logs(ExportLogsServiceRequest.FromString(body), self.prefixes)
                 url = self.upstream.logs_url.rstrip("/") + LOGS_PATHS[0]
             else:
                 return 404, f"POST {TRACES_PATH} or {LOGS_PATHS[0]}"
@@ -262,10 +318,14 @@ def _handler(splitter: Splitter) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(
-    port: int, upstream: Upstream, host: str = "0.0.0.0", ready: Callable[[ThreadingHTTPServer], None] | None = None
+    port: int,
+    upstream: Upstream,
+    host: str = "0.0.0.0",
+    ready: Callable[[ThreadingHTTPServer], None] | None = None,
+    prefixes: Prefixes = NO_PREFIXES,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``server.shutdown()``)."""
-    server = ThreadingHTTPServer((host, port), _handler(Splitter(upstream)))
+    server = ThreadingHTTPServer((host, port), _handler(Splitter(upstream, prefixes)))
     server.daemon_threads = True
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -291,9 +351,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tempo", required=True, help="Tempo's OTLP/HTTP base URL, e.g. http://tempo:4318")
     parser.add_argument("--loki", required=True, help="Loki's base URL, e.g. http://loki:3100")
+    parser.add_argument("--tenants", type=Path, default=None, help="tenants file: conversation prefixes (rule 4)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    serve(args.port, Upstream(args.tempo, args.loki), args.host)
+    try:
+        prefixes = Prefixes.from_file(args.tenants) if args.tenants else NO_PREFIXES
+    except (TenantsError, OSError, tomllib.TOMLDecodeError) as error:
+        print(f"tenant splitter: {error}", file=sys.stderr)
+        return 2
+    serve(args.port, Upstream(args.tempo, args.loki), args.host, prefixes=prefixes)
     return 0
 
 
