@@ -342,13 +342,6 @@ STACK_DIR = Var(
     f"{_STACK}, audit",
 )
 TENANTS = Var("BOTWATCH_TENANTS", "path", "", "the tenants file of `stack up` and `report --all-tenants`", _STACK)
-TENANTS_DIR = Var(
-    "BOTWATCH_TENANTS_DIR",
-    "path",
-    "/etc/botwatch/tenants",
-    "where the collector finds the rendered tenants files (set by compose)",
-    "collector",
-)
 REDACTION_KEY = Var(
     "BOTWATCH_REDACTION_KEY",
     "secret",
