@@ -1,7 +1,8 @@
 """The phone/e-mail detector botwatch had before issue 15, frozen here for the benchmarks only.
 
-``benchmarks/otlp_encoding.py`` and ``benchmarks/sdk_overhead.py`` time it
-against the current one (:mod:`botwatch.masking`) in the same run.  It is a
+``benchmarks/otlp_encoding.py`` times it against the current one
+(:mod:`botwatch.masking`) in the same run (``benchmarks/sdk_overhead.py``
+compares whole commits instead: ``--baseline-ref``).  It is a
 copy of the old regular expressions and the old ``Redactor.text`` (a format
 list, no normalisation, no secrets); nothing in the package uses it.
 """
