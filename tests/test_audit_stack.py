@@ -44,14 +44,24 @@ class FakeLokiTempo:
     def __init__(self, capture) -> None:
         self.capture = capture
         self.garbage = False
+        # Multi-tenant, as compose's Loki (auth_enabled) and Tempo (multitenancy_enabled): the capture is this
+        # tenant's data; a request names its tenants in X-Scope-OrgID ("a|b" several) or gets 401 "no org id".
+        self.tenant: str | None = None
+        self.orgs: list[tuple[str, str | None]] = []  # (path, X-Scope-OrgID) of every request
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
+                org = self.headers.get("X-Scope-OrgID")
+                fake.orgs.append((url.path, org))
                 if fake.garbage:
                     return self._send(200, b"<html>proxy error</html>", "text/html")
+                if fake.tenant is not None and not org:
+                    return self._send(401, b"no org id\n", "text/plain; charset=utf-8")
+                if fake.tenant is not None and fake.tenant not in org.split("|"):
+                    return self._empty(url.path)
                 if url.path == "/loki/api/v1/query_range":
                     return self._json(fake.query_range(params))
                 if url.path == "/api/search":
@@ -63,6 +73,14 @@ class FakeLokiTempo:
 
             def _json(self, body: Any) -> None:
                 self._send(200, json.dumps(body).encode(), "application/json")
+
+            def _empty(self, path: str) -> None:
+                """What another tenant's Loki or Tempo holds: nothing."""
+                if path == "/loki/api/v1/query_range":
+                    return self._json({"status": "success", "data": {"resultType": "streams", "result": []}})
+                if path == "/api/search":
+                    return self._json({"traces": [], "metrics": {}})
+                self._send(404, b"trace not found", "text/plain")
 
             def _send(self, status: int, data: bytes, kind: str) -> None:
                 self.send_response(status)
@@ -417,3 +435,48 @@ def test_down_or_garbage_sources_are_exit_3(stack, fake, monkeypatch):
     monkeypatch.setenv("BOTWATCH_TEMPO_URL", fake.url)
     code, _, err = stack("replay", "no-such-conversation")
     assert code == 1 and "no conversation 'no-such-conversation'" in err
+
+
+def test_tenant_on_a_multi_tenant_stack(stack, fake, prometheus, monkeypatch, tmp_path):
+    """--tenant sends X-Scope-OrgID to Loki and Tempo and botwatch_tenant to Prometheus; without it the stack's
+    401 asks for --tenant, and the tenants file makes it a query over every tenant."""
+    fake.tenant = "salon-1"
+    fake.orgs.clear()
+    try:
+        code, out, err = stack("sessions", "--json", "--limit", "200", "--since", "8d", "--tenant", "salon-1")
+        assert code == 0, err
+        assert len(out.splitlines()) == CONVERSATIONS
+        first = json.loads(out.splitlines()[0])["conversation_id"]
+        code, out, err = stack("replay", first, "--tenant", "salon-1")
+        assert code == 0, err
+        assert any(p.startswith("/loki/") for p, _ in fake.orgs) and any(p.startswith("/api/") for p, _ in fake.orgs)
+        assert fake.orgs and all(org == "salon-1" for _, org in fake.orgs)
+
+        code, out, err = stack("sessions", "--json", "--since", "8d", "--tenant", "clinic-2")
+        assert code == 1 and "no conversations match" in err, err  # the other tenant's Tempo holds nothing
+
+        monkeypatch.delenv("BOTWATCH_TENANTS", raising=False)
+        code, _, err = stack("sessions", "--since", "8d")
+        assert code == 3 and "401" in err and "no org id" in err and "--tenant" in err, err
+
+        tenants = tmp_path / "tenants.toml"
+        tenants.write_text(
+            '[[tenants]]\nid = "salon-1"\n[tenants.owner]\nchat_id = 1\n'
+            '[[tenants]]\nid = "clinic-2"\n[tenants.owner]\nchat_id = 2\n'
+        )
+        monkeypatch.setenv("BOTWATCH_TENANTS", str(tenants))
+        fake.orgs.clear()
+        code, out, err = stack("sessions", "--json", "--limit", "200", "--since", "8d")
+        assert code == 0 and len(out.splitlines()) == CONVERSATIONS, err
+        assert {org for _, org in fake.orgs} == {"_integrator|salon-1|clinic-2"}
+    finally:
+        fake.tenant = None
+
+    from datetime import UTC, datetime, timedelta
+
+    from botwatch.audit.prometheus import Prometheus
+
+    # The demo's series carry no botwatch_tenant: a tenant's numbers are none of them, everyone's are all.
+    now = datetime.now(UTC)
+    assert Prometheus(prometheus.url, SERVICE).kpi(timedelta(days=7), now).conversations == CONVERSATIONS
+    assert Prometheus(prometheus.url, SERVICE, "salon-1").kpi(timedelta(days=7), now).conversations == 0

@@ -29,18 +29,34 @@ def native_stack() -> dict[str, dict[str, str]]:
     return {c["name"]: dict(c.get("urls") or {}) for c in components if c.get("state") == "started"}
 
 
+INTEGRATOR_ORG = "_integrator"  # Loki/Tempo tenant of records no tenant claimed (deploy/README.md, Tenants)
+
+
+def stack_org_id(tenant: str | None) -> str | None:
+    """X-Scope-OrgID for the compose stack's Loki and Tempo: the tenant of ``--tenant``; without it every
+    tenant of the tenants file ($BOTWATCH_TENANTS), ``_integrator|a|b`` (a multi-tenant query); None when
+    there is no tenants file (a single-tenant stack; a multi-tenant one answers 401 and the error asks for
+    ``--tenant``)."""
+    if tenant is not None:
+        return tenant
+    path = env.TENANTS.path()
+    if path is None:
+        return None
+    from botwatch.tenants import TenantsError, load
+
+    try:
+        ids = load(path).ids
+    except TenantsError as error:
+        raise UsageError(f"{error} (${env.TENANTS.name}: read for the tenants of --source stack)") from error
+    return "|".join((INTEGRATOR_ORG, *ids))
+
+
 def open_source(options: SourceOptions) -> Source:
     """The source ``options`` name; raises UsageError for an unknown kind or missing URLs."""
     if options.kind == "journal":
         return JournalSource(options.journal, tenant=options.tenant)
     if options.kind == "stack":
         from botwatch.audit.stack_source import StackSource  # its HTTP clients load only for --source stack
-
-        if options.tenant is not None:
-            raise UsageError(
-                "--tenant reads the journal (leave out --source); with --source stack, each tenant's Loki and "
-                "Tempo are its own (README, Tenants)"
-            )
 
         native = native_stack()
         if not options.prometheus_url and "prometheus" in native:
@@ -62,5 +78,5 @@ def open_source(options: SourceOptions) -> Source:
             )
         if missing:
             raise UsageError(f"--source stack needs {', '.join(missing)}")
-        return StackSource(options)
+        return StackSource(options, stack_org_id(options.tenant))
     raise UsageError(f"unknown source {options.kind!r}; one of: {', '.join(SOURCES)} (--source or {ENV_SOURCE})")

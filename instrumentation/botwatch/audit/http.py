@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -12,11 +13,15 @@ TIMEOUT_S = 15.0
 
 
 class JsonApi:
-    def __init__(self, name: str, base_url: str, env: str) -> None:
+    def __init__(
+        self, name: str, base_url: str, env: str, headers: Mapping[str, str] | None = None, unauthorized: str = ""
+    ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.env = env
         self.session = requests.Session()
+        self.session.headers.update(headers or {})
+        self.unauthorized = unauthorized  # what to do about a 401, said after the backend's own words
 
     def get(self, path: str, params: dict[str, Any] | None = None, *, missing_ok: bool = False) -> Any:
         """The decoded JSON body; None for a 404 when ``missing_ok``."""
@@ -32,7 +37,8 @@ class JsonApi:
             return None
         if response.status_code >= 400:
             detail = " ".join(response.text.split())[:200]
-            raise SourceError(f"{self.name} answered HTTP {response.status_code} for {path}: {detail}")
+            hint = f"; {self.unauthorized}" if response.status_code == 401 and self.unauthorized else ""
+            raise SourceError(f"{self.name} answered HTTP {response.status_code} for {path}: {detail}{hint}")
         try:
             return response.json()
         except ValueError as error:

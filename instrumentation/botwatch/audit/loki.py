@@ -13,6 +13,15 @@ QUERY_RANGE = "/loki/api/v1/query_range"
 PAGE = 5000  # Loki's default max_entries_limit_per_query
 # Loki's OTLP ingestion: service.name is a stream label, dots become underscores.
 STREAM = '{service_name=~".+"}'
+ORG_HEADER = "X-Scope-OrgID"  # the tenant(s) a multi-tenant Loki or Tempo answers for; "a|b" reads several
+NO_TENANT = (
+    "this stack keeps each tenant's data apart (X-Scope-OrgID): give --tenant ID, or the tenants file "
+    "($BOTWATCH_TENANTS) to read every tenant"
+)
+
+
+def org_headers(org_id: str | None) -> dict[str, str]:
+    return {ORG_HEADER: org_id} if org_id else {}
 
 
 def stream_selector(service: str | None) -> str:
@@ -48,8 +57,8 @@ def event_name_of(labels: Mapping[str, str]) -> str | None:
 
 
 class Loki:
-    def __init__(self, url: str) -> None:
-        self.api = JsonApi("Loki", url, env.LOKI_URL.name)
+    def __init__(self, url: str, org_id: str | None = None) -> None:
+        self.api = JsonApi("Loki", url, env.LOKI_URL.name, org_headers(org_id), NO_TENANT)
 
     def lines(self, query: str, start_ns: int, end_ns: int, page: int = PAGE) -> Iterator[LokiLine]:
         """Every line in [start, end), oldest first; one page in memory at a time."""

@@ -45,9 +45,10 @@ def _duration(delta: timedelta) -> str:
 
 
 class Prometheus:
-    def __init__(self, url: str, job: str | None = None) -> None:
+    def __init__(self, url: str, job: str | None = None, tenant: str | None = None) -> None:
         self.api = JsonApi("Prometheus", url, env.PROMETHEUS_URL.name)
         self.job = job
+        self.tenant = tenant  # botwatch_tenant="..." on every query: Prometheus itself has no tenants
 
     def vector(self, query: str, at: datetime) -> list[tuple[dict[str, str], float]]:
         body = self.api.get(QUERY, {"query": query, "time": f"{at.timestamp():.3f}"})
@@ -76,6 +77,8 @@ class Prometheus:
         at = until
 
         job = {semconv.PROMETHEUS_JOB_LABEL: self.job} if self.job else {}
+        if self.tenant:
+            job[semconv.TENANT] = self.tenant
 
         def delta(name: str, by: str = "", **labels: str) -> str:
             return window_delta(f"{name}{{{_matchers(**job, **labels)}}}", w, by)

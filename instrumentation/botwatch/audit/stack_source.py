@@ -68,16 +68,20 @@ def traceql_for(flt: SessionFilter, service: str | None = None) -> list[str]:
 
 
 class StackSource:
-    def __init__(self, options: SourceOptions) -> None:
+    def __init__(self, options: SourceOptions, org_id: str | None = None) -> None:
+        """``org_id``: the X-Scope-OrgID for Loki and Tempo (``--tenant``, or every tenant as ``a|b|c``);
+        with ``options.tenant`` Prometheus' queries also carry ``botwatch_tenant``."""
         assert options.loki_url and options.tempo_url and options.prometheus_url
-        self.loki = Loki(options.loki_url)
-        self.tempo = Tempo(options.tempo_url)
-        self.prometheus = Prometheus(options.prometheus_url, options.service)
+        self.loki = Loki(options.loki_url, org_id)
+        self.tempo = Tempo(options.tempo_url, org_id)
+        self.prometheus = Prometheus(options.prometheus_url, options.service, options.tenant)
         self.service = options.service
         self.stream = stream_selector(options.service)
         self.scope = [f"resource.{semconv.SERVICE_NAME} = {traceql_string(options.service)}"] if options.service else []
         self.lookback = options.lookback
         self.description = f"Loki {options.loki_url}, Tempo {options.tempo_url}, Prometheus {options.prometheus_url}"
+        if options.tenant:
+            self.description += f", tenant {options.tenant}"
         self._dir = Path(tempfile.mkdtemp(prefix="botwatch-stack-"))
         self._path = self._dir / "staged.sqlite"
         self._spans = JournalSpanExporter(self._path, settings=KEEP)

@@ -9,6 +9,7 @@ from typing import Any
 from botwatch import env, semconv
 from botwatch.audit.errors import SourceError
 from botwatch.audit.http import JsonApi
+from botwatch.audit.loki import NO_TENANT, org_headers
 from botwatch.audit.otlp_json import attributes, resource_spans
 
 SEARCH = "/api/search"
@@ -39,8 +40,8 @@ class Found:
 
 
 class Tempo:
-    def __init__(self, url: str) -> None:
-        self.api = JsonApi("Tempo", url, env.TEMPO_URL.name)
+    def __init__(self, url: str, org_id: str | None = None) -> None:
+        self.api = JsonApi("Tempo", url, env.TEMPO_URL.name, org_headers(org_id), NO_TENANT)
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
         body = self.api.get(f"/api/traces/{trace_id}", missing_ok=True)
