@@ -363,3 +363,22 @@ def test_audit_weekly_and_sample_by_tenant_and_for_a_manager(setup):
     hidden = [json.loads(line) for line in manager.stdout.splitlines()]
     assert len(hidden) == len(turns) and not any(t["text"] for t in hidden)
     assert [t["conversation_id"] for t in hidden] == [t["conversation_id"] for t in turns]
+
+
+def test_a_managers_placeholder_is_russian_by_default(setup):
+    _journal, _path, env = setup
+    listed = botwatch(env, "sessions", "--json", "--since=8d", "--limit=1", f"--tenant={SALON}")
+    assert listed.returncode == 0, listed.stderr
+    conversation = json.loads(listed.stdout.splitlines()[0])["conversation_id"]
+    owner = botwatch(env, "replay", conversation, f"--tenant={SALON}")
+    said = re.findall(r"«([^»]+)»", owner.stdout)
+    assert owner.returncode == 0 and said, owner.stdout
+    ru = botwatch(env, "replay", conversation, f"--tenant={SALON}", "--role=manager")
+    assert ru.returncode == 0, ru.stderr
+    assert f"текст скрыт для роли менеджера, {len(said[0])} символ" in ru.stdout, ru.stdout
+    assert "hidden" not in ru.stdout and not any(text in ru.stdout for text in said)
+    en = botwatch(env, "replay", conversation, f"--tenant={SALON}", "--role=manager", "--lang=en")
+    assert f"text hidden for the manager role, {len(said[0])} characters" in en.stdout, en.stdout
+    weekly = botwatch(env, "audit", "weekly", "--since=8d", "--limit=3", f"--tenant={SALON}", "--role=manager")
+    assert weekly.returncode == 0, weekly.stderr
+    assert weekly.stdout.count("(текст скрыт для роли менеджера)") == 3, weekly.stdout

@@ -53,7 +53,25 @@ def export_rows(rows: Iterable[Row], role: str) -> Iterator[Row]:
         yield {**row, **dict.fromkeys(MANAGER_HIDDEN_FIELDS)}
 
 
-def replay_entries(entries: Sequence[ReplayEntry], role: str) -> list[ReplayEntry]:
+HIDDEN = {"ru": "текст скрыт для роли менеджера", "en": "text hidden for the manager role"}
+
+
+def hidden_text(length: int, lang: str = "ru") -> str:
+    """What a manager reads in place of a client's or the bot's words: only how long they were."""
+    if lang == "en":
+        return f"{HIDDEN['en']}, {length} characters"
+    return f"{HIDDEN['ru']}, {length} {_characters_ru(length)}"
+
+
+def _characters_ru(n: int) -> str:
+    if n % 10 == 1 and n % 100 != 11:
+        return "символ"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return "символа"
+    return "символов"
+
+
+def replay_entries(entries: Sequence[ReplayEntry], role: str, lang: str = "ru") -> list[ReplayEntry]:
     """A replay as ``role`` may see it: for a manager every text is its length, the client is not named."""
     if role == OWNER:
         return list(entries)
@@ -61,7 +79,7 @@ def replay_entries(entries: Sequence[ReplayEntry], role: str) -> list[ReplayEntr
     for entry in entries:
         text = entry.text
         if text:
-            text = f"text hidden for the manager role, {len(text)} characters"
+            text = hidden_text(len(text), lang)
         shown.append(dataclasses.replace(entry, text=text, client=None))
     return shown
 

@@ -13,7 +13,7 @@ import botwatch
 from botwatch import semconv
 from botwatch.audit.errors import NotFound, UsageError
 from botwatch.audit.label import Review, record_review
-from botwatch.audit.roles import OWNER, add_role_option, resolve_role
+from botwatch.audit.roles import HIDDEN, OWNER, add_role_option, resolve_role
 from botwatch.audit.sample import reservoir
 from botwatch.audit.source import SourceOptions
 from botwatch.cli.commands import SUMMARIES
@@ -132,7 +132,7 @@ def run_weekly(args: argparse.Namespace) -> int:
     print(f"\nTurns {start + 1}–{start + len(page)} of {len(turns)} (page {args.page} of {pages}), oldest first:")
     for t in page:
         moment = datetime.fromtimestamp(t.time_ns // 1000 / 1e6, UTC)
-        text = f"  «{cut(t.text, TEXT_CHARS)}»" if t.text else ""
+        text = f"  «{cut(t.text, TEXT_CHARS)}»" if t.text else (f"  ({HIDDEN['ru']})" if role != OWNER else "")
         where = f"{moment:%Y-%m-%d %H:%M}  {t.conversation_id}  turn {t.turn_index}"
         print(printable(f"  {where}  {t.intent} {t.confidence:.2f}{text}"))
     if args.page < pages:

@@ -63,7 +63,7 @@ def _timezone(name: str | None) -> tzinfo:
 
 
 def _render(entries: list[ReplayEntry], args: argparse.Namespace) -> str:
-    return format_replay(replay_entries(entries, args.role), tz=args.zone, lang=args.lang)
+    return format_replay(replay_entries(entries, args.role, args.lang), tz=args.zone, lang=args.lang)
 
 
 @audit_errors
