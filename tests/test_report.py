@@ -456,4 +456,60 @@ def test_empty_week_writes_no_report(tmp_path, capsys):
 def test_bad_time_zone_is_a_usage_error(journal, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BOTWATCH_TIMEZONE", "Mars/Olympus")
     assert main(["report", "--out", str(tmp_path / "r.html"), "--journal", str(journal)]) == 2
-    assert "is not a time zone" in capsys.readouterr().err and not (tmp_path / "r.html").exists()
+    err = capsys.readouterr().err
+    assert "BOTWATCH_TIMEZONE='Mars/Olympus'" in err and "IANA time zone" in err and not (tmp_path / "r.html").exists()
+
+
+def test_telegram_summary_names_the_problem_steps_in_plain_words(journal):
+    """The top 1–3 steps of insights, one line each, in the owner's words; Telegram accepts it even when long."""
+    import dataclasses
+    from datetime import UTC
+
+    from botwatch.audit.journal_source import JournalSource
+    from botwatch.audit.report import collect
+    from botwatch.audit.report_summary import summary
+    from botwatch.audit.telegram import TelegramTarget, send_message
+    from botwatch.journal.insights import NOW, Finding
+
+    source = JournalSource(journal)
+    try:
+        data = collect(source, timedelta(days=7), UTC)
+    finally:
+        source.close()
+
+    def finding(step: str, segment: str, lost: int, reached: int) -> Finding:
+        return Finding(step, segment, reached, lost, 200, 40, 0.001, {"left": lost}, ("demo-4-1",))
+
+    findings = [
+        finding("intent=price", "variant=B", 31, 50),
+        finding("turn=6", NOW, 12, 30),
+        finding("handler=vip_upsell", "channel=telegram", 9, 20),
+        finding("intent=complaint", "variant=A", 5, 20),  # a fourth: not in the message
+    ]
+    text = plain(summary(dataclasses.replace(data, findings=findings), "ru"), "HTML")
+    lines = text.splitlines()
+    at = lines.index("Где теряются клиенты")
+    assert lines[at + 1 : at + 4] == [
+        "1. Вопрос о цене (вариант сценария B): теряется 62,0\u00a0% клиентов, в остальных случаях 20,0\u00a0%",
+        "2. Сообщение №6 в диалоге: теряется 40,0\u00a0% клиентов, в прошлые недели 20,0\u00a0%",
+        "3. Шаг «vip_upsell» (канал telegram): теряется 45,0\u00a0% клиентов, в остальных случаях 20,0\u00a0%",
+    ]
+    assert lines[at + 4] == "" and "жалоба" not in text.lower() and "intent=" not in text
+    english = plain(summary(dataclasses.replace(data, findings=findings[:1]), "en"), "HTML")
+    section = english.split("Where clients are lost\n")[1].split("\n\n")[0]
+    assert section == "1. Price question (scenario variant B): 62.0 % of clients lost against 20.0 % elsewhere".replace(
+        " %", "\u00a0%"
+    )
+    assert "Где теряются" not in plain(summary(dataclasses.replace(data, findings=[]), "ru"), "HTML")
+
+    # Steps with very long names: lines are dropped, never the message; Telegram takes what is sent.
+    huge = [finding("handler=" + "x" * 1500 + str(n), "variant=B", 30, 50) for n in range(3)]
+    long_text = summary(dataclasses.replace(data, findings=huge), "ru")
+    api = BotAPI()
+    try:
+        send_message(TelegramTarget(api.url, TOKEN, "-1001234567890"), long_text)
+    finally:
+        api.close()
+    assert [c.status for c in api.calls] == [200]
+    shown = plain(long_text, "HTML")
+    assert len(shown) <= 4096 and "1. Шаг «xxx" in shown and "3. Шаг" not in shown

@@ -135,7 +135,7 @@ def _finding(data: ReportData, lang: str, f: Any) -> str:
 
 
 def _step(lang: str, f: Any) -> str:
-    """The step and segment of a finding: «вопрос «price», вариант сценария B»."""
+    """The step and segment of a finding: «вопрос о цене, вариант сценария B»."""
     return str(f.title_ru if lang == "ru" else f.title_en).split(":")[0]
 
 
