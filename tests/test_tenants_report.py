@@ -225,6 +225,8 @@ def test_each_chat_gets_only_its_own_business_and_managers_no_client_words(setup
             assert not leaked, leaked[:3]
 
     # The salon's owner reads a dialogue where its clients are lost; the scan above would have caught it.
+    salon_message = html.unescape(_chat(telegram, CHATS[SALON][0])[0][0]["text"])
+    assert "<b>Где теряются клиенты</b>\n1. Вопрос о цене" in salon_message, salon_message  # plain words
     salon_page = _chat(telegram, CHATS[SALON][0])[1][0]["document"].content.decode()
     dialogue = salon_page.split('class="dialogue">')[1].split("</div>")[0]
     assert "<b>Клиент:</b>" in dialogue and any(text in html.unescape(dialogue) for text in _owner_texts(env, SALON))
@@ -382,3 +384,49 @@ def test_a_managers_placeholder_is_russian_by_default(setup):
     weekly = botwatch(env, "audit", "weekly", "--since=8d", "--limit=3", f"--tenant={SALON}", "--role=manager")
     assert weekly.returncode == 0, weekly.stderr
     assert weekly.stdout.count("(текст скрыт для роли менеджера)") == 3, weekly.stdout
+
+
+INTEGRATOR = (-1001000000009, 3)
+
+
+def test_the_integrator_gets_the_tally_of_the_run_and_no_client_data(setup, telegram, tmp_path, capsys):
+    journal, _path, env = setup
+    path = tmp_path / "with-integrator.toml"
+    path.write_text(
+        TENANTS_FILE
+        + f"\n[integrator]\nchat_id = {INTEGRATOR[0]}\nthread_id = {INTEGRATOR[1]}\n"
+        + '\n[[tenants]]\nid = "spa-c"\n[tenants.targets]\nsla_seconds = 5\n'  # no owner's chat: fails
+    )
+    telegram.missing_chats.add(CHATS[SALON][0])
+    argv = ["report", "--all-tenants", "--telegram", "--tenants", str(path), "--journal", str(journal)]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert f"итог отправлен в чат интегратора {INTEGRATOR[0]}" in out
+    [message] = [p for p in telegram.sent("sendMessage") if p["chat_id"] == str(INTEGRATOR[0])]
+    assert message.get("message_thread_id") == str(INTEGRATOR[1])
+    assert not [p for p in telegram.sent("sendDocument") if p["chat_id"] == str(INTEGRATOR[0])]
+    text = html.unescape(message["text"])
+    lines = text.splitlines()
+    assert lines[0].startswith("<b>botwatch: недельные отчёты владельцам, ") and lines[0].endswith("</b>")
+    assert lines[1:3] == ["отправлено: 1 из 3", f"с ошибкой: 2 — {SALON}, spa-c"], lines
+    # No business's numbers, no client's words, phones or ids.
+    assert "demo-" not in text and not CLIENT_HASH.search(text) and not PHONE.search(text)
+    assert not any(service in text for service in SERVICES.values())
+    assert not [t for t in _owner_texts(env, SALON) | _owner_texts(env, CLINIC) if t in text]
+    assert set(re.findall(r"\d+", text.split("\n", 1)[1])) <= {"1", "2", "3"}
+
+    # The integrator's chat Telegram does not know: said, exit 1, the owners' reports still went.
+    telegram.missing_chats.add(INTEGRATOR[0])
+    telegram.missing_chats.discard(CHATS[SALON][0])
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"чат интегратора {INTEGRATOR[0]} (тема {INTEGRATOR[1]}): ошибка:" in err and "chat not found" in err
+    assert len([p for p in telegram.sent("sendDocument") if p["chat_id"] == str(CHATS[SALON][0])]) == 1
+
+    # A wrong [integrator] table is a clear error before anything is sent.
+    bad = tmp_path / "bad-integrator.toml"
+    bad.write_text(TENANTS_FILE + '\n[integrator]\nchat_id = "general"\n')
+    sent = len(telegram.calls)
+    assert main(["report", "--all-tenants", "--telegram", "--tenants", str(bad), "--journal", str(journal)]) == 2
+    assert f"tenants file {bad}: integrator.chat_id: 'general' is not a Telegram chat id" in capsys.readouterr().err
+    assert len(telegram.calls) == sent

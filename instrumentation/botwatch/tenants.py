@@ -22,6 +22,9 @@ routes (``botwatch.stack.tenant_routes``), per-tenant thresholds in the rules
     confidence_floor = 0.6            # an intent at or under this is "not understood" (a confidence bucket edge)
     lead_failure_share = 0.10         # share of failed lead.create calls that alerts
 
+    [integrator]                      # optional: the integrator's own chat (thread_id too); gets the tally of
+    chat_id = -1001111111111          # `report --all-tenants --telegram`: sent / failed, no client's data
+
 Every problem is reported as ``tenants file <path>: tenant <id>: <key>: <what>``.
 """
 
@@ -64,7 +67,7 @@ TENANT_KEYS = frozenset(
 )
 CHAT_KEYS = frozenset({"chat_id", "thread_id"})
 TARGET_KEYS = frozenset({"sla_seconds", "confidence_floor", "lead_failure_share"})
-TOP_LEVEL_KEYS = frozenset({"tenants", "gateway"})
+TOP_LEVEL_KEYS = frozenset({"tenants", "gateway", "integrator"})
 
 
 class TenantsError(ValueError):
@@ -105,6 +108,7 @@ class TenantSpec:
 class Tenants:
     tenants: tuple[TenantSpec, ...]
     path: Path | None = None
+    integrator: Chat | None = None  # [integrator] chat_id: the integrator's own chat (report --all-tenants' tally)
 
     def __iter__(self) -> Any:
         return iter(self.tenants)
@@ -168,7 +172,13 @@ def parse(document: Mapping[str, Any], path: Path | None = None) -> Tenants:
         if tenant.id in (t.id for t in tenants):
             raise TenantsError(f"{where}: tenant {tenant.id}: id: listed twice")
         tenants.append(tenant)
-    return Tenants(tuple(tenants), path)
+    return Tenants(tuple(tenants), path, integrator_chat(document, path))
+
+
+def integrator_chat(document: Mapping[str, Any], path: Path | None = None) -> Chat | None:
+    """The optional top-level ``[integrator]`` chat_id (and thread_id); TenantsError if it is wrong."""
+    where = f"tenants file {path}" if path else "tenants file"
+    return _chat(document.get("integrator"), f"{where}: integrator", required=False)
 
 
 def _tenant(table: Mapping[str, Any], number: int, where: str) -> TenantSpec:

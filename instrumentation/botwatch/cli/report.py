@@ -6,6 +6,9 @@ one per business: each owner's chat gets only its own numbers, the managers'
 chat the manager's view (``audit.roles``: no conversation quoted).  One
 tenant's failure (a chat Telegram does not know, an unreadable journal) is
 its own line and does not stop the others; the exit code says whether all went.
+With ``--telegram`` and an ``[integrator] chat_id`` in the tenants file, the
+integrator's chat then gets one message: how many were sent, which tenants
+failed (ids only, no business's numbers, no client's data).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ DEFAULT_OUT = Path("report.html")
 DEFAULT_DIR = Path("reports")  # --all-tenants without --telegram
 EXIT_SOME_FAILED = 1  # --all-tenants: at least one tenant's report was not written or not sent
 MANAGERS_COPY = {"ru": "для менеджеров", "en": "managers' copy"}
+TELEGRAM_LIMIT = 4096
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=(
             f"--telegram uses {ENV_TOKEN_FILE}, {ENV_CHAT_ID} and {ENV_API_URL} (Bot API base URL); with --tenant or "
             f"--all-tenants the chats come from the tenants file (--tenants or ${ENV_TENANTS}). --all-tenants exits "
-            f"{EXIT_SOME_FAILED} if any tenant's report failed (the others are still written and sent)."
+            f"{EXIT_SOME_FAILED} if any tenant's report failed (the others are still written and sent); the tenants "
+            "file's [integrator] chat_id gets the run's tally (sent / failed, tenant ids only)."
         ),
     )
     parser.add_argument(
@@ -151,7 +156,9 @@ def _run_all(args: argparse.Namespace, role: str) -> int:
         raise UsageError(f"{ENV_ROLE}=manager here: --all-tenants makes the owners' reports; not available")
     if SourceOptions.resolve(args.source).kind != "journal":
         raise UsageError("--all-tenants reads the journal (leave out --source stack): it is partitioned by tenant")
-    entries = _entries(_tenants_path(args))
+    path = _tenants_path(args)
+    entries = _entries(path)
+    integrator = _integrator(path) if args.telegram else None
     tz = _timezone()
     journal = journal_path(args.journal)
     if not journal.exists():  # every tenant would fail alike: one error instead
@@ -185,7 +192,42 @@ def _run_all(args: argparse.Namespace, role: str) -> int:
     if tally.failed:
         parts.append(f"с ошибкой: {len(tally.failed)} ({', '.join(printable(f) for f in tally.failed)})")
     print("; ".join(parts))
+    if bot is not None and integrator is not None:
+        try:
+            send_message(bot.to(integrator.chat_id, integrator.thread_id), _tally_message(len(entries), tally, tz))
+        except SourceError as error:
+            where = f"чат интегратора {integrator.chat_id}" + (
+                f" (тема {integrator.thread_id})" if integrator.thread_id else ""
+            )
+            print(f"{where}: ошибка: {printable(str(error))}", file=sys.stderr, flush=True)
+            return EXIT_SOME_FAILED
+        print(f"итог отправлен в чат интегратора {integrator.chat_id}")
     return EXIT_SOME_FAILED if tally.failed else EXIT_OK
+
+
+def _tally_message(total: int, tally: _Tally, tz: tzinfo) -> str:
+    """The integrator's summary of the run (Telegram HTML): how many owners got their report, whose failed.
+    Tenant ids only, no business's numbers and no client's data."""
+    import html
+    from datetime import datetime
+
+    lines = [
+        f"<b>botwatch: недельные отчёты владельцам, {datetime.now(tz):%d.%m.%Y}</b>",
+        f"отправлено: {tally.sent} из {total}",
+    ]
+    if tally.empty:
+        lines.append(f"без обращений за период (не отправлено): {tally.empty}")
+    if tally.failed:
+        names = [html.escape(printable(name), quote=False) for name in tally.failed]
+        shown = names
+        while len(", ".join(shown)) > TELEGRAM_LIMIT // 2:  # a thousand failures: the first ones and a count
+            shown = shown[: len(shown) // 2]
+        more = f" и ещё {len(names) - len(shown)}" if len(shown) < len(names) else ""
+        lines.append(f"с ошибкой: {len(names)} — {', '.join(shown)}{more}")
+        lines.append("Подробности — в выводе команды botwatch report --all-tenants.")
+    else:
+        lines.append("ошибок нет")
+    return "\n".join(lines)
 
 
 def _one(
@@ -307,6 +349,21 @@ def _tenant(args: argparse.Namespace, tenant: str) -> TenantSpec:
 
     try:
         return load(_tenants_path(args)).get(tenant)
+    except TenantsError as error:
+        raise UsageError(str(error)) from error
+
+
+def _integrator(path: Path) -> Chat | None:
+    """The tenants file's ``[integrator]`` chat, read apart from the tenants so a broken tenant does not hide it."""
+    import tomllib
+
+    from botwatch.tenants import TenantsError, integrator_chat
+
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return integrator_chat(document, path)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None  # _entries has said what is wrong with the file
     except TenantsError as error:
         raise UsageError(str(error)) from error
 
