@@ -75,3 +75,17 @@ def test_kpi_adds_mttr_from_prometheus(prometheus, tmp_path: Path, capsys):
     assert data["alerts_resolved"] >= 2 and 8 <= data["alerts_mttr_s"] <= 12
     assert main([*argv[:-1], "http://127.0.0.1:9"]) == 3
     assert "Prometheus at http://127.0.0.1:9 is not reachable" in capsys.readouterr().err
+
+
+def test_a_tenants_mttr_counts_only_its_alerts(prometheus, tmp_path: Path, capsys):
+    """``kpi --tenant`` asks for ALERTS with botwatch_tenant: Blink carries none, so no tenant has its incidents."""
+    server, began = prometheus
+    until = datetime.now(UTC)
+    assert len(incidents(server.url, began, until, timedelta(seconds=1))) >= 2
+    assert incidents(server.url, began, until, timedelta(seconds=1), tenant="salon-1") == []
+    empty = tmp_path / "j.sqlite"
+    connect(empty, create=True).close()
+    argv = ["kpi", "--json", "--since", began.isoformat(), "--journal", str(empty), "--prometheus-url", server.url]
+    assert main([*argv, "--tenant", "salon-1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["alerts_resolved"] == 0 and data["alerts_mttr_s"] is None

@@ -11,15 +11,23 @@ is the mean length of the resolved incidents; each is exact to one ``step``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from botwatch import env
+from botwatch import env, semconv
 from botwatch.audit.http import JsonApi
 
 QUERY_RANGE = "/api/v1/query_range"
 FIRING = 'ALERTS{alertstate="firing"}'
 MAX_POINTS = 10_000  # Prometheus refuses more than 11 000 points per series
+
+
+def firing(tenant: str | None = None) -> str:
+    if tenant is None:
+        return FIRING
+    label = semconv.prometheus_label(semconv.TENANT)
+    return f'ALERTS{{alertstate="firing",{label}={json.dumps(tenant, ensure_ascii=False)}}}'
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,15 @@ def default_step(since: datetime, until: datetime) -> timedelta:
     return max(timedelta(seconds=1), (until - since) / MAX_POINTS)
 
 
-def incidents(prometheus_url: str, since: datetime, until: datetime, step: timedelta | None = None) -> list[Incident]:
-    """Resolved firing periods of every alert in [since, until), oldest first."""
+def incidents(
+    prometheus_url: str,
+    since: datetime,
+    until: datetime,
+    step: timedelta | None = None,
+    tenant: str | None = None,
+) -> list[Incident]:
+    """Resolved firing periods of every alert in [since, until), oldest first; only ``tenant``'s
+    (``botwatch_tenant``, which the tenants' rules group by) when given."""
     if until <= since:
         return []
     step = step or default_step(since, until)
@@ -48,7 +63,7 @@ def incidents(prometheus_url: str, since: datetime, until: datetime, step: timed
         body = api.get(
             QUERY_RANGE,
             {
-                "query": FIRING,
+                "query": firing(tenant),
                 "start": f"{since.timestamp():.3f}",
                 "end": f"{until.timestamp():.3f}",
                 "step": f"{step.total_seconds():g}s",

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         from botwatch.audit.errors import SourceError
 
         try:
-            data.update(_alerts(prometheus, kpi.since, kpi.until))
+            data.update(_alerts(prometheus, kpi.since, kpi.until, args.tenant))
         except SourceError as error:
             return fail(str(error), EXIT_DATA)
     if args.json:
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _alerts(url: str, since: datetime, until: datetime) -> dict[str, Any]:
+def _alerts(url: str, since: datetime, until: datetime, tenant: str | None = None) -> dict[str, Any]:
     from botwatch.audit.mttr import incidents, mttr
 
-    found = incidents(url, since, until)
+    found = incidents(url, since, until, tenant=tenant)  # a tenant's alerts only (botwatch_tenant)
     value = mttr(found)
     return {"alerts_resolved": len(found), "alerts_mttr_s": None if value is None else round(value.total_seconds(), 1)}
