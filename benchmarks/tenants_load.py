@@ -16,6 +16,21 @@ all on 127.0.0.1, Telegram the local Bot API of tests/telegram_api.py.
 3. Prometheus is asked how many ``botwatch_*`` series each tenant has, and in
    all.
 
+Cost per tenant, measured in the same run:
+
+* CPU: user + system seconds of each process (``/proc/<pid>/stat`` of the
+  gateway and of every stack process, their process groups summed) over the
+  burst until the journal stopped growing, per 1 000 accepted events; then the
+  same processes idle for ``--idle-seconds`` with every tenant's series in
+  place (the standing cost of the series: metric export, remote write,
+  rule evaluation);
+* disk: bytes the burst added to the journal's spans, logs, funnel and
+  resources (tables and their indexes, SQLite's ``dbstat``) and to the
+  gateway's idempotency store, per accepted event, times ``--events-per-day``
+  (the stated traffic of one small business); Prometheus's data directory
+  growth over the idle window, per tenant and day (its WAL, before
+  compaction: an upper bound).
+
 The baseline for series is the same run's smallest tenant.
 """
 
@@ -45,6 +60,8 @@ from telegram_api import BotAPI  # noqa: E402
 from test_alerts_alertmanager import TOKEN  # noqa: E402
 from test_alerts_e2e import Message, scaled_alertmanager_config, scaled_rules  # noqa: E402
 from test_stack_launcher import PORT_OPTIONS  # noqa: E402
+
+from botwatch.stack.pidfiles import PidRecord, cpu_seconds, group_members  # noqa: E402
 
 INTENTS = ("booking", "price", "address", "cancel", "greeting")
 SLA_BREACH = "BotwatchResponseSLABreach"
@@ -110,6 +127,57 @@ def event(n: int, k: int, latency_ms: float, intent: str) -> dict[str, Any]:
     }
 
 
+def cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process group (the leader and its live children)."""
+    return {name: sum(cpu_seconds(p) for p in {pid, *group_members(pid)}) for name, pid in pids.items()}
+
+
+def content_bytes(journal: Path) -> tuple[int, int]:
+    """(bytes of the journal's content tables with their indexes, spans rows); (0, 0) before it exists."""
+    import sqlite3
+
+    if not journal.exists():
+        return 0, 0
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=30)
+    try:
+        tables = ("spans", "logs", "funnel", "resources")
+        marks = ",".join("?" * len(tables))
+        size = conn.execute(
+            f"SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN "
+            f"(SELECT name FROM sqlite_master WHERE tbl_name IN ({marks}))",
+            tables,
+        ).fetchone()[0]
+        spans = conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0]
+        return int(size), int(spans)
+    finally:
+        conn.close()
+
+
+def file_bytes(*paths: Path) -> int:
+    """Bytes on disk of these files (and their -wal/-shm) or of every file under these directories."""
+    total = 0
+    for path in paths:
+        for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if candidate.is_file():
+                total += candidate.stat().st_size
+        if path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total
+
+
+def settle(journal: Path, quiet: float = 5.0, limit: float = 300.0) -> tuple[int, int]:
+    """Wait until the journal's span count has not changed for ``quiet`` seconds; its (bytes, spans)."""
+    last, since, deadline = content_bytes(journal), time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = content_bytes(journal)
+        if now[1] != last[1]:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return last
+
+
 def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
     url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     with urllib.request.urlopen(url, timeout=300) as response:
@@ -124,6 +192,10 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=10, help="rule windows, for: and group timings divided by")
     parser.add_argument("--export-ms", type=int, default=5000, help="the gateway's metric export interval")
     parser.add_argument("--slow-seconds", type=float, default=240, help="at most this long for every alert")
+    parser.add_argument("--idle-seconds", type=float, default=30, help="idle window for the standing CPU cost")
+    parser.add_argument(
+        "--events-per-day", type=int, default=300, help="a small business's gateway events a day (for disk/day)"
+    )
     parser.add_argument(
         "--collector-memory-mib", type=int, default=None, help="COLLECTOR_MEMORY_LIMIT_MIB (collector/config.yaml: 512)"
     )
@@ -197,6 +269,15 @@ def main() -> None:
                 events = [event(n, k, 1000.0, i) for k, i in enumerate(intents + junk)]
                 return post(url, n, events)
 
+            assert gateway.pid is not None
+            pids = {"gateway": gateway.pid}
+            pids.update({r.name: r.pid for r in map(PidRecord.read, (directory / "run").glob("*.pid")) if r})
+            journal = work / "journal.sqlite"
+            state = work / "gateway-state.sqlite"  # the gateway's idempotency store (beside its journal)
+            journal_before = settle(journal, quiet=2.0, limit=30.0)
+            state_before = file_bytes(state)
+            cpu_before = cpu(pids)
+
             started = time.perf_counter()
             with ThreadPoolExecutor(8) as pool:
                 accepted = sum(pool.map(burst, range(args.tenants)))
@@ -205,6 +286,47 @@ def main() -> None:
                 f"burst: {accepted} events from {args.tenants} tenants in {burst_s:.1f} s "
                 f"= {accepted / burst_s:,.0f}/s "
                 f"({RETRIES['count']} batches retried after 503/429 back-pressure)",
+                flush=True,
+            )
+
+            # cost: CPU of the burst until the journal stops growing, disk it added, then the idle cost
+            journal_after = settle(journal)
+            settled_s = time.perf_counter() - started
+            cpu_after = cpu(pids)
+            state_after = file_bytes(state)
+            spent = {name: cpu_after[name] - cpu_before[name] for name in pids}
+            print(
+                f"cpu over the burst until the journal settled ({settled_s:.0f} s, "
+                f"{journal_after[1] - journal_before[1]} spans): "
+                + ", ".join(
+                    f"{name} {seconds:.1f} s = {seconds / accepted * 1000:.2f} s/1000 events"
+                    for name, seconds in spent.items()
+                ),
+                flush=True,
+            )
+            per_event_journal = (journal_after[0] - journal_before[0]) / accepted
+            per_event_state = (state_after - state_before) / accepted
+            day = args.events_per_day
+            print(
+                f"disk per event: journal {per_event_journal:,.0f} B (spans, logs, funnel with indexes), "
+                f"gateway idempotency store {per_event_state:,.0f} B; at {day} events a day per tenant: "
+                f"journal {per_event_journal * day / 1024:,.0f} KiB/day, "
+                f"store {per_event_state * day / 1024:,.0f} KiB/day per tenant",
+                flush=True,
+            )
+            prometheus_dir = directory / "prometheus"
+            idle_disk_before, idle_cpu_before = file_bytes(prometheus_dir), cpu(pids)
+            time.sleep(args.idle_seconds)
+            idle_disk_after, idle_cpu_after = file_bytes(prometheus_dir), cpu(pids)
+            idle = {name: (idle_cpu_after[name] - idle_cpu_before[name]) / args.idle_seconds for name in pids}
+            growth = (idle_disk_after - idle_disk_before) / args.idle_seconds
+            print(
+                f"idle with {args.tenants} tenants' series (metric export every {args.export_ms} ms), "
+                f"CPU seconds per second: "
+                + ", ".join(f"{name} {rate:.3f}" for name, rate in idle.items())
+                + f"; all {sum(idle.values()):.3f} = {sum(idle.values()) / args.tenants * 1000:.2f} ms/s per tenant; "
+                f"Prometheus data dir +{growth / 1024:,.1f} KiB/s = "
+                f"{growth * 86400 / args.tenants / 1024 / 1024:,.2f} MiB/day per tenant (WAL, before compaction)",
                 flush=True,
             )
 
@@ -241,7 +363,24 @@ def main() -> None:
                 flush=True,
             )
 
-            if not wanted <= fired:  # say why: the collector's own words about what it refused
+            if not wanted <= fired:  # say why: what the rules saw for one slow tenant, and any rule errors
+                prometheus = f"http://127.0.0.1:{ports['--prometheus-port']}"
+                for expr in (
+                    'job_channel:botwatch_turns_over_sla:ratio_rate5m{botwatch_tenant="t0000"}',
+                    'job_channel:botwatch_turns:increase5m{botwatch_tenant="t0000"}',
+                    'sum by (le) (botwatch_turn_duration_seconds_bucket{botwatch_tenant="t0000"})',
+                ):
+                    found = [(r["metric"], r["value"][1]) for r in query(prometheus, expr)]
+                    print(f"  {expr}: {found[:6]}", flush=True)
+                with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=60) as response:
+                    groups = json.load(response)["data"]["groups"]
+                for group in groups:
+                    bad = [r.get("lastError") for r in group["rules"] if r.get("health") != "ok"]
+                    print(f"  rule group {group['name']}: {group.get('evaluationTime', 0):.3f} s, errors {bad[:2]}")
+                    slowest = sorted(group["rules"], key=lambda r: -float(r.get("evaluationTime", 0)))[:3]
+                    for rule in slowest:
+                        name = rule.get("record") or rule.get("name")
+                        print(f"    {float(rule.get('evaluationTime', 0)):.3f} s {name}", flush=True)
                 log = (directory / "collector" / "otelcol.log").read_text(errors="replace").splitlines()
                 refusals = [
                     line[:300] for line in log if any(w in line.lower() for w in ("refus", "too large", "limit"))
