@@ -11,7 +11,9 @@
   bots with the tenant on their resource, one gateway-shaped process that
   names it on the turn span only, one with no own retention); pruning at a
   later "now" removes exactly the rows of the tenants whose retention has
-  passed.
+  passed; the stack's journal receiver, given the tenants file, prunes a
+  3-day-old tenant with a 2-day retention at its first write and keeps the
+  other.
 * Bad values stop with one line naming the tenant and the key.
 """
 
@@ -21,6 +23,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -352,3 +355,61 @@ def test_the_journal_receiver_refuses_a_bad_tenants_file(tmp_path) -> None:
     )
     assert run.returncode == 2
     assert "tenant long-bot: retention: 'четыре месяца' is not a duration" in run.stderr
+
+
+OLD_WRITER = """
+import sys, time, botwatch
+tenant, days = sys.argv[1], float(sys.argv[2])
+botwatch.init(service_name="bot", tenant=tenant)
+start = time.time_ns() - int(days * 86400e9)
+for n in range(3):
+    with botwatch.conversation(f"old{n}", channel="telegram", clock=lambda: start + n * 10**9) as conv:
+        with conv.turn("Хочу записаться") as turn:
+            turn.reply("Записал")
+botwatch.shutdown()
+"""
+NEW_WRITER = """
+import botwatch
+botwatch.init(service_name="fresh-bot", tenant="fresh")
+with botwatch.conversation("new1", channel="telegram") as conv:
+    with conv.turn("Привет") as turn:
+        turn.reply("Здравствуйте")
+botwatch.shutdown()
+"""
+
+
+def test_the_stacks_journal_receiver_applies_each_tenants_retention(tmp_path) -> None:
+    """``stack up --tenants`` starts the receiver with the file; its first write prunes by tenant."""
+    from botwatch.stack.journal_receiver import JournalReceiverProcess
+    from botwatch.stack.ports import free_port
+
+    journal = tmp_path / "journal.sqlite"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTWATCH_", "OTEL_"))}
+    env.update(BOTWATCH_JOURNAL=str(journal), BOTWATCH_SECRET_FILE=str(tmp_path / "secret"))
+    for tenant in ("old-short", "old-plain"):  # both written 3 days ago, straight into the journal
+        run = subprocess.run(
+            [sys.executable, "-c", OLD_WRITER, tenant, "3"], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert run.returncode == 0, run.stderr
+    before = {t: _rows(journal, t)["spans"] for t in ("old-short", "old-plain")}
+    assert before["old-short"] >= 6 and before["old-plain"] >= 6, before
+    tenants_file = tmp_path / "tenants.toml"
+    tenants_file.write_text(
+        '[[tenants]]\nid = "old-short"\nretention = "2d"\n[tenants.owner]\nchat_id = -1001\n'
+        '[[tenants]]\nid = "old-plain"\n[tenants.owner]\nchat_id = -1002\n'
+    )
+    receiver = JournalReceiverProcess(tmp_path / "receiver", free_port(), journal, tenants=tenants_file)
+    (tmp_path / "receiver").mkdir()
+    receiver.start()
+    try:
+        send = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
+        run = subprocess.run([sys.executable, "-c", NEW_WRITER], capture_output=True, text=True, timeout=120, env=send)
+        assert run.returncode == 0, run.stderr
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _rows(journal, "fresh")["spans"] == 0:
+            time.sleep(0.2)
+    finally:
+        receiver.stop()
+    assert _rows(journal, "fresh")["spans"] >= 2  # the write that triggered the prune
+    assert _rows(journal, "old-short")["spans"] == 0  # 3 days old, past its 2 days
+    assert _rows(journal, "old-plain")["spans"] == before["old-plain"]  # the default 90 days
