@@ -134,7 +134,7 @@ def test_episode_day_begins_at_midnight_in_the_business_time_zone(bw, monkeypatc
     assert episode_for(5003, bot_id=BOT_ID, at=before).endswith("20261207T0000")
     assert ChatTracer().episode(5003, BOT_ID) == episode_for(5003, bot_id=BOT_ID)
     monkeypatch.setenv("BOTWATCH_TIMEZONE", "Moscow")
-    with pytest.raises(ValueError, match="BOTWATCH_TIMEZONE='Moscow' is not a time zone"):
+    with pytest.raises(ValueError, match="BOTWATCH_TIMEZONE='Moscow': expected an IANA time zone"):
         ChatTracer()
     with pytest.raises(ValueError, match="non_client_chats: not Telegram chat ids: 'admins'"):
         ChatTracer(timezone="UTC", non_client=[-100, "admins"])
