@@ -30,7 +30,7 @@ from journal import build_journal
 from botwatch.audit.export import EventRows
 from botwatch.audit.journal_source import JournalSource
 from botwatch.audit.writers import CsvWriter
-from botwatch.journal.sessions import SessionFilter
+from botwatch.journal.session_queries import SessionFilter
 
 SESSIONS_TARGET_S = 1.0
 

@@ -3,7 +3,7 @@
 Starts, on 127.0.0.1 only: an OTLP sink standing for the collector (it
 keeps what arrives, and between phases decodes it and counts spans and log
 records), the gateway
-(``python -m botwatch.cli.gateway``, uvicorn, signed tenant) as one replica
+(``python -m botwatch.cli.gateway_command``, uvicorn, signed tenant) as one replica
 with its ids in a SQLite file (the default without Redis) or N replicas sharing a real ``redis-server`` (each
 its own process and port, the client spreading its connections over them as
 a load balancer would), and a bare Starlette endpoint on the same uvicorn
@@ -386,7 +386,7 @@ def main() -> int:
         store = ["--redis", f"redis://127.0.0.1:{redis_port}/0"]
     gateways = [
         subprocess.Popen(
-            [python, "-m", "botwatch.cli.gateway", "--port", str(port), "--tenants", str(tenants), *store],
+            [python, "-m", "botwatch.cli.gateway_command", "--port", str(port), "--tenants", str(tenants), *store],
             env=env,
             stderr=subprocess.DEVNULL,
         )

@@ -47,8 +47,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import botwatch
+from botwatch.gateway.event_mapping import Placement, recorded
 from botwatch.gateway.events import check
-from botwatch.gateway.record import Placement, recorded
 from botwatch.otlp_wire import WireEncoder
 from botwatch.pii import Redactor
 from botwatch.redacting import redact_log, redact_span

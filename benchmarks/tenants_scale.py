@@ -38,8 +38,8 @@ from harness.ports import free_ports  # noqa: E402
 from harness.prometheus import Prometheus  # noqa: E402
 
 from botwatch import tenants  # noqa: E402
-from botwatch.stack import alertmanager, tenant_routes, tenant_rules, yamlfile  # noqa: E402
-from botwatch.stack.prometheus import RULES_GLOB  # noqa: E402
+from botwatch.stack import alertmanager_process, tenant_routes, tenant_rules, yamlfile  # noqa: E402
+from botwatch.stack.prometheus_process import RULES_GLOB  # noqa: E402
 
 
 def tenants_file(path: Path, count: int) -> Path:
@@ -79,10 +79,10 @@ def measure(count: int, work: Path, sample: int) -> dict[str, float]:
     out["parse_ms"] *= 1000
     token = work / "token"
     token.write_text("123:abc")
-    base = alertmanager.render_config(alertmanager.CONFIG, "http://127.0.0.1:9", token, -100)
+    base = alertmanager_process.render_config(alertmanager_process.CONFIG, "http://127.0.0.1:9", token, -100)
     render_s, config = timed(lambda: tenant_routes.apply(base, found))  # type: ignore[arg-type]
     out["render_ms"] = render_s * 1000
-    am_path = yamlfile.dump(config, work / "alertmanager.yml")
+    am_path = yamlfile.dump(config, work / "alertmanager_process.yml")
     rules_path = yamlfile.dump(tenant_rules.render(found), work / "tenant_targets.yml")  # type: ignore[arg-type]
     out["am_config_kib"] = am_path.stat().st_size / 1024
     for key, command in (
@@ -104,7 +104,7 @@ def measure(count: int, work: Path, sample: int) -> dict[str, float]:
     out["routed_right"] = right
     out["routed_sampled"] = min(sample, count)
     am_port, prom_port = free_ports(2)
-    am = alertmanager.Alertmanager(
+    am = alertmanager_process.Alertmanager(
         binaries.alertmanager_binary(), work / "am", am_port, "http://127.0.0.1:9", token, -100, config=am_path
     )
     started = time.perf_counter()

@@ -355,7 +355,7 @@ def test_replay_export_sample_weekly_on_the_stack(stack, otlp_capture, tmp_path)
 def test_kpi_from_prometheus_matches_the_simulator(stack, delivered, prometheus):
     from datetime import UTC, datetime, timedelta
 
-    from botwatch.audit.prometheus import Prometheus
+    from botwatch.audit.prometheus_kpi import Prometheus
 
     kpi = Prometheus(prometheus.url, SERVICE).kpi(timedelta(days=7), datetime.now(UTC))
     tally = delivered.tally
@@ -474,7 +474,7 @@ def test_tenant_on_a_multi_tenant_stack(stack, fake, prometheus, monkeypatch, tm
 
     from datetime import UTC, datetime, timedelta
 
-    from botwatch.audit.prometheus import Prometheus
+    from botwatch.audit.prometheus_kpi import Prometheus
 
     # The demo's series carry no botwatch_tenant: a tenant's numbers are none of them, everyone's are all.
     now = datetime.now(UTC)

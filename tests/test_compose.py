@@ -403,7 +403,7 @@ def test_stateful_paths_are_on_named_volumes() -> None:
         "tempo": posixpath.dirname(tempo_config()["storage"]["trace"]["local"]["path"]),
         "loki": loki_config()["common"]["path_prefix"],
         "grafana": "/var/lib/grafana",
-        "gateway": "/home/botwatch/.local/share/botwatch",  # botwatch.journal.config: the per-user data dir
+        "gateway": "/home/botwatch/.local/share/botwatch",  # botwatch.journal.journal_settings: the per-user data dir
     }
     for name, path in data_dirs.items():
         assert path in named_volumes(name), f"{name}: its data directory {path} is not on a named volume"

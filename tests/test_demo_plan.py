@@ -24,9 +24,9 @@ import pytest
 
 from botwatch import semconv
 from botwatch.demo import NO_FAULTS, ConversationPlan, Faults, parse_faults, plan_conversation
-from botwatch.demo.bitrix import ERROR_CODES, LEAD_CREATE
 from botwatch.demo.classifier import INTENTS
 from botwatch.demo.plan import NS_PER_S, Funnel, Send, Step, Turn, step_end, step_start
+from botwatch.demo.simulated_bitrix24 import ERROR_CODES, LEAD_CREATE
 
 NOW = 1_790_000_000 * NS_PER_S  # a fixed "now" (2026-09-21) so absolute times are reproducible
 DAY = 86400 * NS_PER_S

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from botwatch import env
-from botwatch.config import Settings
 from botwatch.env import ConfigError
+from botwatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "instrumentation" / "botwatch"
@@ -132,8 +132,8 @@ def test_settings_resolve_bad_value_names_the_variable(tmp_path):
 
 
 def test_the_journal_path_is_computed_in_one_place(tmp_path):
-    from botwatch.gateway.config import default_state_path
-    from botwatch.journal.config import journal_path
+    from botwatch.gateway.gateway_config import default_state_path
+    from botwatch.journal.journal_settings import journal_path
 
     environ = {env.JOURNAL.name: str(tmp_path / "j.sqlite")}
     assert env.journal_path(None, environ) == tmp_path / "j.sqlite"
@@ -157,7 +157,7 @@ def test_the_cli_prints_one_line_for_a_bad_value(tmp_path):
 
 
 def test_integration_settings_from_the_environment_fail_the_same_way(monkeypatch):
-    from botwatch.integrations.settings import business_timezone, non_client_chats
+    from botwatch.integrations.business_settings import business_timezone, non_client_chats
 
     monkeypatch.setenv(env.TIMEZONE.name, "Mars/Olympus")
     with pytest.raises(ConfigError, match=r"^BOTWATCH_TIMEZONE='Mars/Olympus': expected an IANA time zone"):
@@ -171,7 +171,7 @@ def test_integration_settings_from_the_environment_fail_the_same_way(monkeypatch
 
 
 def test_the_default_journal_follows_xdg_data_home(tmp_path, monkeypatch):
-    from botwatch.journal.config import default_journal_path
+    from botwatch.journal.journal_settings import default_journal_path
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_journal_path() == env.default_journal() == tmp_path / "botwatch" / "journal.sqlite"

@@ -437,7 +437,9 @@ async def test_openapi_document_is_served_and_committed(bw):
         served = await client.get("/openapi.json")
     assert served.status_code == 200
     committed = (REPO / "docs" / "openapi.json").read_bytes()
-    assert served.content == committed == openapi_bytes(), "regenerate: python -m botwatch.cli.gateway --openapi"
+    assert served.content == committed == openapi_bytes(), (
+        "regenerate: python -m botwatch.cli.gateway_command --openapi"
+    )
     document = served.json()
     assert set(document["paths"]) == {"/v1/events", "/health/live", "/health/ready", "/openapi.json"}
     event = document["components"]["schemas"]["Event"]

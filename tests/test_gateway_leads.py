@@ -11,7 +11,7 @@ from test_gateway import SIGNED_TOKEN, SIGNING_SECRET, client_of, config, exampl
 import botwatch
 from botwatch import semconv
 from botwatch.gateway import Tenant, create_app
-from botwatch.gateway.config import Bitrix24Settings
+from botwatch.gateway.gateway_config import Bitrix24Settings
 
 GRAFANA = "https://grafana.salon.local"
 

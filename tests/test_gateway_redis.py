@@ -139,7 +139,7 @@ def test_two_replicas_emit_one_root_per_conversation(receiver, redis_url, tmp_pa
             [
                 sys.executable,
                 "-m",
-                "botwatch.cli.gateway",
+                "botwatch.cli.gateway_command",
                 "--port",
                 str(port),
                 "--tenants",

@@ -28,7 +28,7 @@ from botwatch.gateway.server import DRAIN_SECONDS
 from botwatch.stack.ports import free_port
 
 EVENT_ID = f'$."{semconv.GATEWAY_EVENT_ID}"'
-# Tight limits so the tests are short; the defaults are in botwatch.gateway.config.
+# Tight limits so the tests are short; the defaults are in botwatch.gateway.gateway_config.
 LIMITS = {
     "header_timeout": 1.5,
     "body_timeout": 1.5,
@@ -67,7 +67,7 @@ class Gateway:
         command = [
             sys.executable,
             "-m",
-            "botwatch.cli.gateway",
+            "botwatch.cli.gateway_command",
             "--port",
             str(self.port),
             "--tenants",
@@ -358,7 +358,7 @@ def test_an_unusable_state_file_is_a_clear_error(tmp_path):
         "BOTWATCH_JOURNAL": str(tmp_path / "journal.sqlite"),
         "BOTWATCH_GATEWAY_STATE": str(blocker / "state.sqlite"),
     }
-    command = [sys.executable, "-m", "botwatch.cli.gateway", "--port", str(free_port())]
+    command = [sys.executable, "-m", "botwatch.cli.gateway_command", "--port", str(free_port())]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2
     assert "cannot open" in done.stderr and "state.sqlite" in done.stderr and "Traceback" not in done.stderr

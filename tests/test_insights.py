@@ -25,7 +25,7 @@ import pytest
 from sdk_journal import sdk_journal
 
 import botwatch
-from botwatch.demo.sdk import VirtualClock
+from botwatch.demo.sdk_protocols import VirtualClock
 from botwatch.journal import Journal
 from botwatch.journal.impact import MOSCOW, compare_variants, measure_changes
 from botwatch.journal.insights import find_losses

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pii_forms import GLUE, GROUPINGS, PREFIXES, SCRIPTS, SEPARATORS, emails, leaks, phones, written
 
-from botwatch.labels import LabelGuard
+from botwatch.label_guard import LabelGuard
 from botwatch.masking import cut, find
 from botwatch.pii import Redactor
 from botwatch.semconv import OTHER

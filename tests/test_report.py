@@ -234,7 +234,7 @@ def test_a_model_switch_that_cost_bookings_is_reported_with_a_rollback_line(tmp_
     changes = html.split('<section id="changes">')[1].split("</section>")[0]
     [line] = re.findall(r'<li class="bad">(.*?)</li>', changes)
     assert "После перехода на модель yandexgpt-lite" in line and "конверсия упала" in line, line
-    from botwatch.integrations.settings import business_timezone
+    from botwatch.integrations.business_settings import business_timezone
 
     assert f"{switch.astimezone(business_timezone('Europe/Moscow')).day} " in line  # the switch's date, in Moscow
     first = html.split('<section id="todo">')[1].split("</li>")[0]
@@ -243,7 +243,7 @@ def test_a_model_switch_that_cost_bookings_is_reported_with_a_rollback_line(tmp_
 
 def test_bars_are_calendar_days_ending_today_with_a_target_line(page):
     from botwatch.audit.report import week_bounds
-    from botwatch.integrations.settings import business_timezone
+    from botwatch.integrations.business_settings import business_timezone
 
     moscow = business_timezone("Europe/Moscow")
     until = datetime.fromisoformat("2026-12-06T22:30:00+00:00")  # 01:30 on 7 December in Moscow
@@ -468,7 +468,7 @@ def test_telegram_summary_names_the_problem_steps_in_plain_words(journal):
     from botwatch.audit.journal_source import JournalSource
     from botwatch.audit.report import collect
     from botwatch.audit.report_summary import summary
-    from botwatch.audit.telegram import TelegramTarget, send_message
+    from botwatch.audit.telegram_sender import TelegramTarget, send_message
     from botwatch.journal.insights import NOW, Finding
 
     source = JournalSource(journal)

@@ -19,7 +19,7 @@ from botwatch.audit.report_text import TEXT, intent_name, percent, points, step_
 from botwatch.audit.targets import TARGETS
 from botwatch.cli import main
 from botwatch.demo.classifier import INTENTS
-from botwatch.integrations.settings import business_timezone
+from botwatch.integrations.business_settings import business_timezone
 from botwatch.journal import Kpi
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from botwatch.cli import main
-from botwatch.config import MIN_SECRET_BYTES, SecretError, load_secret
 from botwatch.journal import Journal, JournalError
+from botwatch.settings import MIN_SECRET_BYTES, SecretError, load_secret
 
 GOOD_SECRET = "files-test-secret-0123456789"
 AUDIT_COMMANDS = (
@@ -87,7 +87,7 @@ def test_exports_and_reports_are_0600_even_over_a_wider_file(tmp_path, monkeypat
 def test_created_secret_is_0600_in_a_0700_dir_and_the_same_for_racing_processes(tmp_path):
     path = tmp_path / "data" / "botwatch" / "secret"
     code = (
-        "import sys; from botwatch.config import load_secret; "
+        "import sys; from botwatch.settings import load_secret; "
         "sys.stdout.write(load_secret(None, {'BOTWATCH_SECRET_FILE': sys.argv[1]}).decode())"
     )
     racers = [

@@ -9,7 +9,7 @@ import pytest
 
 import botwatch
 from botwatch import semconv
-from botwatch.config import Settings
+from botwatch.settings import Settings
 from botwatch.testing import InMemoryDestination
 
 

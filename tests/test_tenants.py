@@ -23,8 +23,8 @@ from test_alerts_static import amtool, promtool  # noqa: F401 - fixtures
 from test_stack_launcher import PORT_OPTIONS
 
 from botwatch import tenants
-from botwatch.gateway import config as gateway_config
-from botwatch.stack import alertmanager, tenant_routes, tenant_rules, yamlfile
+from botwatch.gateway import gateway_config
+from botwatch.stack import alertmanager_process, tenant_routes, tenant_rules, yamlfile
 from botwatch.tenants import Tenants, TenantsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,8 +134,8 @@ def test_a_reference_to_an_unknown_tenant_is_an_error(tmp_path: Path) -> None:
 def _routes(tmp_path: Path, found: Tenants) -> Path:
     token = tmp_path / "token"
     token.write_text("123:abc")
-    base = alertmanager.render_config(ALERTMANAGER_CONFIG, "http://127.0.0.1:9", token, -100)
-    return yamlfile.dump(tenant_routes.apply(base, found), tmp_path / "alertmanager.yml")
+    base = alertmanager_process.render_config(ALERTMANAGER_CONFIG, "http://127.0.0.1:9", token, -100)
+    return yamlfile.dump(tenant_routes.apply(base, found), tmp_path / "alertmanager_process.yml")
 
 
 def test_routes_one_receiver_per_tenant_with_its_chat(tmp_path: Path) -> None:
@@ -183,7 +183,7 @@ def test_routes_pass_amtool_and_route_each_tenant_to_its_receiver(tmp_path: Path
 
 
 def test_routes_without_a_token_send_nothing(tmp_path: Path) -> None:
-    base = alertmanager.render_config(ALERTMANAGER_CONFIG, None, None, None)
+    base = alertmanager_process.render_config(ALERTMANAGER_CONFIG, None, None, None)
     config = tenant_routes.apply(base, tenants.load(EXAMPLE))
     assert all("telegram_configs" not in r for r in config["receivers"])
 
@@ -237,7 +237,9 @@ def test_render_tenants_writes_files_amtool_and_promtool_accept(tmp_path: Path, 
     result = _cli("stack", "render-tenants", str(EXAMPLE), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "2 tenant(s)" in result.stderr
-    check = subprocess.run([amtool, "check-config", str(out / "alertmanager.yml")], capture_output=True, text=True)
+    check = subprocess.run(
+        [amtool, "check-config", str(out / "alertmanager_process.yml")], capture_output=True, text=True
+    )
     assert check.returncode == 0 and "1 templates" in check.stdout, check.stdout + check.stderr
     rules = subprocess.run(
         [promtool, "check", "rules", str(out / "tenant_targets.yml")], capture_output=True, text=True

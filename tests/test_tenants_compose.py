@@ -593,7 +593,7 @@ def test_collector_labels_a_bots_metrics_with_its_login(rendered: Path, tmp_path
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
 
-    from botwatch.stack.collector import Collector, CollectorPorts
+    from botwatch.stack.collector_process import Collector, CollectorPorts
 
     # One allocation for every port: separately allocated free ports can coincide.
     prometheus_port, grpc, http, health, telemetry, internal = free_ports(6)

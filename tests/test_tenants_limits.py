@@ -36,9 +36,9 @@ from test_gateway_server import Gateway
 import botwatch
 from botwatch import semconv, tenants
 from botwatch.budgets import SERIES_RESERVE
-from botwatch.gateway.config import ConfigError
-from botwatch.gateway.config import load as load_gateway
-from botwatch.journal.config import JournalSettings
+from botwatch.gateway.gateway_config import ConfigError
+from botwatch.gateway.gateway_config import load as load_gateway
+from botwatch.journal.journal_settings import JournalSettings
 from botwatch.journal.retention import prune, with_tenants
 from botwatch.journal.tenant_scope import restrict
 
@@ -171,7 +171,7 @@ def test_the_gateway_command_refuses_a_bad_budget(tmp_path) -> None:
     path.write_text(TENANTS.replace("label_budget = 10", "label_budget = 0"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTWATCH_", "OTEL_"))}
     run = subprocess.run(
-        [sys.executable, "-m", "botwatch.cli.gateway", "--tenants", str(path), "--port", "0"],
+        [sys.executable, "-m", "botwatch.cli.gateway_command", "--tenants", str(path), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=60,

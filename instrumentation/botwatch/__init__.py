@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from botwatch import semconv
     from botwatch.conversation import Conversation, CRMAction, LLMCall, Outbound, Turn
-    from botwatch.exporters import Destination
+    from botwatch.destination import Destination
     from botwatch.telemetry import Telemetry, init, shutdown
 
     conversation = Conversation
@@ -52,7 +52,7 @@ __all__ = [
 _LAZY = {
     "CRMAction": ("botwatch.conversation", "CRMAction"),
     "Conversation": ("botwatch.conversation", "Conversation"),
-    "Destination": ("botwatch.exporters", "Destination"),
+    "Destination": ("botwatch.destination", "Destination"),
     "LLMCall": ("botwatch.conversation", "LLMCall"),
     "Outbound": ("botwatch.conversation", "Outbound"),
     "Turn": ("botwatch.conversation", "Turn"),

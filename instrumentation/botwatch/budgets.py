@@ -43,13 +43,13 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.util.types import Attributes
 
 from botwatch import semconv
-from botwatch.config import resolve_tenant
-from botwatch.labels import FrozenLabels, LabelGuard
+from botwatch.label_guard import FrozenLabels, LabelGuard
 from botwatch.semconv import OTHER
+from botwatch.settings import resolve_tenant
 
 if TYPE_CHECKING:
-    from botwatch.config import Settings
     from botwatch.instruments import Instruments
+    from botwatch.settings import Settings
 
 # Distinct values per label and tenant when no allow-list is configured.
 VALUE_LIMITS: dict[str, int] = {

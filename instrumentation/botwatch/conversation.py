@@ -18,14 +18,14 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 
 from botwatch import ids, semconv
+from botwatch.conversation_scope import Scope, current_scope
 from botwatch.error_types import error_type
 from botwatch.instruments import Instruments
-from botwatch.labels import FrozenLabels
+from botwatch.label_guard import FrozenLabels
 from botwatch.logs import emit_event
 from botwatch.masking import cut
 from botwatch.peer import server_attributes
 from botwatch.pii import mask_phone, phone_digits
-from botwatch.scope import Scope, current_scope
 from botwatch.telemetry import Telemetry, current
 from botwatch.validation import (
     clean_amount,

@@ -21,8 +21,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from botwatch import semconv
+from botwatch.conversation_scope import current_scope
 from botwatch.error_types import error_type
-from botwatch.scope import current_scope
 from botwatch.sdk_compat import GENAI_ERROR_METHOD, GENAI_ERROR_MODULE
 
 if TYPE_CHECKING:

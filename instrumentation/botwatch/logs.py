@@ -22,7 +22,7 @@ from opentelemetry.context import Context
 
 from botwatch import semconv
 from botwatch.code_location import code_attributes
-from botwatch.scope import current_scope
+from botwatch.conversation_scope import current_scope
 
 if TYPE_CHECKING:  # telemetry imports this module when init() installs the log hooks
     from botwatch.telemetry import Telemetry

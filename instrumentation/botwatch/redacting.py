@@ -65,7 +65,7 @@ class RedactingLogExporter(LogRecordExporter):
 class RedactingMetricExporter(MetricExporter):
     """Metric data point and exemplar attributes (keys and values), resource and scope masked.
 
-    Labels are bounded before they are recorded (:class:`botwatch.labels.LabelGuard`);
+    Labels are bounded before they are recorded (:class:`botwatch.label_guard.LabelGuard`);
     this covers what the SDK did not record itself (auto-instrumentation, a bot's own meters).
     """
 

@@ -25,9 +25,8 @@ from opentelemetry.trace.propagation import set_span_in_context
 
 from botwatch import ids, semconv
 from botwatch.budgets import LabelBudgets
-from botwatch.config import Settings
 from botwatch.deferred import Deferred
-from botwatch.exporters import Destination, default_destination
+from botwatch.destination import Destination, default_destination
 from botwatch.extras import require
 from botwatch.genai import GenAIConversation
 from botwatch.genai import instrument_openai as trace_openai_calls
@@ -35,6 +34,7 @@ from botwatch.instruments import Instruments
 from botwatch.pii import Redactor
 from botwatch.redacting import masking_logs, masking_metrics, masking_spans
 from botwatch.sdk_compat import batch_queue, check, count_drops, logger_provider_unset, meter_provider_unset
+from botwatch.settings import Settings
 
 _log = logging.getLogger("botwatch")
 _SCOPE = "botwatch"
@@ -74,7 +74,7 @@ class Telemetry:
         self.prometheus_server: Any = None
         if settings.prometheus_port is not None:
             require("prometheus_client", extra="prometheus", feature="BOTWATCH_PROMETHEUS_PORT (a /metrics endpoint)")
-            from botwatch.prometheus import PrometheusBridge
+            from botwatch.prometheus_endpoint import PrometheusBridge
 
             bridge = PrometheusBridge()
             bridge.before_scrape = self.deferred.drain

@@ -40,7 +40,7 @@ from typing import Any
 
 from botwatch import semconv
 
-# The gateway's tenant id rule (botwatch.gateway.config): a Prometheus label value and a URL-safe name.
+# The gateway's tenant id rule (botwatch.gateway.gateway_config): a Prometheus label value and a URL-safe name.
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
@@ -49,7 +49,7 @@ RETENTION_DAYS_RANGE = (1, 3650)
 RETENTION_RANGE = (timedelta(hours=1), timedelta(days=3650))
 RETENTION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 _DURATION = re.compile(r"^(\d{1,6})([hdw])$")
-# Keys the gateway reads (botwatch.gateway.config); listed so a typo elsewhere is an error, not silence.
+# Keys the gateway reads (botwatch.gateway.gateway_config); listed so a typo elsewhere is an error, not silence.
 GATEWAY_KEYS = frozenset(
     {
         "token",

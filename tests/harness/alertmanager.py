@@ -1,4 +1,4 @@
-"""Alertmanager with the repo's alerts/alertmanager.yml (botwatch.stack.alertmanager), set up for tests.
+"""Alertmanager with the repo's alerts/alertmanager.yml (botwatch.stack.alertmanager_process), set up for tests.
 
 The copy it runs differs only where a user's deployment differs: template
 paths made absolute (the copy lives elsewhere), the Telegram ``api_url`` (a
@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from botwatch.stack import alertmanager as _stack
-from botwatch.stack.alertmanager import CONFIG
+from botwatch.stack import alertmanager_process as _stack
+from botwatch.stack.alertmanager_process import CONFIG
 from harness.ports import free_port
 
 __all__ = ["CONFIG", "FAKE_CHAT_ID", "FAKE_TOKEN", "Alertmanager", "render_config"]

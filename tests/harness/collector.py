@@ -1,4 +1,4 @@
-"""The built collector with collector/config.yaml (botwatch.stack.collector), set up for tests.
+"""The built collector with collector/config.yaml (botwatch.stack.collector_process), set up for tests.
 
 Nothing in the config is rewritten: the harness sets the same environment
 variables compose and native runs set (endpoints, ports, storage directory),
@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from botwatch.stack import collector as _stack
-from botwatch.stack.collector import CONFIG, CollectorPorts, validate
+from botwatch.stack import collector_process as _stack
+from botwatch.stack.collector_process import CONFIG, CollectorPorts, validate
 
 __all__ = ["CONFIG", "TEST_REDACTION_KEY", "Collector", "CollectorPorts", "validate"]
 

@@ -1,6 +1,6 @@
 """Prometheus with the repo's deploy/prometheus.yml and alerts/rules, plus a query helper.
 
-The launcher and the config copy are botwatch.stack.prometheus (shared with
+The launcher and the config copy are botwatch.stack.prometheus_process (shared with
 ``botwatch stack``): a copy of deploy/prometheus.yml changing only what a user
 running it elsewhere would change: scrape targets, the Alertmanager address,
 the rule-file path and shorter scrape/evaluation intervals (1 s here).
@@ -16,8 +16,8 @@ from typing import Any
 
 import requests
 
-from botwatch.stack import prometheus as _stack
-from botwatch.stack.prometheus import CONFIG, RULES_GLOB, render_config
+from botwatch.stack import prometheus_process as _stack
+from botwatch.stack.prometheus_process import CONFIG, RULES_GLOB, render_config
 
 __all__ = ["CONFIG", "RULES_GLOB", "Prometheus", "PrometheusClient", "render_config"]
 

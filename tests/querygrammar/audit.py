@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlparse
 from botwatch import semconv
 from botwatch.audit.source import Source, SourceOptions
 from botwatch.audit.stack_source import StackSource
-from botwatch.journal.sessions import SessionFilter
+from botwatch.journal.session_queries import SessionFilter
 from querygrammar.checker import Query
 
 LANGUAGE = {"/loki/api/v1/query_range": "logql", "/api/search": "traceql", "/api/v1/query": "promql"}

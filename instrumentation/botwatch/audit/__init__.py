@@ -6,10 +6,10 @@ journal) or :class:`~botwatch.audit.stack_source.StackSource` (Loki
 ``query_range``, Tempo trace-by-id and TraceQL search, Prometheus).
 """
 
+from botwatch.audit.audit_errors import NotFound, SourceError, UsageError
 from botwatch.audit.backends import open_source
-from botwatch.audit.errors import NotFound, SourceError, UsageError
 from botwatch.audit.source import Source, SourceOptions
-from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
+from botwatch.journal.session_queries import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
 
 __all__ = [
     "LogLine",

@@ -10,7 +10,7 @@ import json
 from dataclasses import replace
 
 from botwatch import env
-from botwatch.audit.errors import UsageError
+from botwatch.audit.audit_errors import UsageError
 from botwatch.audit.journal_source import JournalSource
 from botwatch.audit.source import ENV_LOKI, ENV_PROMETHEUS, ENV_SOURCE, ENV_TEMPO, SOURCES, Source, SourceOptions
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botwatch import semconv
-from botwatch.journal.sessions import LogLine
+from botwatch.journal.session_queries import LogLine
 
 MAX_OPEN_TURNS = 10_000
 FIELDS = (

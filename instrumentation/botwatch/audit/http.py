@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from botwatch.audit.errors import SourceError
+from botwatch.audit.audit_errors import SourceError
 
 TIMEOUT_S = 15.0
 

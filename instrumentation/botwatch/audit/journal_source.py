@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from botwatch.journal import Journal, JournalError, Kpi, ReplayEntry, journal_path
-from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
+from botwatch.journal.session_queries import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
 
 CLIENT_CACHE = 4096  # conversations whose masked phone export remembers
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from botwatch import env, semconv
-from botwatch.audit.errors import SourceError
+from botwatch.audit.audit_errors import SourceError
 from botwatch.audit.http import JsonApi
 
 QUERY_RANGE = "/loki/api/v1/query_range"

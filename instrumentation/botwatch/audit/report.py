@@ -25,7 +25,7 @@ from typing import Any
 from botwatch.audit.source import Source
 from botwatch.audit.targets import TARGETS, Targets
 from botwatch.journal import EntryKind, Journal, Kpi
-from botwatch.journal.errors import explain
+from botwatch.journal.journal_error import explain
 from botwatch.journal.kpi import CLIENT_TURN
 from botwatch.journal.readonly import connect_read_only
 from botwatch.journal.rows import FAMILY_TURN

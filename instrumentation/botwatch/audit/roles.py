@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 
 from botwatch import env as botwatch_env
-from botwatch.audit.errors import UsageError
+from botwatch.audit.audit_errors import UsageError
 from botwatch.audit.export import Row
 from botwatch.audit.report import ReportData
 from botwatch.journal.replay import ReplayEntry

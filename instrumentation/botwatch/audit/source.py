@@ -15,7 +15,7 @@ from typing import Protocol
 
 from botwatch import env
 from botwatch.journal import Kpi, ReplayEntry
-from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
+from botwatch.journal.session_queries import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
 
 ENV_SOURCE = env.SOURCE.name
 ENV_LOKI = env.LOKI_URL.name

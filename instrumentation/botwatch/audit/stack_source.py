@@ -14,15 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from botwatch import semconv
-from botwatch.audit.errors import SourceError
+from botwatch.audit.audit_errors import SourceError
 from botwatch.audit.loki import Loki, LokiLine, event_name_of, logql_event, logql_filter, stream_selector
 from botwatch.audit.otlp_json import loki_attributes, readable_log, readable_spans
-from botwatch.audit.prometheus import Prometheus
+from botwatch.audit.prometheus_kpi import Prometheus
 from botwatch.audit.source import SourceOptions
 from botwatch.audit.tempo import CONVERSATION_SELECT, Found, Tempo, span_attr, spanset, traceql_string
 from botwatch.journal import Journal, JournalLogExporter, JournalSettings, JournalSpanExporter, Kpi, ReplayEntry
 from botwatch.journal.schema import connect
-from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
+from botwatch.journal.session_queries import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
 
 KEEP = JournalSettings(retention=timedelta(days=36_500), metrics_retention=timedelta(days=36_500))
 SEARCH_LIMIT = 1000  # traces one TraceQL search may return (sample, weekly)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botwatch import env, semconv
-from botwatch.audit.errors import SourceError
+from botwatch.audit.audit_errors import SourceError
 from botwatch.audit.http import JsonApi
 from botwatch.audit.loki import NO_TENANT, org_headers
 from botwatch.audit.otlp_json import attributes, resource_spans

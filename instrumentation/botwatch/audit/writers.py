@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol
 
-from botwatch.audit.errors import UsageError
+from botwatch.audit.audit_errors import UsageError
 from botwatch.audit.export import FIELDS, Row, iso_row
 from botwatch.extras import require
 from botwatch.terminal import json_line, printable

@@ -26,7 +26,7 @@ def build_parser(load: Collection[str] | None = None) -> argparse.ArgumentParser
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name, summary in SUMMARIES.items():
         if load is None or name in load:
-            importlib.import_module(f"botwatch.cli.{name}").register(subparsers)
+            importlib.import_module(f"botwatch.cli.{name}_command").register(subparsers)
         else:
             subparsers.add_parser(name, help=summary, add_help=False)
     return parser
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as error:
-        if _loaded_instance(error, "botwatch.config", "SecretError"):  # an empty or short secret: fix the setup
+        if _loaded_instance(error, "botwatch.settings", "SecretError"):  # an empty or short secret: fix the setup
             return fail(str(error), EXIT_USAGE)
         if not _is_journal_error(error):
             raise
@@ -78,7 +78,7 @@ def _loaded_instance(error: Exception, module: str, name: str) -> bool:
 
 def _is_journal_error(error: Exception) -> bool:
     # Only a command that opened a journal can raise one, and then its module is loaded.
-    errors = sys.modules.get("botwatch.journal.errors")
+    errors = sys.modules.get("botwatch.journal.journal_error")
     return errors is not None and isinstance(error, errors.JournalError)
 
 

@@ -54,7 +54,7 @@ def add_tenant_option(parser: argparse.ArgumentParser) -> None:
 
 def tenant_id(text: str) -> str:
     """A tenant id (argparse type), as ``init(tenant=)`` accepts it."""
-    from botwatch.config import resolve_tenant
+    from botwatch.settings import resolve_tenant
 
     try:
         return str(resolve_tenant(text, {}))

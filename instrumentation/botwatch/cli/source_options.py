@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from botwatch.audit.audit_errors import NotFound, SourceError, UsageError
 from botwatch.audit.backends import open_source
-from botwatch.audit.errors import NotFound, SourceError, UsageError
 from botwatch.audit.source import (
     ENV_LOKI,
     ENV_PROMETHEUS,

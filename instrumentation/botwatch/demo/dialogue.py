@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Sequence
 
-from . import bitrix, llm
+from . import llm, simulated_bitrix24
 from .classifier import classify
 from .plan import NS_PER_S, CrmCall, Funnel, LlmCall, Send, Session, Step, Turn
 
@@ -83,10 +83,10 @@ class Dialogue:
         said_intent, confidence = classify(rng, intent)
         intent_at = start + seconds(rng.uniform(0.03, 0.12))
         reply_overhead = seconds(rng.uniform(0.02, 0.08))
-        actions = [bitrix.call(rng, action, entity, 0) for action, entity in crm]
+        actions = [simulated_bitrix24.call(rng, action, entity, 0) for action, entity in crm]
         reserved = sum(
-            bitrix.worst_case_ns(calls[0].action)
-            if calls[0].action == bitrix.FAULTABLE_ACTION
+            simulated_bitrix24.worst_case_ns(calls[0].action)
+            if calls[0].action == simulated_bitrix24.FAULTABLE_ACTION
             else calls[-1].end_ns - calls[0].start_ns
             for calls in actions
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import bitrix, llm
+from . import llm, simulated_bitrix24
 from .plan import ConversationPlan, Funnel, Send, Session, Turn
-from .sdk import ConversationSpan, OpenConversation, VirtualClock
+from .sdk_protocols import ConversationSpan, OpenConversation, VirtualClock
 
 
 def play(plan: ConversationPlan, open_conversation: OpenConversation) -> None:
@@ -29,7 +29,7 @@ def _session(
     ) as conversation:
         for step in session.steps:
             if isinstance(step, Turn):
-                _turn(conversation, step, clock, bitrix.portal(plan.business))
+                _turn(conversation, step, clock, simulated_bitrix24.portal(plan.business))
             elif isinstance(step, Send):
                 clock.set(step.start_ns)
                 with conversation.send(step.text, kind=step.kind):
@@ -60,7 +60,9 @@ def _turn(conversation: ConversationSpan, turn: Turn, clock: VirtualClock, porta
                     chat.usage(call.input_tokens, call.output_tokens, cost=call.cost)
         for action in turn.crm_calls:
             clock.set(action.start_ns)
-            with span.crm(action.action, system=action.system, server_address=portal, server_port=bitrix.PORT) as crm:
+            with span.crm(
+                action.action, system=action.system, server_address=portal, server_port=simulated_bitrix24.PORT
+            ) as crm:
                 clock.set(action.end_ns)
                 if action.error:
                     crm.fail(action.error)

@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from botwatch import semconv
 
-from . import bitrix, llm
 from . import classifier as intents
+from . import llm, simulated_bitrix24
 from .classifier import low_confidence
 from .faults import BROKEN_PRICE, CRM_ERRORS, FAULT_NAMES, LOW_CONFIDENCE, SLOW_LLM, Faults
 from .placement import shift_crm, shift_step, shift_turn
@@ -75,11 +75,13 @@ def _turn(turn: Turn, faults: Faults, streams: dict[str, random.Random], at_s: f
     stream = streams[CRM_ERRORS]
     for call in turn.crm_calls:
         call = shift_crm(call, crm_delay)
-        if call.action == bitrix.FAULTABLE_ACTION:
+        if call.action == simulated_bitrix24.FAULTABLE_ACTION:
             hit, code_u, latency_u = stream.random(), stream.random(), stream.random()
             if hit < faults.rate(CRM_ERRORS, at_s):
-                code = bitrix.ERROR_CODES[min(int(code_u * len(bitrix.ERROR_CODES)), len(bitrix.ERROR_CODES) - 1)]
-                end = call.start_ns + bitrix.error_latency_ns(code, latency_u)
+                code = simulated_bitrix24.ERROR_CODES[
+                    min(int(code_u * len(simulated_bitrix24.ERROR_CODES)), len(simulated_bitrix24.ERROR_CODES) - 1)
+                ]
+                end = call.start_ns + simulated_bitrix24.error_latency_ns(code, latency_u)
                 crm_delay += end - call.end_ns
                 call = replace(call, end_ns=end, entity_id=None, error=code, injected=True)
                 if semconv.LEAD_CREATED in funnel:

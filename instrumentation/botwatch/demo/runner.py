@@ -17,7 +17,7 @@ from .injection import inject
 from .placement import place_batch, place_live
 from .plan import NS_PER_S, ConversationPlan
 from .script import script_conversation
-from .sdk import OpenConversation, real_flush, real_sdk
+from .sdk_protocols import OpenConversation, real_flush, real_sdk
 from .tally import Tally
 
 DEFAULT_WINDOW_S = 7 * 86400.0

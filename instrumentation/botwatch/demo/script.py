@@ -14,9 +14,9 @@ from typing import TypeVar
 
 from botwatch import semconv
 
-from . import bitrix
 from . import classifier as intents
 from . import phrases as ph
+from . import simulated_bitrix24
 from .businesses import BUSINESSES, Business, Service
 from .dialogue import Dialogue, seconds
 from .llm import GPT_4O_MINI, YANDEXGPT_LITE
@@ -201,7 +201,7 @@ class Scene:
             d.funnel(semconv.REMINDER_SENT)
             answer = rng.random()
             delay = d.later_ns(15 * 60, 90 * 60)
-            deal = (bitrix.DEAL_UPDATE, bitrix.deal_id(self.number))
+            deal = (simulated_bitrix24.DEAL_UPDATE, simulated_bitrix24.deal_id(self.number))
             if answer < 0.62:
                 confirmed = True
                 text, reply = self.client_text(ph.CONFIRM), self.bot_text(ph.BOT_CONFIRMED)
@@ -231,8 +231,8 @@ def booking(s: Scene, opening: tuple[str, ...] = ph.BOOK_REQUEST, *, priced: boo
     day = s.wanted_day()
     template, part = ph.pick_with_part(rng, opening)
     request = s.client_text(template, day=_day_word(day), part=part[0])
-    lead = [(bitrix.LEAD_CREATE, bitrix.lead_id(s.number))]
-    deal = [(bitrix.DEAL_CREATE, bitrix.deal_id(s.number))]
+    lead = [(simulated_bitrix24.LEAD_CREATE, simulated_bitrix24.lead_id(s.number))]
+    deal = [(simulated_bitrix24.DEAL_CREATE, simulated_bitrix24.deal_id(s.number))]
     if s.variant == "A":
         ask = ph.BOT_ASK_NAME if s.whatsapp else ph.BOT_ASK_CONTACT
         s.turn(request, intents.BOOKING, s.bot_text(ask))
@@ -323,7 +323,7 @@ def cancel(s: Scene) -> None:
         template, part = ph.pick_with_part(rng, ph.MOVE_INSTEAD)
         _move(s, s.client_text(template, day=_day_word(day), part=part[0]), day, part)
         return
-    deal = [(bitrix.DEAL_UPDATE, bitrix.deal_id(s.number))]
+    deal = [(simulated_bitrix24.DEAL_UPDATE, simulated_bitrix24.deal_id(s.number))]
     s.turn(
         s.client_text(ph.CANCEL_CONFIRM),
         intents.CANCEL,
@@ -334,7 +334,7 @@ def cancel(s: Scene) -> None:
 
 
 def complaint(s: Scene) -> None:
-    comment = [(bitrix.COMMENT_ADD, bitrix.deal_id(s.number))]
+    comment = [(simulated_bitrix24.COMMENT_ADD, simulated_bitrix24.deal_id(s.number))]
     text = s.client_text(ph.COMPLAINTS[s.business.key])
     s.turn(
         text, intents.COMPLAINT, s.bot_text(ph.BOT_ESCALATE), crm=comment, funnel=[semconv.COMPLAINT, semconv.ESCALATED]
@@ -356,7 +356,7 @@ def _move(s: Scene, request: str, day: int, part: tuple[str, float, float]) -> N
     day, slots, note = s.offer(day, part)
     s.turn(request, intents.RESCHEDULE, note + s.bot_text(ph.BOT_RESCHEDULE_SLOTS, **s.slot_fields(day, slots)))
     slot = s.rng.choice(slots)
-    deal = [(bitrix.DEAL_UPDATE, bitrix.deal_id(s.number))]
+    deal = [(simulated_bitrix24.DEAL_UPDATE, simulated_bitrix24.deal_id(s.number))]
     reply = s.bot_text(ph.BOT_RESCHEDULED, slot=_clock(slot), **s.slot_fields(day, slots))
     s.turn(
         s.client_text(ph.PICK_SLOT, slot=_clock(slot)),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from botwatch import semconv
 
-from . import bitrix
+from . import simulated_bitrix24
 from .plan import ConversationPlan, Send
 
 _BIN_S = 0.01  # turn-time histogram resolution
@@ -54,7 +54,7 @@ class Tally:
             for action in turn.crm_calls:
                 self.crm_calls += 1
                 self.crm_errors += action.error is not None
-                if action.action == bitrix.LEAD_CREATE:
+                if action.action == simulated_bitrix24.LEAD_CREATE:
                     self.lead_attempts += 1
                     self.lead_failures += action.error is not None
 

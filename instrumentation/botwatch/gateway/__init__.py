@@ -10,7 +10,7 @@ drain on SIGTERM (``botwatch.gateway.server``) are that server's business.
 from __future__ import annotations
 
 from botwatch.gateway.app import Gateway, create_app
-from botwatch.gateway.config import ConfigError, GatewayConfig, Tenant
-from botwatch.gateway.config import load as load_config
+from botwatch.gateway.gateway_config import ConfigError, GatewayConfig, Tenant
+from botwatch.gateway.gateway_config import load as load_config
 
 __all__ = ["ConfigError", "Gateway", "GatewayConfig", "Tenant", "create_app", "load_config"]

@@ -28,14 +28,14 @@ from starlette.routing import Route
 from botwatch import semconv
 from botwatch.crm.bitrix24 import Bitrix24
 from botwatch.gateway import auth
-from botwatch.gateway.config import GatewayConfig, Tenant
+from botwatch.gateway.event_mapping import Placement, needs_lead, recorded
 from botwatch.gateway.events import BatchResponse, Event, EventResult, Reason, check
+from botwatch.gateway.gateway_config import GatewayConfig, Tenant
 from botwatch.gateway.idempotency import RedisStore, Store, StoreUnavailable
 from botwatch.gateway.leads import LeadJobs
 from botwatch.gateway.metrics import GatewayMetrics
 from botwatch.gateway.openapi import openapi_document
-from botwatch.gateway.record import Placement, needs_lead, recorded
-from botwatch.gateway.recorder import Recorder
+from botwatch.gateway.record_queue import Recorder
 from botwatch.gateway.sqlite_store import SqliteStore
 from botwatch.telemetry import current
 from botwatch.validation import printable

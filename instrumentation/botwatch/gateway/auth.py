@@ -14,7 +14,7 @@ import hmac
 import time
 from collections.abc import Iterable, Mapping
 
-from botwatch.gateway.config import Tenant
+from botwatch.gateway.gateway_config import Tenant
 
 TIMESTAMP_HEADER = "x-botwatch-timestamp"
 SIGNATURE_HEADER = "x-botwatch-signature"

@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 from botwatch import semconv
 from botwatch.crm.bitrix24 import Bitrix24
+from botwatch.gateway.event_mapping import Placement, recorded
 from botwatch.gateway.events import Event
-from botwatch.gateway.record import Placement, recorded
 
 _log = logging.getLogger("botwatch.gateway")
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import uvicorn
 
-from botwatch.gateway.config import GatewayConfig
+from botwatch.gateway.gateway_config import GatewayConfig
 from botwatch.gateway.protocol import ConnectionLimits, GuardedHttpToolsProtocol
 
 _log = logging.getLogger("botwatch.gateway")

@@ -23,7 +23,7 @@ the chat id (:func:`episode_for`), so two bots talking to one person are two
 conversations, and every turn carries ``botwatch.bot.id`` and the update's
 kind (``botwatch.update.kind``: message, edited_message, callback_query...).
 An update no handler took is marked ``botwatch.update.unhandled``; a chat
-listed as non-client (:mod:`botwatch.integrations.settings`) is marked
+listed as non-client (:mod:`botwatch.integrations.business_settings`) is marked
 ``botwatch.chat.non_client``; KPIs count neither as a client's turn.  The
 episode's day begins at midnight in the business's time zone.
 """
@@ -45,7 +45,7 @@ from typing import Any, Protocol, TypeVar
 import botwatch
 from botwatch import semconv
 from botwatch.conversation import Conversation, Turn
-from botwatch.integrations.settings import business_timezone, non_client_chats
+from botwatch.integrations.business_settings import business_timezone, non_client_chats
 from botwatch.telemetry import Telemetry, current
 
 T = TypeVar("T")

@@ -6,18 +6,18 @@ Read side: :class:`Journal`, answering ``botwatch kpi`` and ``botwatch replay``
 with indexed queries that stream rows instead of loading the journal.
 """
 
-from botwatch.journal.config import (
-    JournalSettings,
-    default_journal_path,
-    journal_path,
-)
-from botwatch.journal.errors import JournalError
 from botwatch.journal.exporters import (
     JournalLogExporter,
     JournalMetricExporter,
     JournalSpanExporter,
 )
 from botwatch.journal.format import format_kpi_table, format_replay, kpi_to_json
+from botwatch.journal.journal_error import JournalError
+from botwatch.journal.journal_settings import (
+    JournalSettings,
+    default_journal_path,
+    journal_path,
+)
 from botwatch.journal.kpi import Kpi
 from botwatch.journal.reader import ConversationSummary, Journal
 from botwatch.journal.replay import EntryKind, ReplayEntry

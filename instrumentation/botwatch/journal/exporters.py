@@ -24,7 +24,7 @@ from opentelemetry.sdk.metrics.view import Aggregation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from botwatch.journal.config import JournalSettings, journal_path
+from botwatch.journal.journal_settings import JournalSettings, journal_path
 from botwatch.journal.rows import (
     FUNNEL_COLUMNS,
     LOG_COLUMNS,

@@ -11,17 +11,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from botwatch.journal import sessions as audit_queries
-from botwatch.journal.config import JournalSettings, journal_path
-from botwatch.journal.errors import explain
+from botwatch.journal import session_queries as audit_queries
 from botwatch.journal.facts import ConversationFacts, read_facts
+from botwatch.journal.journal_error import explain
+from botwatch.journal.journal_settings import JournalSettings, journal_path
 from botwatch.journal.kpi import Kpi, compute_kpi
 from botwatch.journal.readonly import connect_read_only
 from botwatch.journal.replay import ReplayEntry, build_replay
 from botwatch.journal.retention import PruneResult, prune_connection
 from botwatch.journal.rows import FAMILY_CONVERSATION
 from botwatch.journal.schema import connect
-from botwatch.journal.sessions import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
+from botwatch.journal.session_queries import LogLine, LowConfidenceTurn, SessionFilter, SessionSummary
 from botwatch.journal.tenant_scope import restrict
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-from botwatch.journal.errors import JournalError, explain
+from botwatch.journal.journal_error import JournalError, explain
 from botwatch.journal.schema import BUSY_TIMEOUT_MS, check_journal
 
 

@@ -36,8 +36,8 @@ from typing import Any
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from botwatch.journal.config import JournalSettings, journal_path
 from botwatch.journal.exporters import JournalLogExporter, JournalSpanExporter
+from botwatch.journal.journal_settings import JournalSettings, journal_path
 from botwatch.journal.otlp_decode import DecodeError, decode_logs, decode_spans
 
 TRACES_PATH = "/v1/traces"

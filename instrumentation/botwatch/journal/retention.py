@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from botwatch import semconv
-from botwatch.journal.config import JournalSettings, journal_path
+from botwatch.journal.journal_settings import JournalSettings, journal_path
 from botwatch.journal.schema import connect
 
 CHUNK_ROWS = 5_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from botwatch.journal.errors import JournalError, explain, not_a_journal
+from botwatch.journal.journal_error import JournalError, explain, not_a_journal
 from botwatch.private_files import create_private
 
 APPLICATION_ID = 0x42577431  # "BWt1": marks the file as a botwatch journal

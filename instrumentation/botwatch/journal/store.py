@@ -18,8 +18,8 @@ from pathlib import Path
 
 from opentelemetry.sdk.resources import Resource
 
-from botwatch.journal.config import JournalSettings
-from botwatch.journal.errors import JournalError, explain
+from botwatch.journal.journal_error import JournalError, explain
+from botwatch.journal.journal_settings import JournalSettings
 from botwatch.journal.retention import prune_connection
 from botwatch.journal.rows import resource_json
 from botwatch.journal.schema import connect

@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from botwatch import env
-from botwatch.journal.config import journal_path
+from botwatch.journal.journal_settings import journal_path
 from botwatch.stack import binaries, tenant_rules
-from botwatch.stack.alertmanager import Alertmanager
-from botwatch.stack.collector import Collector, CollectorPorts
+from botwatch.stack.alertmanager_process import Alertmanager
+from botwatch.stack.collector_process import Collector, CollectorPorts
 from botwatch.stack.journal_receiver import JournalReceiverProcess
 from botwatch.stack.pidfiles import PidRecord
 from botwatch.stack.ports import port_open
 from botwatch.stack.processes import ManagedProcess, ProcessFailed, http_ok
-from botwatch.stack.prometheus import RULES_GLOB, Prometheus
+from botwatch.stack.prometheus_process import RULES_GLOB, Prometheus
 from botwatch.tenants import Tenants, TenantsError
 from botwatch.tenants import load as load_tenants
 

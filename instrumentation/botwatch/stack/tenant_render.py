@@ -40,8 +40,8 @@ def render_tenants(
 
     TenantsError or ValueError for a bad tenants file or a missing token, found before anything is written.
     """
-    from botwatch.stack.alertmanager import CONFIG
-    from botwatch.stack.prometheus import RULES_GLOB
+    from botwatch.stack.alertmanager_process import CONFIG
+    from botwatch.stack.prometheus_process import RULES_GLOB
 
     source = alertmanager_config or CONFIG
     tenants = load(tenants_path)
