@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/alert_latency.py [--scale 30] [--rate 8] [--healthy 20]
 
-Runs the real stack of tests/test_alerts_e2e.py (SDK → collector → Prometheus
+Runs the real stack of tests/harness/alert_stack.py (SDK → collector → Prometheus
 → Alertmanager → local Telegram Bot API, all on 127.0.0.1) with the same
 copies of alerts/rules and alerts/alertmanager.yml, whose ``for:``, range
 windows and group timings are divided by ``--scale`` (``--scale 1`` runs them
@@ -40,7 +40,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the harness and the end-to-end test's stack
 
-from test_alerts_e2e import (  # noqa: E402
+from harness.alert_stack import (  # noqa: E402
     ALERT_FAULT,
     METRIC_EXPORT_INTERVAL_MS,
     AlertStack,

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from otlp_receiver import OTLPReceiver
 from telegram_api import TOKEN, BotAPI
-from test_integrations_aiogram import update_json
+from telegram_support import update_json
 
 import botwatch
 

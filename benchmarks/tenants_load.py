@@ -4,7 +4,7 @@
 
 ``botwatch stack up --tenants FILE`` (collector, Prometheus, Alertmanager, the
 journal receiver; rules and Alertmanager timings scaled as in
-tests/test_alerts_e2e.py) and ``botwatch gateway`` on the same tenants file,
+tests/harness/alert_stack.py) and ``botwatch gateway`` on the same tenants file,
 all on 127.0.0.1, Telegram the local Bot API of tests/telegram_api.py.
 
 1. burst: every tenant posts one batch of ``--batch`` events (a few intents;
@@ -54,12 +54,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the harness, the local Bot API and the scaled configs
 
-from harness.ports import free_ports  # noqa: E402
+from harness.alert_stack import TOKEN, Message, scaled_alertmanager_config, scaled_rules  # noqa: E402
+from harness.ports import PORT_OPTIONS, free_ports  # noqa: E402
 from harness.processes import ManagedProcess  # noqa: E402
 from telegram_api import BotAPI  # noqa: E402
-from test_alerts_alertmanager import TOKEN  # noqa: E402
-from test_alerts_e2e import Message, scaled_alertmanager_config, scaled_rules  # noqa: E402
-from test_stack_launcher import PORT_OPTIONS  # noqa: E402
 
 from botwatch.stack.pidfiles import PidRecord, cpu_seconds, group_members  # noqa: E402
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import yaml
+from harness.alert_stack import TOKEN
 from telegram_api import BotAPI
 
 REPO = Path(__file__).resolve().parents[1]
 ALERTS = REPO / "alerts"
-TOKEN = "123456789:AAbotwatch-test-token"
 CHAT_ID = -1001234567
 pytestmark = pytest.mark.stack
 

@@ -7,13 +7,12 @@ import subprocess
 from pathlib import Path
 
 from harness import binaries
-from test_alerts_static import amtool  # noqa: F401 - the fixture
 
 TEMPLATE = binaries.REPO / "alerts" / "templates" / "telegram.tmpl"
 SETTING = '{{- $lang := "ru" -}}'
 
 
-def render(amtool: str, template: Path) -> str:  # noqa: F811 - the fixture's value
+def render(amtool: str, template: Path) -> str:
     result = subprocess.run(
         [
             amtool,
@@ -30,7 +29,7 @@ def render(amtool: str, template: Path) -> str:  # noqa: F811 - the fixture's va
     return result.stdout
 
 
-def test_one_setting_switches_the_words_and_nothing_else(amtool, tmp_path):  # noqa: F811
+def test_one_setting_switches_the_words_and_nothing_else(amtool, tmp_path):
     source = TEMPLATE.read_text()
     assert source.count(SETTING) == 1
     russian = render(amtool, TEMPLATE)

@@ -7,9 +7,7 @@ fails in CI (CI=true).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,29 +68,6 @@ def _pinned_version(name: str) -> str:
         if line.startswith(f"{name}="):
             return line.split("=", 1)[1].strip().lstrip("v")
     raise AssertionError(f"{name}= missing in deploy/versions.env")
-
-
-def _cache_bin() -> Path:
-    return Path(os.environ.get("BOTWATCH_CACHE", Path.home() / ".cache" / "botwatch")) / "bin"
-
-
-def _require(path: str | Path | None, hint: str) -> str:
-    if path and Path(path).is_file() and os.access(path, os.X_OK):
-        return str(path)
-    message = f"{path or 'binary'} not found: {hint}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    return _require(shutil.which("promtool"), "install Prometheus (apt install prometheus)")
-
-
-@pytest.fixture(scope="module")
-def amtool() -> str:
-    return _require(_cache_bin() / "amtool", "run alerts/build-alertmanager.sh")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """The webhook gateway in process: events to spans/logs/metrics, security, limits, idempotency, partial batches.
 
-Also holds the helpers the other ``test_gateway_*`` modules import.
+The helpers shared with other tests are in tests/gateway_support.py.
 """
 
 from __future__ import annotations
@@ -10,90 +10,33 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from gateway_support import (
+    PHONE,
+    PHONE_FORMS,
+    PLAIN_TOKEN,
+    SIGNED_TOKEN,
+    client_of,
+    config,
+    example_event,
+    post_plain,
+    post_signed,
+    signed_headers,
+    tenants,
+)
 from otlp_receiver import OTLPReceiver
 
 import botwatch
 from botwatch import semconv
-from botwatch.gateway import GatewayConfig, Tenant, create_app
+from botwatch.gateway import create_app
 from botwatch.gateway.app import openapi_bytes
-from botwatch.gateway.auth import sign
 
-SIGNED_TOKEN = "tok_salon_signed_0123456789"
-SIGNING_SECRET = b"salon-signing-secret"
-PLAIN_TOKEN = "tok_plain_unsigned_0123456789"
-PHONE = "+79123456789"
-PHONE_FORMS = (b"79123456789", b"9123456789", "Иван".encode())
 REPO = Path(__file__).resolve().parents[1]
-
-
-def tenants(**plain: Any) -> tuple[Tenant, ...]:
-    return (
-        Tenant("salon", SIGNED_TOKEN, signing_secret=SIGNING_SECRET),
-        Tenant("plain", PLAIN_TOKEN, **({"rate": 100_000.0, "burst": 100_000} | plain)),
-    )
-
-
-def config(**overrides: Any) -> GatewayConfig:
-    return GatewayConfig(tenants=overrides.pop("tenants", None) or tenants(), **overrides)
-
-
-def example_event(**overrides: Any) -> dict[str, Any]:
-    """The event of issue 7, timestamped now."""
-    event = {
-        "event_id": "evt_20250101_001",
-        "timestamp": (datetime.now(timezone(timedelta(hours=3))) - timedelta(seconds=5)).isoformat(),
-        "channel": "whatsapp",
-        "client": {"phone": PHONE, "name": "Иван"},
-        "session_id": "sess_abc123",
-        "intent": "запись_на_приём",
-        "confidence": 0.87,
-        "bot_response": "Записал на 15:00, отправил напоминание",
-        "action": "create_lead",
-        "crm_id": "BX_LEAD_4521",
-    }
-    event.update(overrides)
-    return event
-
-
-def signed_headers(body: bytes, *, token: str = SIGNED_TOKEN, secret: bytes = SIGNING_SECRET, at: float | None = None):
-    stamp = str(int(time.time() if at is None else at))
-    return {
-        "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
-        "X-Botwatch-Timestamp": stamp,
-        "X-Botwatch-Signature": sign(secret, stamp, body),
-    }
-
-
-@asynccontextmanager
-async def client_of(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app in process; each answer is returned once its accepted events are recorded."""
-
-    async def recorded(response: httpx.Response) -> None:
-        assert await app.gateway.recorder.join(timeout=30), "the recorder did not finish"
-
-    transport = httpx.ASGITransport(app=app)
-    hooks = {"response": [recorded]}
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway", event_hooks=hooks) as client:
-        yield client
-    await app.gateway.close()
-
-
-async def post_signed(client: httpx.AsyncClient, payload: Any) -> httpx.Response:
-    body = json.dumps(payload, ensure_ascii=False).encode()
-    return await client.post("/v1/events", content=body, headers=signed_headers(body))
-
-
-async def post_plain(client: httpx.AsyncClient, payload: Any) -> httpx.Response:
-    return await client.post("/v1/events", json=payload, headers={"Authorization": f"Bearer {PLAIN_TOKEN}"})
 
 
 def metric_points(receiver: Any, name: str) -> list[Any]:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_gateway import client_of, config, example_event, post_plain
+from gateway_support import client_of, config, example_event, post_plain
 
 import botwatch
 from botwatch.gateway import create_app

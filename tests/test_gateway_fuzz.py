@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from gateway_support import PLAIN_TOKEN, config, example_event
+from harness.paths import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import (
@@ -24,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_gateway import PLAIN_TOKEN, REPO, config, example_event
 
 import botwatch
 from botwatch import semconv

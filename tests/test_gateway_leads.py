@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import pytest
-from test_bitrix24 import FakePortal, closed_port_url, fast_client
-from test_gateway import SIGNED_TOKEN, SIGNING_SECRET, client_of, config, example_event, post_signed
+from bitrix24_api import FakePortal, closed_port_url, fast_client
+from gateway_support import SIGNED_TOKEN, SIGNING_SECRET, client_of, config, example_event, post_signed
 
 import botwatch
 from botwatch import semconv

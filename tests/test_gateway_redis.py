@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-from test_gateway import PLAIN_TOKEN, client_of, config, example_event, post_plain
+from gateway_support import PLAIN_TOKEN, client_of, config, example_event, post_plain
+from harness.fixtures import REDIS
+from harness.paths import TESTS
 
 import botwatch
 from botwatch.gateway import create_app
 from botwatch.gateway.idempotency import RedisStore
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 pytestmark = pytest.mark.skipif(not os.access(REDIS, os.X_OK), reason="redis-server not installed")
 
 
@@ -40,22 +38,6 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port}")
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def test_redis_store_claims_once_and_numbers_conversation_events(redis_url):
@@ -99,7 +81,7 @@ async def test_redis_token_bucket_spends_refills_and_refuses_the_impossible(redi
 
 async def test_a_tokens_rate_limit_holds_across_replicas(bw, receiver, redis_url):
     """Two replicas share one Redis: together they accept what one would, not twice as much."""
-    from test_gateway import tenants
+    from gateway_support import tenants
 
     limited = dict(redis_url=redis_url, tenants=tenants(rate=0.5, burst=6))
     first, second = create_app(config(**limited)), create_app(config(**limited))
@@ -149,7 +131,7 @@ def test_two_replicas_emit_one_root_per_conversation(receiver, redis_url, tmp_pa
             ],
             env=env,
             stderr=subprocess.PIPE,
-            cwd=Path(__file__).parent,
+            cwd=TESTS,
         )
         for port in ports
     ]

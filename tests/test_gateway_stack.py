@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from gateway_support import PHONE_FORMS, client_of, config, example_event, post_signed
 from harness.capture import LOKI_LOGS_PATH, TEMPO_TRACES_PATH
-from test_gateway import PHONE_FORMS, client_of, config, example_event, post_signed
 
 import botwatch
 from botwatch import semconv

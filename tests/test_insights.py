@@ -17,12 +17,11 @@ import random
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sdk_journal import sdk_journal
+from sdk_journal import sdk_journal, simulate, simulate_switch
 
 import botwatch
 from botwatch.demo.sdk_protocols import VirtualClock
@@ -117,52 +116,6 @@ def test_cli_in_russian_and_rounded_json(journals: dict[str, Path]) -> None:
     assert data["findings"][0]["step"] == "intent=price"
     for number in (data["average_loss"], data["findings"][0]["loss_rate"], *data["findings"][0]["ci"]):
         assert number == round(number, 3)
-
-
-Plan = Callable[[datetime], tuple[str, str | None, float, bool]]  # at -> model, variant, conversion, worse
-
-
-def simulate(path: Path, seed: int, plan: Plan, start: datetime, conversations: int = 1600) -> None:
-    """``conversations`` over the 28 days from ``start``, each as ``plan`` says at its moment.
-
-    ``worse``: the reply takes 3.5 s instead of 0.8 s and the intent's confidence is 0.5 instead of 0.9."""
-    rng = random.Random(seed)
-    step = timedelta(days=28) / conversations
-    with sdk_journal(path, "impact-test-bot", SECRET):
-        for number in range(conversations):
-            at = start + step * number
-            model, variant, rate, worse = plan(at)
-            clock = VirtualClock(int(at.timestamp() * 1e9))
-            name = f"impact-{seed}-{number}"
-            with botwatch.conversation(name, channel="telegram", clock=clock, scenario_variant=variant) as conversation:
-                with conversation.turn("Хочу записаться на маникюр") as turn:
-                    turn.intent("booking", confidence=0.5 if worse else 0.9)
-                    with turn.llm(model=model, provider="openai") as call:
-                        call.usage(input_tokens=100, output_tokens=20)
-                    clock.set(clock() + (3_500_000_000 if worse else 800_000_000))
-                    turn.reply("Записала на 15:00")
-                if rng.random() < rate:
-                    conversation.funnel("booking_created")
-            if number % 100 == 99:
-                botwatch.flush()  # a bounded export queue: faster than real time, the test must not outrun it
-
-
-def simulate_switch(
-    path: Path, conversion_before: float, conversion_after: float, seed: int, slower_after: bool = False
-) -> datetime:
-    """800 conversations on gpt-4o-mini over two weeks, then 800 on yandexgpt; returns the switch time.
-
-    ``slower_after``: after the switch every reply is slow and not understood (see ``simulate``)."""
-    start = datetime.now(UTC) - timedelta(days=28)
-    switch = start + timedelta(days=14)
-
-    def plan(at: datetime) -> tuple[str, str | None, float, bool]:
-        if at < switch:
-            return "gpt-4o-mini", None, conversion_before, False
-        return "yandexgpt-lite", None, conversion_after, slower_after
-
-    simulate(path, seed, plan, start)
-    return switch
 
 
 def test_a_model_switch_that_costs_8_points_is_found_with_its_date(tmp_path: Path) -> None:

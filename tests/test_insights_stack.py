@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from harness import binaries
 from harness.ports import free_ports
-from test_audit_stack import FakeLokiTempo
+from loki_tempo_api import FakeLokiTempo
 
 import botwatch
 from botwatch import semconv

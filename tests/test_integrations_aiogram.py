@@ -1,7 +1,7 @@
 """aiogram 3 through the real Dispatcher, a local Telegram Bot API server and real OTLP export.
 
-The Bot API is ``telegram_api.BotAPI``; ``update_json`` and the constants here
-are shared with the python-telegram-bot tests and the benchmark.
+The Bot API is ``telegram_api.BotAPI``; ``update_json`` and the constants shared with the
+python-telegram-bot tests and the benchmark are in tests/telegram_support.py.
 """
 
 from __future__ import annotations
@@ -16,45 +16,20 @@ from typing import Any
 
 import pytest
 from telegram_api import TOKEN, BotAPI
+from telegram_support import (
+    HANDLER,
+    PRODUCER,
+    RAW_PHONE,
+    SERVER,
+    STATUS_ERROR,
+    episode_of,
+    exported_bytes,
+    trace_of,
+    update_json,
+)
 
 import botwatch
-from botwatch import ids, semconv
-from botwatch.integrations import episode_for
-
-SECRET = b"test-secret-0123456789"
-SERVER, PRODUCER = 2, 4  # OTLP SpanKind values
-STATUS_ERROR = 2
-RAW_PHONE = "+7 912 345-67-89"
-HANDLER = semconv.HANDLER
-BOT_ID = int(TOKEN.split(":")[0])
-
-
-def update_json(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
-    person = {"id": chat_id, "is_bot": False, "first_name": "Client"}
-    message: dict[str, Any] = {
-        "message_id": update_id,
-        "date": int(time.time()),
-        "chat": {"id": chat_id, "type": "private", "first_name": "Client"},
-        "from": person,
-        "text": text,
-    }
-    if text.startswith("/"):
-        command = text.split()[0]
-        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-    return {"update_id": update_id, "message": message}
-
-
-def episode_of(chat_id: int, bot_id: int = BOT_ID) -> str:
-    return episode_for(chat_id, bot_id=bot_id)
-
-
-def trace_of(chat_id: int, bot_id: int = BOT_ID) -> str:
-    return format(ids.trace_id_for(SECRET, episode_of(chat_id, bot_id)), "032x")
-
-
-def exported_bytes(receiver: Any) -> bytes:
-    return b"".join(receiver.raw)
-
+from botwatch import semconv
 
 # --- aiogram ------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ that are not messages.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
-from test_integrations_aiogram import BOT_ID, STATUS_ERROR, trace_of
+from telegram_support import BOT_ID, STATUS_ERROR, trace_of
 
 import botwatch
 from botwatch import semconv
@@ -29,18 +28,9 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.filters import Command
 from aiogram.fsm.scene import Scene, SceneRegistry, on
 from aiogram.types import BufferedInputFile, CallbackQuery, ErrorEvent, InlineQuery, Message, Update
+from telegram_support import OTHER_BOT_ID, OTHER_TOKEN, logged, replies, serve, turns
 
 from botwatch.integrations.aiogram import instrument, uninstrument
-
-OTHER_TOKEN = "654321:CLINIC-token"
-OTHER_BOT_ID = 654321
-
-
-def serve(token: str = TOKEN) -> Iterator[BotAPI]:
-    """A local Bot API server for the bot with ``token``, for one test module."""
-    server = BotAPI(token=token)
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +56,6 @@ async def bot(api: BotAPI) -> AsyncIterator[Bot]:
 
 async def feed(dp: Dispatcher, bot: Bot, update: dict[str, Any]) -> Any:
     return await dp.feed_update(bot, Update.model_validate(update, context={"bot": bot}))
-
-
-def turns(receiver: Any, trace: str | None = None) -> list[dict[str, Any]]:
-    found = [s for s in receiver.spans() if s["name"] == semconv.SPAN_TURN]
-    mine = [s for s in found if trace is None or s["trace_id"] == trace]
-    return sorted(mine, key=lambda s: s["start"])
-
-
-def replies(span: dict[str, Any]) -> list[dict[str, Any]]:
-    return [attrs for name, attrs in span["events"] if name == semconv.EVENT_BOT_REPLIED]
 
 
 class BookingScene(Scene, state="booking"):
@@ -338,16 +318,6 @@ async def test_a_turn_that_fails_after_replying_ends_at_its_reply(bw, receiver, 
     (turn,) = turns(receiver)
     assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "TimeoutError"
     assert 0.1 <= (turn["end"] - turn["start"]) / 1e9 < 0.3
-
-
-def logged(handler: Any) -> Any:
-    """A decorator as bots write them: functools.wraps around the real handler."""
-
-    @functools.wraps(handler)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return await handler(*args, **kwargs)
-
-    return wrapper
 
 
 async def test_handler_name_is_the_function_under_decorators_in_nested_routers(bw, receiver, api, bot):

@@ -12,9 +12,7 @@ import asyncio
 import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
-from test_gateway_redis import redis_url  # noqa: F401  (the redis-server fixture)
-from test_integrations_aiogram import BOT_ID, trace_of
-from test_integrations_aiogram_cases import OTHER_BOT_ID, OTHER_TOKEN, turns
+from telegram_support import BOT_ID, OTHER_BOT_ID, OTHER_TOKEN, trace_of, turns
 
 import botwatch
 from botwatch import semconv

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
-from test_integrations_aiogram import BOT_ID
+from telegram_support import BOT_ID
 
 import botwatch
 from botwatch import semconv

@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 import telegram_updates as tg
 from telegram_api import CONFLICT, TOKEN, BotAPI, Call
-from test_integrations_aiogram import BOT_ID, trace_of
-from test_integrations_aiogram_cases import replies, turns
+from telegram_support import BOT_ID, replies, trace_of, turns
 
 import botwatch
 from botwatch import semconv

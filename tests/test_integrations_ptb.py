@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from telegram_api import TOKEN, BotAPI
-from test_integrations_aiogram import (
+from telegram_support import (
     HANDLER,
     PRODUCER,
     RAW_PHONE,

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
-from test_integrations_aiogram import BOT_ID, STATUS_ERROR, trace_of
-from test_integrations_aiogram_cases import OTHER_BOT_ID, OTHER_TOKEN, logged, replies, serve, turns
+from telegram_support import BOT_ID, OTHER_BOT_ID, OTHER_TOKEN, STATUS_ERROR, logged, replies, serve, trace_of, turns
 
 import botwatch
 from botwatch import semconv

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
-from test_integrations_aiogram import BOT_ID, episode_of
+from telegram_support import BOT_ID, episode_of
 
 import botwatch
 from botwatch import semconv

@@ -17,9 +17,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from bitrix24_api import TOKEN as WEBHOOK_TOKEN
+from bitrix24_api import FakePortal
 from telegram_api import BotAPI
-from test_bitrix24 import TOKEN as WEBHOOK_TOKEN
-from test_bitrix24 import FakePortal
 
 TESTS = Path(__file__).resolve().parent
 BOT_TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"

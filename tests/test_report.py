@@ -9,10 +9,11 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 from html import escape
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from report_page import as_number, parse
+from sdk_journal import simulate_switch  # 800 conversations on one model, 800 on the next
 from telegram_api import TOKEN, BotAPI
 from telegram_entities import plain
 
@@ -50,53 +51,6 @@ def page(journal, tmp_path_factory) -> tuple[Path, str]:
     return out, write_report(journal, out)
 
 
-class Numbers(HTMLParser):
-    """Text of every element with data-kpi / data-kpi-previous, and the page's visible text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.current: dict[str, list[str]] = {}
-        self.previous: dict[str, list[str]] = {}
-        self.body: dict[str, str] = {}
-        self.text: list[str] = []
-        self._open: list[tuple[dict[str, list[str]], str] | None] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "body":
-            self.body = {k: v or "" for k, v in a.items()}
-        if tag in ("style", "script", "title"):
-            self._skip += 1
-        if tag in ("img", "meta", "br"):
-            return
-        key = a.get("data-kpi") or a.get("data-kpi-previous")
-        target = self.current if a.get("data-kpi") else self.previous
-        self._open.append((target, key) if key else None)
-        if key:
-            target.setdefault(key, []).append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("style", "script", "title"):
-            self._skip -= 1
-        if tag not in ("img", "meta", "br") and self._open:
-            self._open.pop()
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.text.append(data)
-        for item in self._open:
-            if item:
-                target, key = item
-                target[key][-1] += data
-
-
-def parse(page: str) -> Numbers:
-    numbers = Numbers()
-    numbers.feed(page)
-    return numbers
-
-
 def kpi_json(journal: Path, since: str, until: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-m", "botwatch.cli", "kpi", "--json", "--since", since, "--until", until],
@@ -106,17 +60,6 @@ def kpi_json(journal: Path, since: str, until: str) -> dict[str, object]:
         env={**os.environ, "BOTWATCH_JOURNAL": str(journal)},
     )
     return json.loads(out.stdout)
-
-
-def as_number(text: str) -> float | None:
-    """'41,0 %' -> 0.41, '1 234' -> 1234, 'нет данных' -> None; anything else fails the test."""
-    text = text.replace("\u00a0", " ").strip()
-    if text in ("нет данных", "no data"):
-        return None
-    match = re.fullmatch(r"(-?[\d ]+(?:[.,]\d+)?)( %)?", text)
-    assert match, f"not a number: {text!r}"
-    value = float(match[1].replace(" ", "").replace(",", "."))
-    return value / 100 if match[2] else value
 
 
 def assert_equal_to_kpi(shown: dict[str, list[str]], kpi: dict[str, object]) -> int:
@@ -227,8 +170,6 @@ def test_where_clients_are_lost_names_the_planted_step_with_a_masked_dialogue(pl
 
 
 def test_a_model_switch_that_cost_bookings_is_reported_with_a_rollback_line(tmp_path):
-    from test_insights import simulate_switch  # 800 conversations on one model, 800 on the next
-
     switch = simulate_switch(tmp_path / "switch.sqlite", 0.41, 0.33, seed=5)
     html = write_report(tmp_path / "switch.sqlite", tmp_path / "switch.html", "--since", "28d")
     changes = html.split('<section id="changes">')[1].split("</section>")[0]

@@ -21,11 +21,11 @@ import time
 import urllib.request
 
 import pytest
+from gateway_support import client_of, config, example_event, post_plain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 from pii_forms import emails, leaks, phones
-from test_gateway import client_of, config, example_event, post_plain
 
 import botwatch
 from botwatch import semconv

@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from gateway_support import client_of, config, example_event, post_signed
 from harness.capture import attributes_of, value_of
 from loguru import logger
 from openai_api import RATE_LIMITED_MODEL, openai_api
 from semconv_rules import NAMESPACE, load_registry, metric_unit, otel_catalogue
-from test_gateway import client_of, config, example_event, post_signed
 
 import botwatch
 from botwatch import semconv

@@ -37,11 +37,10 @@ from typing import Any
 
 import pytest
 from harness import binaries
-from harness.ports import free_ports, port_open
+from harness.alert_stack import TOKEN, scaled_alertmanager_config, scaled_rules
+from harness.ports import PORT_OPTIONS, free_ports, port_open
 from harness.processes import ManagedProcess
 from telegram_api import BotAPI
-from test_alerts_alertmanager import TOKEN
-from test_alerts_e2e import scaled_alertmanager_config, scaled_rules
 
 from botwatch.stack.pidfiles import group_members, is_alive, start_ticks
 
@@ -50,15 +49,6 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow]
 CHAT_ID = "-1001234567"
 SERVICE = "stack-launcher-salon-bot"
 LEAD_FAILING = "BotwatchLeadCreationFailing"
-PORT_OPTIONS = (
-    "--otlp-grpc-port",
-    "--otlp-http-port",
-    "--collector-health-port",
-    "--collector-telemetry-port",
-    "--prometheus-port",
-    "--alertmanager-port",
-    "--journal-port",
-)
 GATEWAY_TOKEN = "stack-launcher-gateway-token-0123456789"
 
 

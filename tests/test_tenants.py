@@ -18,9 +18,7 @@ import pytest
 import yaml
 from harness import binaries
 from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
-from harness.ports import free_ports
-from test_alerts_static import amtool, promtool  # noqa: F401 - fixtures
-from test_stack_launcher import PORT_OPTIONS
+from harness.ports import PORT_OPTIONS, free_ports
 
 from botwatch import tenants
 from botwatch.gateway import gateway_config
@@ -135,7 +133,7 @@ def _routes(tmp_path: Path, found: Tenants) -> Path:
     token = tmp_path / "token"
     token.write_text("123:abc")
     base = alertmanager_process.render_config(ALERTMANAGER_CONFIG, "http://127.0.0.1:9", token, -100)
-    return yamlfile.dump(tenant_routes.apply(base, found), tmp_path / "alertmanager_process.yml")
+    return yamlfile.dump(tenant_routes.apply(base, found), tmp_path / "alertmanager.yml")
 
 
 def test_routes_one_receiver_per_tenant_with_its_chat(tmp_path: Path) -> None:
@@ -158,7 +156,7 @@ def test_routes_one_receiver_per_tenant_with_its_chat(tmp_path: Path) -> None:
     assert all("botwatch_tenant" in rule["equal"] for rule in config["inhibit_rules"])
 
 
-def test_routes_pass_amtool_and_route_each_tenant_to_its_receiver(tmp_path: Path, amtool: str) -> None:  # noqa: F811
+def test_routes_pass_amtool_and_route_each_tenant_to_its_receiver(tmp_path: Path, amtool: str) -> None:
     path = _routes(tmp_path, tenants.load(EXAMPLE))
     check = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -188,7 +186,7 @@ def test_routes_without_a_token_send_nothing(tmp_path: Path) -> None:
     assert all("telegram_configs" not in r for r in config["receivers"])
 
 
-def test_target_series_render_and_pass_promtool(tmp_path: Path, promtool: str) -> None:  # noqa: F811
+def test_target_series_render_and_pass_promtool(tmp_path: Path, promtool: str) -> None:
     document = tenant_rules.render(tenants.load(EXAMPLE))
     rules = document["groups"][0]["rules"]
     assert {
@@ -205,7 +203,7 @@ def test_target_series_render_and_pass_promtool(tmp_path: Path, promtool: str) -
     assert yaml.safe_load(FIXTURE.read_text()) == document, "re-render alerts/tests/fixtures/tenant_targets.yml"
 
 
-def test_promtool_tenant_cases_fail_without_the_tenant_series(tmp_path: Path, promtool: str) -> None:  # noqa: F811
+def test_promtool_tenant_cases_fail_without_the_tenant_series(tmp_path: Path, promtool: str) -> None:
     """The tenant unit tests depend on the rendered series: without them they fail (they can fail)."""
     source = (REPO / "alerts" / "tests" / "tenants_test.yml").read_text()
     shutil.copytree(REPO / "alerts" / "rules", tmp_path / "rules")
@@ -232,14 +230,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_render_tenants_writes_files_amtool_and_promtool_accept(tmp_path: Path, amtool: str, promtool: str) -> None:  # noqa: F811
+def test_render_tenants_writes_files_amtool_and_promtool_accept(tmp_path: Path, amtool: str, promtool: str) -> None:
     out = tmp_path / "rendered"
     result = _cli("stack", "render-tenants", str(EXAMPLE), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "2 tenant(s)" in result.stderr
-    check = subprocess.run(
-        [amtool, "check-config", str(out / "alertmanager_process.yml")], capture_output=True, text=True
-    )
+    check = subprocess.run([amtool, "check-config", str(out / "alertmanager.yml")], capture_output=True, text=True)
     assert check.returncode == 0 and "1 templates" in check.stdout, check.stdout + check.stderr
     rules = subprocess.run(
         [promtool, "check", "rules", str(out / "tenant_targets.yml")], capture_output=True, text=True

@@ -41,12 +41,10 @@ from typing import Any
 
 import pytest
 from harness import binaries
-from harness.ports import free_ports
+from harness.alert_stack import TOKEN, Message, scaled_alertmanager_config, scaled_rules
+from harness.ports import PORT_OPTIONS, free_ports
 from harness.processes import ManagedProcess
 from telegram_api import BotAPI
-from test_alerts_alertmanager import TOKEN
-from test_alerts_e2e import Message, scaled_alertmanager_config, scaled_rules
-from test_stack_launcher import PORT_OPTIONS
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

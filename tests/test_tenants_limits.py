@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_support import Gateway
 from otlp_receiver import OTLPReceiver
-from test_gateway_server import Gateway
 
 import botwatch
 from botwatch import semconv, tenants

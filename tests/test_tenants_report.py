@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_page import as_number, parse
 from telegram_api import TOKEN, BotAPI
-from test_report import as_number, parse
 
 from botwatch import tenants
 from botwatch.audit import report_measures as rm

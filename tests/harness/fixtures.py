@@ -9,12 +9,19 @@ run dies, by the kernel: see harness.processes):
     promql         PrometheusClient of that Prometheus
     collector      our collector, sending to the three above
 
+``redis_url`` (module scope) is a redis-server of its own on a free port.
+``promtool`` and ``amtool`` (module scope) are the paths of those binaries.
+
 ``collector_factory`` (function scope) starts extra collectors with their own
 ports and storage, for tests that stop, kill or overload one.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +33,7 @@ from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from harness.alertmanager import Alertmanager
 from harness.capture import OtlpCapture
 from harness.collector import Collector, CollectorPorts
-from harness.ports import free_ports
+from harness.ports import free_ports, port_open
 from harness.prometheus import Prometheus, PrometheusClient
 
 
@@ -151,3 +158,53 @@ def collector_factory(collector_binary: Path, tmp_path: Path) -> Iterator[Callab
     finally:
         for instance in started:
             instance.stop()
+
+
+# --- promtool and amtool, for the rule and Alertmanager config checks ------------------
+def _cache_bin() -> Path:
+    return Path(os.environ.get("BOTWATCH_CACHE", Path.home() / ".cache" / "botwatch")) / "bin"
+
+
+def _require(path: str | Path | None, hint: str) -> str:
+    if path and Path(path).is_file() and os.access(path, os.X_OK):
+        return str(path)
+    message = f"{path or 'binary'} not found: {hint}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    return _require(shutil.which("promtool"), "install Prometheus (apt install prometheus)")
+
+
+@pytest.fixture(scope="module")
+def amtool() -> str:
+    return _require(_cache_bin() / "amtool", "run alerts/build-alertmanager.sh")
+
+
+# --- redis-server, for the gateway's shared idempotency ---------------------------
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not os.access(REDIS, os.X_OK):
+        pytest.skip("redis-server not installed")
+    port = free_ports(1)[0]
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not port_open(port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server listens on nothing at {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
