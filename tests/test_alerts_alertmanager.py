@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import yaml
 from harness.alert_stack import TOKEN
+from harness.paths import REPO
 from telegram_api import BotAPI
 
-REPO = Path(__file__).resolve().parents[1]
 ALERTS = REPO / "alerts"
 CHAT_ID = -1001234567
 pytestmark = pytest.mark.stack

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness.paths import REPO
 
 from botwatch import semconv
 from botwatch.stack import tenant_rules
 
-REPO = Path(__file__).resolve().parents[1]
 ALERTS = REPO / "alerts"
 RULE_FILES = sorted((ALERTS / "rules").glob("*.yml"))
 TEST_FILES = sorted((ALERTS / "tests").glob("*.yml"))

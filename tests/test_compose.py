@@ -39,8 +39,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from harness.binaries import cache_dir, collector_binary, missing
+from harness.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
 VERSIONS = REPO / "deploy" / "versions.env"

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from harness.paths import REPO
 
 import botwatch
 from botwatch import semconv
 
 pytestmark = pytest.mark.stack
-REPO = Path(__file__).resolve().parents[1]
+
 SERVICE = "scenario-switch-bot"
 LABEL = semconv.prometheus_label(semconv.SCENARIO_VERSION)
 NOW_WINDOW, BEFORE_WINDOW = 12, 30  # seconds standing for the query's 10 minutes and 1 hour

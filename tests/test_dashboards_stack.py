@@ -17,19 +17,18 @@ import json
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import yaml
+from harness.paths import REPO
 
 import botwatch
 from botwatch import semconv
 from botwatch.demo.faults import parse_faults
 from botwatch.demo.runner import run_demo
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 pytestmark = pytest.mark.stack

@@ -6,20 +6,19 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from harness.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the dashboards/ generator lives at the repository root
 
-import dashboards  # noqa: E402
-from botwatch import semconv  # noqa: E402
-from dashboards import panels as p  # noqa: E402
-from dashboards.builder import DashboardError, make_dashboard  # noqa: E402
-from dashboards.targets import PromTarget  # noqa: E402
+import dashboards
+from botwatch import semconv
+from dashboards import panels as p
+from dashboards.builder import DashboardError, make_dashboard
+from dashboards.targets import PromTarget
 
 JSON_DIR = REPO / "dashboards" / "json"
 PROVISIONING = REPO / "dashboards" / "provisioning"

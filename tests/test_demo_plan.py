@@ -18,9 +18,9 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from harness.paths import REPO as ROOT
 
 from botwatch import semconv
 from botwatch.demo import NO_FAULTS, ConversationPlan, Faults, parse_faults, plan_conversation
@@ -32,7 +32,6 @@ NOW = 1_790_000_000 * NS_PER_S  # a fixed "now" (2026-09-21) so absolute times a
 DAY = 86400 * NS_PER_S
 WEEK = 7 * DAY
 N = 1000
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def plans(seed: int, faults: Faults = NO_FAULTS, n: int = N) -> list[ConversationPlan]:

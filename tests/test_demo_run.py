@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.paths import REPO as ROOT
 
 from botwatch import semconv
 from botwatch.demo import Faults, Progress, Tally, parse_faults, plan_conversation, run_demo
@@ -24,7 +25,6 @@ from botwatch.demo.plan import NS_PER_S, CrmCall, LlmCall, Send
 
 NOW = 1_790_000_000 * NS_PER_S
 NOW_REAL = time.time_ns() // (60 * NS_PER_S) * (60 * NS_PER_S)  # the journal's retention forbids old data
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness.paths import REPO as ROOT
 
 from botwatch import env
 from botwatch.env import ConfigError
 from botwatch.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "instrumentation" / "botwatch"
 README = ROOT / "README.md"
 NAME = re.compile(r"^BOTWATCH_[A-Z0-9_]+$")

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,14 +28,13 @@ from gateway_support import (
     signed_headers,
     tenants,
 )
+from harness.paths import REPO
 from otlp_receiver import OTLPReceiver
 
 import botwatch
 from botwatch import semconv
 from botwatch.gateway import create_app
 from botwatch.gateway.app import openapi_bytes
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def metric_points(receiver: Any, name: str) -> list[Any]:

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness.paths import REPO as ROOT
+
 PACKAGE = ROOT / "instrumentation" / "botwatch"
 LAYERS_DOC = ROOT / "docs" / "layers.md"
 

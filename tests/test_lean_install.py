@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness.paths import REPO
 
 # Top-level modules of the extras (report, gateway, redis, stack, prometheus, xlsx, integrations) and loguru.
 EXTRAS = (
@@ -57,7 +58,8 @@ print("\\nLOADED " + " ".join(sorted(sys.modules)), file=sys.stderr)
 sys.exit(code)
 """
 )
-ROUNDTRIP = Path(__file__).parent.parent / "scripts" / "lean_sdk_roundtrip.py"
+
+ROUNDTRIP = REPO / "scripts" / "lean_sdk_roundtrip.py"
 
 
 def lean(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import itertools
 import string
-from pathlib import Path
 
 import pytest
+from harness.paths import TESTS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pii_forms import GLUE, GROUPINGS, PREFIXES, SCRIPTS, SEPARATORS, emails, leaks, phones, written
@@ -20,7 +20,8 @@ from botwatch.semconv import OTHER
 from botwatch.validation import clean_name, clean_text
 
 REDACTOR = Redactor(b"detect-test-secret")
-CORPUS = Path(__file__).parent / "data" / "ru_bot_messages.txt"
+
+CORPUS = TESTS / "data" / "ru_bot_messages.txt"
 CONTEXTS = ("{}", "Мой номер {}, звоните после 18:00", "тел.{}!", "«{}»", "https://wa.me/{}?text=hi", "{}\n")
 
 

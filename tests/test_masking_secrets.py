@@ -21,7 +21,6 @@ from bitrix24_api import TOKEN as WEBHOOK_TOKEN
 from bitrix24_api import FakePortal
 from telegram_api import BotAPI
 
-TESTS = Path(__file__).resolve().parent
 BOT_TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_SECRET = BOT_TOKEN.split(":", 1)[1]
 

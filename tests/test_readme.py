@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from harness.paths import REPO
+
+README = REPO / "README.md"
 
 
 def section_code(title: str, language: str) -> str:

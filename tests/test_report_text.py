@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import yaml
+from harness.paths import REPO
 from telegram_entities import check
 
 from botwatch.audit import report_measures as rm
@@ -22,7 +22,6 @@ from botwatch.demo.classifier import INTENTS
 from botwatch.integrations.business_settings import business_timezone
 from botwatch.journal import Kpi
 
-REPO = Path(__file__).resolve().parents[1]
 UNTIL = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 

@@ -6,6 +6,7 @@ import inspect
 import typing
 
 import pytest
+from harness.paths import REPO
 
 import botwatch
 from botwatch import semconv
@@ -145,9 +146,8 @@ def test_readme_testing_your_bot_example_passes_as_written(tmp_path):
     import re
     import subprocess
     import sys
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("### Testing your bot\n", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     (tmp_path / "test_example.py").write_text(code)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from harness import binaries
 from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
+from harness.paths import REPO
 from harness.ports import PORT_OPTIONS, free_ports
 
 from botwatch import tenants
@@ -25,7 +26,6 @@ from botwatch.gateway import gateway_config
 from botwatch.stack import alertmanager_process, tenant_routes, tenant_rules, yamlfile
 from botwatch.tenants import Tenants, TenantsError
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "deploy" / "tenants.example.toml"
 FIXTURE = REPO / "alerts" / "tests" / "fixtures" / "tenant_targets.yml"
 

@@ -42,13 +42,14 @@ from typing import Any
 import pytest
 from harness import binaries
 from harness.alert_stack import TOKEN, Message, scaled_alertmanager_config, scaled_rules
+from harness.paths import TESTS
 from harness.ports import PORT_OPTIONS, free_ports
 from harness.processes import ManagedProcess
 from telegram_api import BotAPI
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
-TESTS = Path(__file__).resolve().parent
+
 DEFAULT_CHAT = -1001000000000  # the integrator's chat: alerts without a tenant
 SALON, CLINIC, GATEWAY = "salon-1", "clinic-2", "gw-3"
 CHATS = {SALON: -1001000000001, CLINIC: -1001000000002, GATEWAY: -1001000000003}

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.paths import TESTS
 
 from botwatch.journal import Journal
 
-TESTS = Path(__file__).resolve().parent
 SALON, CLINIC, GATEWAY = "salon-1", "clinic-2", "gw-1"
 CLIENT_TEXT = "Хочу записаться на стрижку завтра"  # tenant_bot.py's client message
 BOT_TEXT = "Записал вас на завтра, 15:00"
