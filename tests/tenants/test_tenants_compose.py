@@ -1,7 +1,7 @@
 """Compose with tenants: the render of a two-tenant file, checked by the backends' own validators, and
 Loki/Tempo isolation (X-Scope-OrgID per tenant) through the tenant splitter and the real collector.
 
-The compose file itself (mounts of deploy/tenants, schema) is tests/test_compose.py, which renders
+The compose file itself (mounts of deploy/tenants, schema) is tests/stack/test_compose.py, which renders
 the same example file.
 """
 
