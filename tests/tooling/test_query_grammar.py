@@ -5,7 +5,7 @@ querycheck/check.mjs runs @grafana/lezer-logql, @grafana/lezer-traceql and
 grammar accepts it: a stream (vector) selector without a matcher that needs a non-empty
 value, a string literal Go cannot unquote, a regex RE2 cannot compile.  Dashboard queries
 are checked after Grafana's variable substitution, once with "All" and once (twice) with
-chosen values.  PromQL also runs on the real Prometheus in tests/test_dashboards_stack.py.
+chosen values.  PromQL also runs on the real Prometheus in tests/dashboards/test_dashboards_stack.py.
 """
 
 from __future__ import annotations
