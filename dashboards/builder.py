@@ -14,7 +14,7 @@ from grafanalib import core
 from dashboards import promql
 from dashboards.targets import PromTarget
 
-SCHEMA_VERSION = 41  # Grafana 12.0/12.1; checked against GRAFANA_VERSION in tests/test_dashboards_static.py
+SCHEMA_VERSION = 41  # Grafana 12.0/12.1; checked against GRAFANA_VERSION in tests/dashboards/test_dashboards_static.py
 TAGS = ["botwatch"]
 
 

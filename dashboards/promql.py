@@ -2,7 +2,7 @@
 
 Not a parser: it finds the metric names an expression selects and the label
 names used in each selector, which is what a typo or a renamed metric breaks.
-Prometheus itself parses every query in tests/test_dashboards_stack.py.
+Prometheus itself parses every query in tests/dashboards/test_dashboards_stack.py.
 """
 
 from __future__ import annotations

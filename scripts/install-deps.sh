@@ -19,7 +19,7 @@ if ((${#need_apt[@]})); then
     # Debian starts the services; the tests run their own instances on free ports.
     for svc in prometheus redis-server; do $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
 fi
-# The Lezer grammars tests/test_query_grammar.py parses every query with; again only when
+# The Lezer grammars tests/tooling/test_query_grammar.py parses every query with; again only when
 # package-lock.json changed since the last install.
 lock_sum=$(sha256sum querycheck/package-lock.json | cut -d' ' -f1)
 if [ "$(cat querycheck/node_modules/.lock.sha256 2>/dev/null)" != "$lock_sum" ]; then

@@ -5,7 +5,7 @@ journal's OTLP receiver (botwatch.journal.receiver) on a free local port; the
 other one through the journal exporters.  Each journal must then hold the
 conversation's turn span and its log records.  Prints one line per path;
 exits 1 when one is missing.  Run by scripts/lean-install-check.sh in a fresh
-venv and by tests/test_lean_install.py with every extra made unimportable.
+venv and by tests/tooling/test_lean_install.py with every extra made unimportable.
 
     python scripts/lean_sdk_roundtrip.py WORKDIR
 """

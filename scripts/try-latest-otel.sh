@@ -30,8 +30,8 @@ done
 status=0
 "$VENV/bin/python" -m botwatch.sdk_compat || status=1
 "$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider \
-    tests/test_sdk_compat.py tests/test_otlp_wire.py tests/test_otlp_http.py \
-    tests/test_sdk_traces.py tests/test_sdk_metrics_logs.py tests/test_sdk_pii.py tests/test_sdk_openai.py \
+    tests/sdk/test_sdk_compat.py tests/sdk/test_otlp_wire.py tests/sdk/test_otlp_http.py \
+    tests/sdk/test_sdk_traces.py tests/sdk/test_sdk_metrics_logs.py tests/masking/test_sdk_pii.py tests/sdk/test_sdk_openai.py \
     | tee "$(dirname "$VENV")/pytest.log" || status=1
 # Every package these tests import is in the lock: a skip here is an import the newest release broke
 # (e.g. the OpenAI instrumentation against a newer opentelemetry-util-genai), not a missing extra.

@@ -8,7 +8,7 @@ read in the package goes through these constants; a bad value raises
 silently replaced by a default).  An empty value counts as unset.
 
 The README's "Configuration" table is checked against :data:`REGISTRY`
-(``tests/test_env_registry.py``); standard ``OTEL_*`` variables are read by
+(``tests/sdk/test_env_registry.py``); standard ``OTEL_*`` variables are read by
 the OpenTelemetry SDK and are not listed here.
 """
 

@@ -1,7 +1,7 @@
 """Everything botwatch takes from OpenTelemetry beyond its public API: one list, one probe.
 
 botwatch uses the SDK's public classes everywhere else.  What it cannot get
-publicly is read here and nowhere else (``tests/test_sdk_compat.py`` fails
+publicly is read here and nowhere else (``tests/sdk/test_sdk_compat.py`` fails
 when another module imports a private OpenTelemetry name), and every such name
 is in :data:`NEEDS` with the botwatch feature that degrades without it:
 

@@ -15,7 +15,7 @@ collector; if that translation changes, this file changes and nothing else.
 
 Every ``botwatch.*`` attribute, event and metric here is also described in
 ``semconv_registry/botwatch.yaml`` (the semantic-conventions registry format
-OTel Weaver reads); ``tests/test_semconv_registry.py`` fails when the two
+OTel Weaver reads); ``tests/sdk/test_semconv_registry.py`` fails when the two
 disagree, so a name added here needs its entry there.  Standard names follow
 semantic conventions v1.41.1 (:data:`SCHEMA_URL`), the last release that
 defines the GenAI conventions in core.

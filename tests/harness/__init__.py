@@ -13,7 +13,7 @@ Session-scoped pytest fixtures (registered from ``tests/conftest.py`` through
 
 Loki, Tempo and Grafana are AGPL-licensed: they run only as their official
 images in docker compose, never here.  Their queries are checked with the
-Lezer grammars Grafana's editors use (tests/test_query_grammar.py).
+Lezer grammars Grafana's editors use (tests/tooling/test_query_grammar.py).
 
 A missing binary skips the test with the command that builds it; with
 ``CI=true`` it fails instead.  The launchers, process management, ports and

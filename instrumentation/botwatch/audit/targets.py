@@ -2,7 +2,7 @@
 
 The edges come from semconv (3 s, confidence 0.6); the shares are the
 alerts' thresholds (``alerts/rules/thresholds.yml``: SLA warning 5 %, low
-confidence 20 %, lead failures 10 %) — ``tests/test_report_text.py`` checks
+confidence 20 %, lead failures 10 %) — ``tests/audit/test_report_text.py`` checks
 they agree, so the report never calls a week fine that an alert calls bad.
 """
 
