@@ -116,6 +116,18 @@ def test_every_test_the_design_notes_cite_exists():
     assert not missing, "the design notes cite tests that do not exist: " + ", ".join(missing)
 
 
+def test_every_test_path_the_docs_name_exists():
+    """`tests/<folder>/test_x.py` in README.md and docs/*.md: the file is where the text says (readers open it)."""
+    named = re.compile(r"(?<![\w/])tests/(?:\w+/)*test_\w+\.py")
+    missing = [
+        f"{note.relative_to(README.parent)}: {path}"
+        for note in (README, *sorted((README.parent / "docs").glob("*.md")))
+        for path in sorted(set(named.findall(note.read_text())))
+        if not (README.parent / path).is_file()
+    ]
+    assert not missing, "these test paths do not exist: " + ", ".join(missing)
+
+
 def test_citations_are_read_with_the_file_they_follow():
     text = "`tests/test_a.py::test_one`, `::test_two`; `test_b.py`; `sdk/test_c.py::test_three`"
     assert cited_tests(text) == [
