@@ -82,7 +82,7 @@ def measure(count: int, work: Path, sample: int) -> dict[str, float]:
     base = alertmanager_process.render_config(alertmanager_process.CONFIG, "http://127.0.0.1:9", token, -100)
     render_s, config = timed(lambda: tenant_routes.apply(base, found))  # type: ignore[arg-type]
     out["render_ms"] = render_s * 1000
-    am_path = yamlfile.dump(config, work / "alertmanager_process.yml")
+    am_path = yamlfile.dump(config, work / "alertmanager.yml")
     rules_path = yamlfile.dump(tenant_rules.render(found), work / "tenant_targets.yml")  # type: ignore[arg-type]
     out["am_config_kib"] = am_path.stat().st_size / 1024
     for key, command in (
