@@ -15,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # pyproject.toml names README.md as the package's readme: setuptools reads it.
 COPY pyproject.toml README.md ./
-COPY instrumentation ./instrumentation
+COPY src ./src
 # The core install plus what the compose services need: the webhook gateway
 # (and its Redis store); the demo bot needs nothing more than the core.
 RUN pip install ".[gateway,redis]" \

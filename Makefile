@@ -32,8 +32,8 @@ demo: $(STAMP)
 	$(BIN)/botwatch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check instrumentation tests benchmarks dashboards
-	$(BIN)/ruff format --check instrumentation tests benchmarks dashboards
+	$(BIN)/ruff check src tests benchmarks dashboards
+	$(BIN)/ruff format --check src tests benchmarks dashboards
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -1,6 +1,6 @@
 """Audit benchmark: ``export`` vs a bare sqlite3 dump of the same rows, and ``sessions`` filters, on 1M events.
 
-    PYTHONPATH=instrumentation:benchmarks .venv/bin/python benchmarks/audit.py [--events 1000000]
+    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/audit.py [--events 1000000]
 
 Builds the synthetic journal of benchmarks/journal.py (spans + log records
 over 30 days), then in the same run:

@@ -1,6 +1,6 @@
 """Insights benchmark: ``botwatch insights`` over a 1 000 000-event journal, against ``kpi`` on the same window.
 
-    PYTHONPATH=instrumentation:benchmarks .venv/bin/python benchmarks/insights.py [--events 1000000] [--rounds 3]
+    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/insights.py [--events 1000000] [--rounds 3]
 
 Builds the synthetic journal of benchmarks/journal.py (spans + log records
 over 30 days), then times, in the same run and over the whole window:

@@ -45,7 +45,7 @@ Feed = Callable[[int, int], Awaitable[object]]
 Instrument = Callable[..., object] | None
 CHATS = 100
 IN_FLIGHT = 50
-_PACKAGE = "instrumentation/botwatch/integrations"
+_PACKAGE = "src/botwatch/integrations"
 _BEFORE = "botwatch_integrations_before"
 
 

@@ -1,6 +1,6 @@
 """Embedded journal benchmark: write throughput, replay and kpi latency, bounded memory.
 
-    PYTHONPATH=instrumentation .venv/bin/python benchmarks/journal.py [--events 1000000] [--turns 3000]
+    PYTHONPATH=src .venv/bin/python benchmarks/journal.py [--events 1000000] [--turns 3000]
 
 1. Sustained turns/s through the real SDK pipeline (BatchSpanProcessor and
    BatchLogRecordProcessor) into the journal vs the same telemetry into no-op

@@ -105,7 +105,7 @@ def test_plans_do_not_depend_on_hash_seed() -> None:
         f"plans = [plan_conversation(5, i, f, now_ns={NOW}) for i in range(50)];"
         "print(hashlib.sha256(repr(plans).encode()).hexdigest())"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "instrumentation"), PYTHONHASHSEED="12345")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PYTHONHASHSEED="12345")
     digest = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     faults = parse_faults("slow_llm=0.3,crm_errors=0.5")
     local = [plan_conversation(5, i, faults, now_ns=NOW) for i in range(50)]

@@ -285,7 +285,7 @@ print(json.dumps({
 
 
 def _journal_run(path: Path) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "instrumentation"), BOTWATCH_JOURNAL=str(path))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), BOTWATCH_JOURNAL=str(path))
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     done = subprocess.run(
         [sys.executable, "-c", _JOURNAL_RUN, str(NOW_REAL)], env=env, capture_output=True, text=True, timeout=300

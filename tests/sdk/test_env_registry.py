@@ -15,7 +15,7 @@ from botwatch import env
 from botwatch.env import ConfigError
 from botwatch.settings import Settings
 
-PACKAGE = ROOT / "instrumentation" / "botwatch"
+PACKAGE = ROOT / "src" / "botwatch"
 README = ROOT / "README.md"
 NAME = re.compile(r"^BOTWATCH_[A-Z0-9_]+$")
 

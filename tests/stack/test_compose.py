@@ -515,7 +515,7 @@ def test_dockerfile_copies_exist_and_pass_dockerignore(service: str) -> None:
         assert not _dockerignore_excludes(source), f"{dockerfile}: COPY {source} is excluded by .dockerignore"
     for private in (".env", "secrets/telegram_bot_token", ".venv/bin/python", "collector/dist/otelcol-botwatch"):
         assert _dockerignore_excludes(private), f".dockerignore lets {private} into the build context"
-    assert _dockerignore_excludes("instrumentation/botwatch/__pycache__/x.pyc")
+    assert _dockerignore_excludes("src/botwatch/__pycache__/x.pyc")
 
 
 def test_python_image_installs_the_package_and_runs_its_cli() -> None:
@@ -786,7 +786,7 @@ def test_env_example_documents_every_variable() -> None:
 
 
 def _mentioned_in_package(name: str) -> bool:
-    return any(name in path.read_text() for path in (REPO / "instrumentation" / "botwatch").rglob("*.py"))
+    return any(name in path.read_text() for path in (REPO / "src" / "botwatch").rglob("*.py"))
 
 
 def test_every_environment_variable_is_read_by_its_service() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness.paths import REPO as ROOT
 
-PACKAGE = ROOT / "instrumentation" / "botwatch"
+PACKAGE = ROOT / "src" / "botwatch"
 LAYERS_DOC = ROOT / "docs" / "layers.md"
 
 

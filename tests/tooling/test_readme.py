@@ -63,7 +63,7 @@ def repository_directories(root: Path) -> set[str]:
             and child.name not in ("build", "node_modules")
         ]
 
-    package = root / "instrumentation" / "botwatch"
+    package = root / "src" / "botwatch"
     found = {f"{child.name}/" for child in listed(root)}
     found |= {f"{child.relative_to(root).as_posix()}/" for child in listed(package)}
     return found
@@ -72,18 +72,18 @@ def repository_directories(root: Path) -> set[str]:
 def test_repository_table_names_every_top_level_directory_and_package():
     root = README.parent
     table = repository_table_paths()
-    # A top-level directory is named by itself or by a row inside it (`instrumentation/botwatch/`).
+    # A top-level directory is named by itself or by a row inside it (`src/botwatch/`).
     missing = sorted(d for d in repository_directories(root) if not any(p.startswith(d) for p in table))
     assert not missing, f"add to the README's Repository table: {', '.join(missing)}"
 
 
 def test_the_repository_check_notices_a_new_directory(tmp_path):
-    (tmp_path / "instrumentation" / "botwatch" / "newpkg").mkdir(parents=True)
+    (tmp_path / "src" / "botwatch" / "newpkg").mkdir(parents=True)
     (tmp_path / "tools").mkdir()
     (tmp_path / ".hidden").mkdir()
     found = repository_directories(tmp_path)
-    assert found == {"instrumentation/", "tools/", "instrumentation/botwatch/newpkg/"}
-    assert "instrumentation/botwatch/newpkg/" not in repository_table_paths()
+    assert found == {"src/", "tools/", "src/botwatch/newpkg/"}
+    assert "src/botwatch/newpkg/" not in repository_table_paths()
 
 
 _CITED = re.compile(r"`(?:tests/)?((?:\w+/)*test_\w+\.py)(?:::(\w+))?`|`::(\w+)`")
