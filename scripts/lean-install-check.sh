@@ -4,8 +4,8 @@
 # kpi, replay, sessions, export and report --help against a small journal;
 # commands that need an extra must say which.  Prints the number of packages
 # installed, exports an SDK conversation over OTLP and one into the journal
-# (scripts/lean_sdk_roundtrip.py), and prints the import time of botwatch.cli
-# and the wall time of --help.
+# (scripts/lean_sdk_roundtrip.py), prints the import time of botwatch.cli
+# and the wall time of --help, then runs the SDK tests (tests/sdk) with no extra installed.
 # Usage: scripts/lean-install-check.sh   (PYTHON=python3.11 to choose the interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,3 +81,13 @@ print(f"{min(runs):.3f}")
 PY
 )
 echo "lean install: import botwatch.cli $((import_us / 1000)) ms; botwatch --help ${best} s (best of 5 runs)"
+
+# The SDK's own tests without any extra: only the test tools join the core install.  The files
+# left out need an extra or a test-only reader (loguru lines, the gateway's events, the
+# registry's YAML); the full run (`make test`) covers them.
+"$VENV/bin/pip" install --quiet --disable-pip-version-check -c requirements/dev.lock pytest pytest-asyncio hypothesis
+echo "lean install: the SDK tests (tests/sdk) with no extras installed"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk \
+    --ignore=tests/sdk/test_sdk_metrics_logs.py \
+    --ignore=tests/sdk/test_semconv_conformance.py \
+    --ignore=tests/sdk/test_semconv_registry.py

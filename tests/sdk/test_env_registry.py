@@ -132,14 +132,20 @@ def test_settings_resolve_bad_value_names_the_variable(tmp_path):
 
 
 def test_the_journal_path_is_computed_in_one_place(tmp_path):
-    from botwatch.gateway.gateway_config import default_state_path
     from botwatch.journal.journal_settings import journal_path
 
     environ = {env.JOURNAL.name: str(tmp_path / "j.sqlite")}
     assert env.journal_path(None, environ) == tmp_path / "j.sqlite"
-    assert default_state_path(environ) == tmp_path / "gateway-state.sqlite"
     assert journal_path(tmp_path / "explicit.sqlite") == tmp_path / "explicit.sqlite"
     assert env.journal_path(None, {"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "botwatch" / "journal.sqlite"
+
+
+def test_the_gateway_keeps_its_state_beside_the_journal(tmp_path):
+    pytest.importorskip("starlette", reason="the gateway extra (the lean SDK run has no extras)")
+    from botwatch.gateway.gateway_config import default_state_path
+
+    environ = {env.JOURNAL.name: str(tmp_path / "j.sqlite")}
+    assert default_state_path(environ) == tmp_path / "gateway-state.sqlite"
 
 
 def test_the_cli_prints_one_line_for_a_bad_value(tmp_path):
