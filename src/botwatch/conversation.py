@@ -6,10 +6,11 @@ block marks its span as an error with ``error.type`` and is re-raised.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -209,6 +210,24 @@ class Conversation(_Block):
         self._turns = 0
         self._active_turn: Turn | None = None
         self._tokens: list[Any] = []
+
+    def tag(self, attributes: Mapping[str, Any]) -> None:
+        """Add ``attributes`` to every span and log record this conversation makes from now on.
+
+        The root span keeps what it started with.  Values are masked at export like every other
+        attribute (a phone in a value never leaves the process in the clear).
+        """
+        self._common = {**self._common, **attributes}
+
+    @contextlib.contextmanager
+    def tagged(self, attributes: Mapping[str, Any]) -> Iterator[None]:
+        """Within the block only, spans and log records of this conversation carry ``attributes`` too."""
+        kept = self._common
+        self._common = {**kept, **attributes}
+        try:
+            yield
+        finally:
+            self._common = kept
 
     @property
     def trace_id(self) -> str:

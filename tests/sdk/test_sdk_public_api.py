@@ -120,7 +120,7 @@ def test_every_public_name_and_method_has_a_docstring():
 
 def test_conversation_internals_are_private():
     public = {name for name in dir(botwatch.Conversation) if not name.startswith("_")}
-    assert public == {"funnel", "review", "send", "trace_id", "turn"}
+    assert public == {"funnel", "review", "send", "tag", "tagged", "trace_id", "turn"}
     conv = botwatch.Conversation.__init__.__code__.co_names
     for internal in ("common", "labels", "context", "trace_id_int", "root_span_id", "clock", "telemetry"):
         assert internal not in conv or f"_{internal}" in conv, internal
@@ -161,3 +161,18 @@ def test_readme_testing_your_bot_example_passes_as_written(tmp_path):
         timeout=120,
     )
     assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
+
+
+def test_tag_and_tagged_add_attributes_to_the_conversations_spans(memory):
+    with botwatch.conversation("c-tag", channel="telegram") as conv:
+        conv.tag({"app.shift": "evening"})
+        with conv.turn("Сколько стоит стрижка?") as turn:
+            with conv.tagged({"app.reply_media": "photo"}):
+                turn.reply("1500 ₽")
+        with conv.turn("А завтра?") as turn:
+            turn.reply("Есть окно в 12:00")
+    turns = [s for s in memory.finished_spans() if s.attributes.get("botwatch.turn.index") is not None]
+    assert len(turns) == 2 and all(s.attributes.get("app.shift") == "evening" for s in turns)
+    assert not any("app.reply_media" in s.attributes for s in turns)
+    tagged = [r for r in memory.log_records() if r.attributes and "app.reply_media" in r.attributes]
+    assert len(tagged) == 1  # the reply inside the block, not the one after it

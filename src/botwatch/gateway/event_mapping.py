@@ -83,7 +83,7 @@ def recorded(event: Event, where: Placement) -> Iterator[Turn | None]:
     ) as conv:
         # Every span and log record of this event (not the conversation's root) carries its id, so the
         # export finds it; the tenant goes on the event's main span only (each attribute costs export CPU).
-        conv._common[semconv.GATEWAY_EVENT_ID] = event.event_id
+        conv.tag({semconv.GATEWAY_EVENT_ID: event.event_id})
         if event.funnel_only:
             assert event.funnel_stage is not None
             conv.funnel(event.funnel_stage)

@@ -194,13 +194,8 @@ class ActiveTurn:
         now = time.time_ns()
         conv = self.conversation
         body = text or ""
-        common = conv._common
-        if attributes:
-            conv._common = {**common, **attributes}  # the reply's log record carries its media and markup
-        try:
+        with conv.tagged(attributes or {}):  # the reply's log record carries its media and markup
             self.turn.reply(body)
-        finally:
-            conv._common = common
         shown = conv._exportable_text(body, "reply text")
         event = {semconv.MESSAGE_TEXT: shown, **(attributes or {})}
         self.turn.span.add_event(semconv.EVENT_BOT_REPLIED, event, timestamp=now)
