@@ -21,30 +21,24 @@ applies to its rows (``botwatch.journal.retention``).
 from __future__ import annotations
 
 import argparse
-import gzip
 import logging
-import signal
 import sys
 import threading
-import zlib
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from botwatch import otlp_server
 from botwatch.journal.exporters import JournalLogExporter, JournalSpanExporter
 from botwatch.journal.journal_settings import JournalSettings, journal_path
 from botwatch.journal.otlp_decode import DecodeError, decode_logs, decode_spans
 
 TRACES_PATH = "/v1/traces"
 LOGS_PATHS = ("/otlp/v1/logs", "/v1/logs")
-HEALTH_PATH = "/health"
-MAX_BODY_BYTES = 16 * 1024 * 1024  # twice the collector's own request limit
-PROTOBUF = "application/x-protobuf"
 
 _logger = logging.getLogger("botwatch.journal.receiver")
 
@@ -89,66 +83,6 @@ class JournalReceiver:
             self._logs.shutdown()
 
 
-def _decompress(encoding: str, raw: bytes) -> bytes:
-    if encoding in ("", "identity"):
-        return raw
-    if encoding == "gzip":
-        return gzip.decompress(raw)
-    if encoding == "deflate":
-        return zlib.decompress(raw)
-    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-
-
-def _handler(receiver: JournalReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 30  # a stalled client cannot hold a thread forever
-
-        def do_GET(self) -> None:
-            if self.path == HEALTH_PATH:
-                self._answer(200, "ok", "text/plain")
-            else:
-                self._answer(404, f"GET {HEALTH_PATH} only", "text/plain")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self.close_connection = True
-                self._answer(413, f"body over {MAX_BODY_BYTES} bytes", "text/plain")
-                return
-            raw = self.rfile.read(length)
-            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            if content_type != PROTOBUF:
-                self._answer(415, f"send {PROTOBUF} (the collector's otlp_http encoding: proto)", "text/plain")
-                return
-            try:
-                body = _decompress((self.headers.get("Content-Encoding") or "").strip().lower(), raw)
-            except (ValueError, OSError, zlib.error, EOFError) as error:
-                self._answer(400, f"cannot decompress the body: {error}", "text/plain")
-                return
-            status, reason = receiver.handle(self.path.split("?")[0], body)
-            if status == 200:
-                self._answer(200, "", PROTOBUF)  # an empty Export*ServiceResponse: nothing rejected
-            else:
-                _logger.warning("%s %s: %s %s", self.command, self.path, status, reason)
-                self._answer(status, reason, "text/plain", retry_after=status == 503)
-
-        def _answer(self, status: int, text: str, content_type: str, retry_after: bool = False) -> None:
-            data = text.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            if retry_after:
-                self.send_header("Retry-After", "1")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            _logger.debug(format, *args)
-
-    return Handler
-
-
 def serve(
     port: int,
     path: Path,
@@ -158,22 +92,18 @@ def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``server.shutdown()``), then close the journal."""
     receiver = JournalReceiver(path, settings)
-    server = ThreadingHTTPServer((host, port), _handler(receiver))
-    server.daemon_threads = True
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-    _logger.info("journal receiver on http://%s:%d writing %s", host, port, path)
-    if ready is not None:
-        ready(server)
     try:
-        server.serve_forever(poll_interval=0.2)
+        otlp_server.serve(
+            receiver.handle,
+            host,
+            port,
+            _logger,
+            "journal receiver",
+            f"writing {path}",
+            ready=ready,
+            type_hint="the collector's otlp_http encoding: proto",
+        )
     finally:
-        server.server_close()
         receiver.close()
         _logger.info("journal receiver stopped: %s", receiver.counts)
 

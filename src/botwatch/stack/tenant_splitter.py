@@ -36,32 +36,27 @@ from __future__ import annotations
 import argparse
 import gzip
 import logging
-import signal
 import sys
 import threading
 import tomllib
 import urllib.error
 import urllib.request
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from botwatch import semconv
+from botwatch import otlp_server, semconv
+from botwatch.otlp_server import PROTOBUF
 from botwatch.tenants import TENANT_ID, TenantsError, load
 
 _logger = logging.getLogger("botwatch.tenant_splitter")
 HEADER = "X-Scope-OrgID"
 INTEGRATOR_ORG = "_integrator"
-HEALTH_PATH = "/health"
-PROTOBUF = "application/x-protobuf"
-MAX_BODY_BYTES = 16 * 1024 * 1024
 CONVERSATION_ID = semconv.GEN_AI_CONVERSATION_ID
 TRACES_PATH = "/v1/traces"
 LOGS_PATHS = ("/otlp/v1/logs", "/v1/logs")
@@ -262,61 +257,6 @@ class Splitter:
             return 503, f"{url} unreachable: {getattr(error, 'reason', error)}"
 
 
-def _decompress(encoding: str, raw: bytes) -> bytes:
-    if encoding in ("", "identity"):
-        return raw
-    if encoding == "gzip":
-        return gzip.decompress(raw)
-    if encoding == "deflate":
-        return zlib.decompress(raw)
-    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-
-
-def _handler(splitter: Splitter) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 30
-
-        def do_GET(self) -> None:
-            ok = self.path == HEALTH_PATH
-            self._answer(200 if ok else 404, "ok" if ok else f"GET {HEALTH_PATH} only")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self.close_connection = True
-                self._answer(413, f"body over {MAX_BODY_BYTES} bytes")
-                return
-            raw = self.rfile.read(length)
-            if (self.headers.get("Content-Type") or "").split(";")[0].strip() != PROTOBUF:
-                self._answer(415, f"send {PROTOBUF}")
-                return
-            try:
-                body = _decompress((self.headers.get("Content-Encoding") or "").strip().lower(), raw)
-            except (ValueError, OSError, zlib.error, EOFError) as error:
-                self._answer(400, f"cannot decompress the body: {error}")
-                return
-            status, reason = splitter.handle(self.path.split("?")[0], body)
-            if status != 200:
-                _logger.warning("%s %s: %s %s", self.command, self.path, status, reason)
-            self._answer(status, reason, PROTOBUF if status == 200 else "text/plain")
-
-        def _answer(self, status: int, text: str, content_type: str = "text/plain") -> None:
-            data = text.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            if status == 503:
-                self.send_header("Retry-After", "1")
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            _logger.debug(format, *args)
-
-    return Handler
-
-
 def serve(
     port: int,
     upstream: Upstream,
@@ -325,22 +265,9 @@ def serve(
     prefixes: Prefixes = NO_PREFIXES,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``server.shutdown()``)."""
-    server = ThreadingHTTPServer((host, port), _handler(Splitter(upstream, prefixes)))
-    server.daemon_threads = True
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-    _logger.info("tenant splitter on http://%s:%d -> %s, %s", host, port, upstream.traces_url, upstream.logs_url)
-    if ready is not None:
-        ready(server)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
+    splitter = Splitter(upstream, prefixes)
+    detail = f"-> {upstream.traces_url}, {upstream.logs_url}"
+    otlp_server.serve(splitter.handle, host, port, _logger, "tenant splitter", detail, ready=ready)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
