@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from botwatch.journal.format import long_date_ru
 from botwatch.journal.insights import step_name
 from botwatch.journal.intent_names import intent_name
 
@@ -17,20 +18,6 @@ __all__ = ["LANGS", "TEXT", "intent_name", "step_name", "t"]  # intent_name/step
 LANGS = ("ru", "en")
 NBSP = "\u00a0"
 
-_MONTHS_RU = (
-    "января",
-    "февраля",
-    "марта",
-    "апреля",
-    "мая",
-    "июня",
-    "июля",
-    "августа",
-    "сентября",
-    "октября",
-    "ноября",
-    "декабря",
-)
 _WEEKDAYS_RU = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
 
 TEXT: dict[str, dict[str, str]] = {
@@ -200,7 +187,7 @@ def day_label(lang: str, day: date) -> str:
 
 def long_date(lang: str, day: date) -> str:
     if lang == "ru":
-        return f"{day.day} {_MONTHS_RU[day.month - 1]} {day.year}"
+        return long_date_ru(day)
     return f"{day.day} {day:%B %Y}"
 
 

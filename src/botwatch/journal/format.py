@@ -146,7 +146,7 @@ def format_replay(entries: Sequence[ReplayEntry], *, tz: tzinfo = UTC, lang: str
         moment = entry.time.astimezone(tz)
         if moment.date() != day:
             day = moment.date()
-            shown = f"{day.day} {_MONTHS_RU[day.month - 1]} {day.year}" if ru else f"{day:%Y-%m-%d}"
+            shown = long_date_ru(day) if ru else f"{day:%Y-%m-%d}"
             lines.append(f"{shown} ({moment:%Z})")
         stamp = f"{moment:%H:%M:%S}.{moment.microsecond // 1000:03d}"
         kind = _KINDS_RU[entry.kind] if ru else entry.kind.value
@@ -169,6 +169,13 @@ _MONTHS_RU = (
     "ноября",
     "декабря",
 )
+
+
+def long_date_ru(day: date) -> str:
+    """6 декабря 2026: the month in the genitive, as a Russian reader writes a date."""
+    return f"{day.day} {_MONTHS_RU[day.month - 1]} {day.year}"
+
+
 _KINDS_RU = {
     EntryKind.START: "начало",
     EntryKind.CLIENT: "клиент",
