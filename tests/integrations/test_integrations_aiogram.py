@@ -11,19 +11,17 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from telegram_api import TOKEN, BotAPI
 from telegram_support import (
-    HANDLER,
-    PRODUCER,
     RAW_PHONE,
-    SERVER,
-    STATUS_ERROR,
-    episode_of,
-    exported_bytes,
+    assert_concurrent_chats,
+    assert_error_turn,
+    assert_salon_turns,
+    assert_sends_outside_turn,
     trace_of,
     update_json,
 )
@@ -41,13 +39,6 @@ from aiogram.fsm.storage.memory import MemoryStorage  # noqa: E402
 from aiogram.types import ErrorEvent, Message, Update  # noqa: E402
 
 from botwatch.integrations.aiogram import instrument  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[BotAPI]:
-    server = BotAPI()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -87,31 +78,7 @@ async def test_each_update_is_a_turn_in_its_chat_episode(bw, receiver, api, bot)
     await feed(dp, bot, 3, 502, "Сколько стоит маникюр?")
     botwatch.flush()
 
-    spans = receiver.spans()
-    assert {s["trace_id"] for s in spans} == {trace_of(501), trace_of(502)}
-    for chat, turns in ((501, 2), (502, 1)):
-        mine = [s for s in spans if s["trace_id"] == trace_of(chat)]
-        roots = [s for s in mine if s["parent_id"] == ""]
-        assert [r["name"] for r in roots] == ["conversation"]
-        turn_spans = sorted((s for s in mine if s["name"] == "turn"), key=lambda s: s["start"])
-        assert [t["attributes"][semconv.TURN_INDEX] for t in turn_spans] == list(range(1, turns + 1))
-        for turn in turn_spans:
-            assert turn["kind"] == SERVER and turn["parent_id"] == roots[0]["span_id"]
-            assert turn["attributes"][semconv.CHANNEL] == "telegram"
-            assert turn["attributes"][HANDLER].endswith("salon_router.<locals>.book")
-            assert turn["attributes"][semconv.INTENT] == "booking"
-            (event,) = [e for e in turn["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
-            assert event[1][semconv.MESSAGE_TEXT].startswith("Записал вас. Перезвоним на +7 *** ***-67-89")
-            children = {s["name"]: s for s in mine if s["parent_id"] == turn["span_id"]}
-            assert set(children) == {"chat gpt-4o-mini", "crm.lead.create"}
-
-    replies = [log for log in receiver.logs() if log["event_name"] == semconv.EVENT_BOT_REPLIED]
-    turn_ids = {s["span_id"] for s in spans if s["name"] == "turn"}
-    assert len(replies) == 3 and {r["span_id"] for r in replies} == turn_ids
-    # The client and the bot both wrote the phone; the Bot API got it, telemetry never did.
-    assert any(RAW_PHONE in params["text"] for params in api.sent())
-    raw = exported_bytes(receiver)
-    assert RAW_PHONE.encode() not in raw and b"912 345-67-89" not in raw and b"9123456789" not in raw
+    assert_salon_turns(receiver, api, lambda handler: handler.endswith("salon_router.<locals>.book"))
 
 
 async def test_handler_error_is_an_error_turn_and_aiogram_still_sees_it(bw, receiver, api, bot):
@@ -135,11 +102,7 @@ async def test_handler_error_is_an_error_turn_and_aiogram_still_sees_it(bw, rece
     botwatch.flush()
 
     assert seen == ["RuntimeError"]
-    (turn,) = [s for s in receiver.spans() if s["name"] == "turn"]
-    assert turn["trace_id"] == trace_of(601)
-    assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "RuntimeError"
-    assert any(name == "exception" for name, _ in turn["events"])
-    assert turn["attributes"][HANDLER].endswith("broken")
+    assert_error_turn(receiver, 601, "broken")
 
 
 async def test_turn_lasts_from_receipt_to_the_last_reply(bw, receiver, api, bot):
@@ -192,15 +155,7 @@ async def test_messages_outside_a_turn_are_sends_in_the_target_chat_episode(bw, 
     await feed(dp, bot, 30, 802, "Запишите")
     botwatch.flush()
 
-    spans = receiver.spans()
-    sends = [s for s in spans if s["name"] == "message.send"]
-    assert {s["trace_id"] for s in sends} == {trace_of(801), trace_of(admin_chat)}
-    assert all(s["kind"] == PRODUCER for s in sends)
-    turn = next(s for s in spans if s["name"] == "turn")
-    assert turn["trace_id"] == trace_of(802)
-    assert [e[0] for e in turn["events"]].count(semconv.EVENT_BOT_REPLIED) == 1
-    roots = [s for s in spans if s["parent_id"] == ""]
-    assert sorted(r["trace_id"] for r in roots) == sorted({trace_of(801), trace_of(802), trace_of(admin_chat)})
+    assert_sends_outside_turn(receiver, 801, 802, admin_chat)
 
 
 async def test_concurrent_chats_keep_their_own_traces(bw, receiver, api, bot):
@@ -222,29 +177,7 @@ async def test_concurrent_chats_keep_their_own_traces(bw, receiver, api, bot):
     await asyncio.gather(*(feed(dp, bot, n, chat, f"сообщение {n}") for n, chat in updates))
     botwatch.flush()
 
-    spans = receiver.spans()
-    episode_chat = {episode_of(c): c for c in chats}
-    by_span = {s["span_id"]: s for s in spans}
-    assert len([s for s in spans if s["name"] == "turn"]) == 200
-    assert len([s for s in spans if s["name"] == "conversation"]) == 50
-    for span in spans:
-        chat = episode_chat[span["attributes"][semconv.GEN_AI_CONVERSATION_ID]]
-        assert span["trace_id"] == trace_of(chat)
-        if span["name"] == "chat gpt-4o-mini":
-            assert by_span[span["parent_id"]]["name"] == "turn"
-        if span["name"] == "turn":
-            (event,) = [e for e in span["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
-            assert event[1][semconv.MESSAGE_TEXT] == f"chat {chat}"
-    for chat in chats:
-        indices = sorted(
-            s["attributes"][semconv.TURN_INDEX]
-            for s in spans
-            if s["name"] == "turn" and s["trace_id"] == trace_of(chat)
-        )
-        assert indices == [1, 2, 3, 4]
-    for log in receiver.logs():
-        chat = episode_chat[log["attributes"][semconv.GEN_AI_CONVERSATION_ID]]
-        assert log["trace_id"] == trace_of(chat)
+    assert_concurrent_chats(receiver, chats)
 
 
 async def test_a_second_process_on_shared_storage_continues_without_a_second_root(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
-from telegram_support import BOT_ID, STATUS_ERROR, trace_of
+from telegram_support import BOT_ID, STATUS_ERROR
 
 import botwatch
 from botwatch import semconv
@@ -28,19 +28,20 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.filters import Command
 from aiogram.fsm.scene import Scene, SceneRegistry, on
 from aiogram.types import BufferedInputFile, CallbackQuery, ErrorEvent, InlineQuery, Message, Update
-from telegram_support import OTHER_BOT_ID, OTHER_TOKEN, logged, replies, serve, turns
+from telegram_support import (
+    OTHER_TOKEN,
+    assert_apology_turn,
+    assert_booking_steps,
+    assert_edits,
+    assert_two_conversations,
+    assert_update_kinds,
+    assert_voice_turn,
+    logged,
+    replies,
+    turns,
+)
 
 from botwatch.integrations.aiogram import instrument, uninstrument
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[BotAPI]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def other_api() -> Iterator[BotAPI]:
-    yield from serve(OTHER_TOKEN)
 
 
 def make_bot(server: BotAPI, token: str = TOKEN) -> Bot:
@@ -94,21 +95,13 @@ async def test_scene_bot_records_the_scene_method_of_each_step(bw, receiver, api
         await feed(dp, bot, tg.text(n, 3001, text))
     botwatch.flush()
 
-    steps = turns(receiver, trace_of(3001))
-    handlers = [t["attributes"][semconv.HANDLER] for t in steps]
-    assert handlers == [
+    handlers = [
         f"{__name__}.BookingScene.greet",  # the scene's enter handler Scene.as_handler() ran
         f"{__name__}.BookingScene.unclear",
         f"{__name__}.BookingScene.service",
         f"{__name__}.TimeScene.book_time",
     ]
-    assert [t["attributes"][semconv.TURN_INDEX] for t in steps] == [1, 2, 3, 4]
-    assert [r[semconv.MESSAGE_TEXT] for t in steps for r in replies(t)] == [
-        "На какую услугу записать?",
-        "Стрижка или маникюр?",
-        "Во сколько вам удобно?",
-        "Записал на 15:00",
-    ]
+    assert_booking_steps(receiver, 3001, handlers)
 
 
 async def test_two_bots_and_one_person_are_two_conversations(bw, receiver, api, other_api, bot):
@@ -130,15 +123,7 @@ async def test_two_bots_and_one_person_are_two_conversations(bw, receiver, api, 
         await clinic.session.close()
     botwatch.flush()
 
-    salon_trace, clinic_trace = trace_of(3002, BOT_ID), trace_of(3002, OTHER_BOT_ID)
-    assert salon_trace != clinic_trace
-    roots = [s for s in receiver.spans() if s["name"] == semconv.SPAN_CONVERSATION]
-    assert sorted(r["trace_id"] for r in roots) == sorted([salon_trace, clinic_trace])
-    for trace, bot_id in ((salon_trace, BOT_ID), (clinic_trace, OTHER_BOT_ID)):
-        mine = turns(receiver, trace)
-        assert [t["attributes"][semconv.TURN_INDEX] for t in mine] == [1, 2]
-        assert {t["attributes"][semconv.BOT_ID] for t in mine} == {bot_id}
-        assert [r[semconv.MESSAGE_TEXT] for t in mine for r in replies(t)] == [f"Здравствуйте, это бот {bot_id}"] * 2
+    assert_two_conversations(receiver, 3002)
     assert len(api.sent()) >= 2 and len(other_api.sent()) == 2  # each bot answered through its own API
 
 
@@ -164,13 +149,7 @@ async def test_error_handler_reply_is_the_failed_turns_reply(bw, receiver, api, 
     await feed(dp, bot, tg.text(300, 3003, "Запишите на завтра"))
     botwatch.flush()
 
-    (turn,) = turns(receiver)
-    assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "ConnectionError"
-    assert turn["attributes"][semconv.HANDLER].endswith("crm_booking")
-    assert [r[semconv.MESSAGE_TEXT] for r in replies(turn)] == ["Извините, попробуйте ещё раз через минуту"]
-    assert not [s for s in receiver.spans() if s["name"] == semconv.SPAN_MESSAGE_SEND]
-    duration = (turn["end"] - turn["start"]) / 1e9
-    assert 0.25 <= duration < 0.5, duration  # from the message to the apology, not 1 ms, not the work after
+    assert_apology_turn(receiver, lambda handler: handler.endswith("crm_booking"))
 
 
 async def test_edited_message_is_marked_and_an_edit_nobody_handles_is_unhandled(bw, receiver, api, bot):
@@ -189,13 +168,7 @@ async def test_edited_message_is_marked_and_an_edit_nobody_handles_is_unhandled(
     await feed(dp, bot, tg.edited(402, 3004, 400, "Запишите на 17:00"))
     botwatch.flush()
 
-    first, ignored, handled = turns(receiver, trace_of(3004))
-    assert first["attributes"][semconv.UPDATE_KIND] == "message"
-    assert ignored["attributes"][semconv.UPDATE_KIND] == "edited_message"
-    assert ignored["attributes"][semconv.UPDATE_UNHANDLED] is True and semconv.HANDLER not in ignored["attributes"]
-    assert handled["attributes"][semconv.UPDATE_KIND] == "edited_message"
-    assert semconv.UPDATE_UNHANDLED not in handled["attributes"] and len(replies(handled)) == 1
-    assert semconv.UPDATE_UNHANDLED not in first["attributes"]
+    assert_edits(receiver, 3004)
 
 
 async def test_voice_in_and_voice_out_are_recorded_with_kind_size_and_duration(bw, receiver, api, bot):
@@ -212,15 +185,7 @@ async def test_voice_in_and_voice_out_are_recorded_with_kind_size_and_duration(b
     await feed(dp, bot, tg.voice(500, 3005))
     botwatch.flush()
 
-    (turn,) = turns(receiver)
-    assert turn["attributes"][semconv.MEDIA_KIND] == "voice"
-    assert turn["attributes"][semconv.MEDIA_SIZE] == tg.VOICE_SIZE
-    assert turn["attributes"][semconv.MEDIA_DURATION] == tg.VOICE_SECONDS
-    received = [log for log in receiver.logs() if log["event_name"] == semconv.EVENT_MESSAGE_RECEIVED]
-    assert len(received) == 1 and received[0]["attributes"][semconv.MEDIA_KIND] == "voice"
-    (reply,) = replies(turn)
-    assert reply[semconv.MEDIA_KIND] == "voice" and reply[semconv.MEDIA_SIZE] == len(ogg)
-    assert reply[semconv.MEDIA_DURATION] == 3 and reply[semconv.MESSAGE_TEXT] == "Перезвоню"
+    assert_voice_turn(receiver, len(ogg))
     (sent,) = [log for log in receiver.logs() if log["event_name"] == semconv.EVENT_BOT_REPLIED]
     assert sent["attributes"][semconv.MEDIA_KIND] == "voice" and sent["body"] == "Перезвоню"
     assert len(api.accepted("sendVoice")) >= 1
@@ -286,16 +251,7 @@ async def test_callbacks_inline_queries_member_updates_and_payments_carry_their_
     await feed(dp, bot, tg.pre_checkout(703, 3007))  # no handler
     botwatch.flush()
 
-    steps = turns(receiver, trace_of(3007))
-    assert [t["attributes"][semconv.UPDATE_KIND] for t in steps] == [
-        "callback_query",
-        "inline_query",
-        "my_chat_member",
-        "pre_checkout_query",
-    ]
-    assert [r[semconv.MESSAGE_TEXT] for r in replies(steps[0])] == ["Записал на 15:00"]
-    assert [semconv.UPDATE_UNHANDLED in t["attributes"] for t in steps] == [False, False, False, True]
-    assert [t["attributes"][semconv.TURN_INDEX] for t in steps] == [1, 2, 3, 4]
+    assert_update_kinds(receiver, 3007)
 
 
 async def test_a_turn_that_fails_after_replying_ends_at_its_reply(bw, receiver, api, bot):

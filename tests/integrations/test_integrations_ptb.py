@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from telegram_api import TOKEN, BotAPI
 from telegram_support import (
     HANDLER,
-    PRODUCER,
     RAW_PHONE,
-    SERVER,
-    STATUS_ERROR,
-    episode_of,
-    exported_bytes,
-    trace_of,
+    assert_concurrent_chats,
+    assert_error_turn,
+    assert_salon_turns,
+    assert_sends_outside_turn,
     update_json,
 )
 
@@ -40,13 +38,6 @@ from botwatch.integrations import current_turn
 from botwatch.integrations.telegram_bot import instrument
 
 Context = ContextTypes.DEFAULT_TYPE
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[BotAPI]:
-    server = BotAPI()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -92,27 +83,7 @@ async def test_each_update_is_a_turn_in_its_chat_episode(bw, receiver, api, app)
     botwatch.flush()
 
     assert seen == [1, 2, 3]
-    spans = receiver.spans()
-    assert {s["trace_id"] for s in spans} == {trace_of(501), trace_of(502)}
-    for chat, turns in ((501, 2), (502, 1)):
-        mine = [s for s in spans if s["trace_id"] == trace_of(chat)]
-        roots = [s for s in mine if s["parent_id"] == ""]
-        assert [r["name"] for r in roots] == ["conversation"]
-        turn_spans = sorted((s for s in mine if s["name"] == "turn"), key=lambda s: s["start"])
-        assert [t["attributes"][semconv.TURN_INDEX] for t in turn_spans] == list(range(1, turns + 1))
-        for turn in turn_spans:
-            assert turn["kind"] == SERVER and turn["parent_id"] == roots[0]["span_id"]
-            assert turn["attributes"][semconv.CHANNEL] == "telegram"
-            assert turn["attributes"][HANDLER] == f"{__name__}.book"
-            (event,) = [e for e in turn["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
-            assert event[1][semconv.MESSAGE_TEXT].startswith("Записал вас. Перезвоним на +7 *** ***-67-89")
-            children = {s["name"] for s in mine if s["parent_id"] == turn["span_id"]}
-            assert children == {"chat gpt-4o-mini", "crm.lead.create"}
-    replies = [log for log in receiver.logs() if log["event_name"] == semconv.EVENT_BOT_REPLIED]
-    assert {r["span_id"] for r in replies} == {s["span_id"] for s in spans if s["name"] == "turn"}
-    assert any(RAW_PHONE in params["text"] for params in api.sent())
-    raw = exported_bytes(receiver)
-    assert RAW_PHONE.encode() not in raw and b"912 345-67-89" not in raw and b"9123456789" not in raw
+    assert_salon_turns(receiver, api, lambda handler: handler == f"{__name__}.book")
 
 
 async def test_handler_error_is_an_error_turn_and_reaches_the_error_handler(bw, receiver, api, app):
@@ -132,11 +103,7 @@ async def test_handler_error_is_an_error_turn_and_reaches_the_error_handler(bw, 
     botwatch.flush()
 
     assert seen == ["RuntimeError"]
-    (turn,) = [s for s in receiver.spans() if s["name"] == "turn"]
-    assert turn["trace_id"] == trace_of(601)
-    assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "RuntimeError"
-    assert any(name == "exception" for name, _ in turn["events"])
-    assert turn["attributes"][HANDLER].endswith("broken")
+    assert_error_turn(receiver, 601, "broken")
 
 
 async def test_turn_lasts_from_receipt_to_the_last_reply(bw, receiver, api, app):
@@ -173,13 +140,7 @@ async def test_messages_outside_a_turn_are_sends_in_the_target_chat_episode(bw, 
     await app.process_update(update(app, 30, 802, "Запишите"))
     botwatch.flush()
 
-    spans = receiver.spans()
-    sends = [s for s in spans if s["name"] == "message.send"]
-    assert {s["trace_id"] for s in sends} == {trace_of(801), trace_of(admin_chat)}
-    assert all(s["kind"] == PRODUCER for s in sends)
-    turn = next(s for s in spans if s["name"] == "turn")
-    assert turn["trace_id"] == trace_of(802)
-    assert [e[0] for e in turn["events"]].count(semconv.EVENT_BOT_REPLIED) == 1
+    assert_sends_outside_turn(receiver, 801, 802, admin_chat)
 
 
 async def test_concurrent_chats_keep_their_own_traces(bw, receiver, api, app):
@@ -199,29 +160,7 @@ async def test_concurrent_chats_keep_their_own_traces(bw, receiver, api, app):
     await asyncio.gather(*(app.process_update(update(app, n, chat, f"сообщение {n}")) for n, chat in updates))
     botwatch.flush()
 
-    spans = receiver.spans()
-    episode_chat = {episode_of(c): c for c in chats}
-    by_span = {s["span_id"]: s for s in spans}
-    assert len([s for s in spans if s["name"] == "turn"]) == 200
-    assert len([s for s in spans if s["name"] == "conversation"]) == 50
-    for span in spans:
-        chat = episode_chat[span["attributes"][semconv.GEN_AI_CONVERSATION_ID]]
-        assert span["trace_id"] == trace_of(chat)
-        if span["name"] == "chat gpt-4o-mini":
-            assert by_span[span["parent_id"]]["name"] == "turn"
-        if span["name"] == "turn":
-            (event,) = [e for e in span["events"] if e[0] == semconv.EVENT_BOT_REPLIED]
-            assert event[1][semconv.MESSAGE_TEXT] == f"chat {chat}"
-    for chat in chats:
-        indices = sorted(
-            s["attributes"][semconv.TURN_INDEX]
-            for s in spans
-            if s["name"] == "turn" and s["trace_id"] == trace_of(chat)
-        )
-        assert indices == [1, 2, 3, 4]
-    for log in receiver.logs():
-        chat = episode_chat[log["attributes"][semconv.GEN_AI_CONVERSATION_ID]]
-        assert log["trace_id"] == trace_of(chat)
+    assert_concurrent_chats(receiver, chats)
 
 
 async def test_instrumenting_twice_and_late_handlers(bw, receiver, api, app):

@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import telegram_updates as tg
 from telegram_api import TOKEN, BotAPI
-from telegram_support import BOT_ID, OTHER_BOT_ID, OTHER_TOKEN, STATUS_ERROR, logged, replies, serve, trace_of, turns
+from telegram_support import (
+    BOT_ID,
+    OTHER_TOKEN,
+    assert_apology_turn,
+    assert_booking_steps,
+    assert_edits,
+    assert_two_conversations,
+    assert_update_kinds,
+    assert_voice_turn,
+    logged,
+    replies,
+    turns,
+)
 
 import botwatch
 from botwatch import semconv
@@ -39,16 +51,6 @@ from botwatch.integrations import episode_for
 from botwatch.integrations.telegram_bot import instrument, uninstrument
 
 Context = ContextTypes.DEFAULT_TYPE
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[BotAPI]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def other_api() -> Iterator[BotAPI]:
-    yield from serve(OTHER_TOKEN)
 
 
 def build(server: BotAPI, token: str = TOKEN) -> Application:  # type: ignore[type-arg]
@@ -84,14 +86,7 @@ async def test_two_bots_and_one_person_are_two_conversations(bw, receiver, api, 
         await clinic.shutdown()
     botwatch.flush()
 
-    salon_trace, clinic_trace = trace_of(4002, BOT_ID), trace_of(4002, OTHER_BOT_ID)
-    roots = [s for s in receiver.spans() if s["name"] == semconv.SPAN_CONVERSATION]
-    assert sorted(r["trace_id"] for r in roots) == sorted([salon_trace, clinic_trace])
-    for trace, bot_id in ((salon_trace, BOT_ID), (clinic_trace, OTHER_BOT_ID)):
-        mine = turns(receiver, trace)
-        assert [t["attributes"][semconv.TURN_INDEX] for t in mine] == [1, 2]  # no two "turn 1"
-        assert {t["attributes"][semconv.BOT_ID] for t in mine} == {bot_id}
-        assert [r[semconv.MESSAGE_TEXT] for t in mine for r in replies(t)] == [f"Здравствуйте, это бот {bot_id}"] * 2
+    assert_two_conversations(receiver, 4002)
 
 
 async def test_error_handler_reply_is_the_failed_turns_reply(bw, receiver, api, app):
@@ -112,16 +107,8 @@ async def test_error_handler_reply_is_the_failed_turns_reply(bw, receiver, api, 
     await feed(app, tg.text(300, 4003, "Запишите на завтра"))
     botwatch.flush()
 
-    (turn,) = turns(receiver)
-    assert turn["status"] == STATUS_ERROR and turn["attributes"][semconv.ERROR_TYPE] == "ConnectionError"
-    assert (
-        turn["attributes"][semconv.HANDLER]
-        == f"{__name__}.test_error_handler_reply_is_the_failed_turns_reply.<locals>.crm_booking"
-    )
-    assert [r[semconv.MESSAGE_TEXT] for r in replies(turn)] == ["Извините, попробуйте ещё раз через минуту"]
-    assert not [s for s in receiver.spans() if s["name"] == semconv.SPAN_MESSAGE_SEND]
-    duration = (turn["end"] - turn["start"]) / 1e9
-    assert 0.25 <= duration < 0.5, duration
+    handler = f"{__name__}.test_error_handler_reply_is_the_failed_turns_reply.<locals>.crm_booking"
+    assert_apology_turn(receiver, lambda name: name == handler)
 
 
 async def test_edited_message_is_marked_and_an_edit_nobody_handles_is_unhandled(bw, receiver, api, app):
@@ -137,12 +124,7 @@ async def test_edited_message_is_marked_and_an_edit_nobody_handles_is_unhandled(
     await feed(app, tg.edited(402, 4004, 400, "Запишите на 17:00"))
     botwatch.flush()
 
-    first, ignored, handled = turns(receiver, trace_of(4004))
-    assert first["attributes"][semconv.UPDATE_KIND] == "message"
-    assert ignored["attributes"][semconv.UPDATE_KIND] == "edited_message"
-    assert ignored["attributes"][semconv.UPDATE_UNHANDLED] is True and semconv.HANDLER not in ignored["attributes"]
-    assert handled["attributes"][semconv.UPDATE_KIND] == "edited_message" and len(replies(handled)) == 1
-    assert semconv.UPDATE_UNHANDLED not in handled["attributes"]
+    assert_edits(receiver, 4004)
 
 
 async def test_voice_in_and_voice_out_are_recorded_with_kind_size_and_duration(bw, receiver, api, app):
@@ -157,15 +139,7 @@ async def test_voice_in_and_voice_out_are_recorded_with_kind_size_and_duration(b
     await feed(app, tg.voice(500, 4005))
     botwatch.flush()
 
-    (turn,) = turns(receiver)
-    assert turn["attributes"][semconv.MEDIA_KIND] == "voice"
-    assert turn["attributes"][semconv.MEDIA_SIZE] == tg.VOICE_SIZE
-    assert turn["attributes"][semconv.MEDIA_DURATION] == tg.VOICE_SECONDS
-    (reply,) = replies(turn)
-    assert reply[semconv.MEDIA_KIND] == "voice" and reply[semconv.MEDIA_SIZE] == len(ogg)
-    assert reply[semconv.MEDIA_DURATION] == 3 and reply[semconv.MESSAGE_TEXT] == "Перезвоню"
-    received = [log for log in receiver.logs() if log["event_name"] == semconv.EVENT_MESSAGE_RECEIVED]
-    assert len(received) == 1 and received[0]["attributes"][semconv.MEDIA_DURATION] == tg.VOICE_SECONDS
+    assert_voice_turn(receiver, len(ogg))
 
 
 async def test_instrument_twice_is_a_no_op_and_uninstrument_restores_the_application(bw, receiver, api, app, caplog):
@@ -221,15 +195,7 @@ async def test_callbacks_inline_queries_and_member_updates_carry_their_kind(bw, 
     await feed(app, tg.pre_checkout(703, 4007))  # no handler
     botwatch.flush()
 
-    steps = turns(receiver, trace_of(4007))
-    assert [t["attributes"][semconv.UPDATE_KIND] for t in steps] == [
-        "callback_query",
-        "inline_query",
-        "my_chat_member",
-        "pre_checkout_query",
-    ]
-    assert [r[semconv.MESSAGE_TEXT] for r in replies(steps[0])] == ["Записал на 15:00"]
-    assert [semconv.UPDATE_UNHANDLED in t["attributes"] for t in steps] == [False, False, False, True]
+    assert_update_kinds(receiver, 4007)
 
 
 @pytest.mark.filterwarnings("ignore:Tasks created via `Application.create_task`")  # not polling: fed directly
@@ -320,17 +286,10 @@ async def test_conversation_handler_records_the_state_callback_of_each_step(bw, 
         await feed(app, tg.text(n, 4010, text))
     botwatch.flush()
 
-    steps = turns(receiver, trace_of(4010))
-    assert [t["attributes"][semconv.HANDLER] for t in steps] == [
+    handlers = [
         f"{__name__}.ask_service",
         f"{__name__}.unclear",
         f"{__name__}.ask_time",  # under @logged: the function, not the decorator's wrapper
         f"{__name__}.book_time",
     ]
-    assert [t["attributes"][semconv.TURN_INDEX] for t in steps] == [1, 2, 3, 4]
-    assert [r[semconv.MESSAGE_TEXT] for t in steps for r in replies(t)] == [
-        "На какую услугу записать?",
-        "Стрижка или маникюр?",
-        "Во сколько вам удобно?",
-        "Записал на 15:00",
-    ]
+    assert_booking_steps(receiver, 4010, handlers)

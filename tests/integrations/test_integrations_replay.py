@@ -35,13 +35,6 @@ from botwatch.integrations.aiogram import instrument
 ADMIN_CHAT = -100_777
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[BotAPI]:
-    server = BotAPI()
-    yield server
-    server.close()
-
-
 @pytest.fixture
 def journal_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
