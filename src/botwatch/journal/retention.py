@@ -238,22 +238,7 @@ def _ns(delta: timedelta) -> int:
 
 
 def _delete_before(conn: sqlite3.Connection, table: str, column: str, cutoff_ns: int) -> int:
-    total = 0
-    while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            cursor = conn.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < ? LIMIT {CHUNK_ROWS})",
-                (cutoff_ns,),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        total += cursor.rowcount
-        if cursor.rowcount < CHUNK_ROWS:
-            return total
+    return _delete_where(conn, table, f"{column} < ?", (cutoff_ns,))
 
 
 def _size_cutoff(conn: sqlite3.Connection, share: float) -> int | None:
