@@ -124,6 +124,7 @@ class _Parts:
     def __init__(self, factory: Callable[[], Any], resources: str, scopes: str) -> None:
         self.requests: dict[str, Any] = {}
         self._factory, self._resources, self._scopes = factory, resources, scopes
+        self.fields = (resources, scopes)
         self._resource: dict[str, tuple[int, Any]] = {}
         self._scope: dict[str, tuple[int, Any]] = {}
 
@@ -153,54 +154,42 @@ class _Parts:
         return scope[1]
 
 
+def _split(request: Any, prefixes: Prefixes, parts: _Parts, items: str) -> dict[str, Any]:
+    """org id -> that org's part of ``request``: a resource with a tenant moves whole, one copy; the items
+    (spans or log records) of one without go each to its org, a tenantless one following its trace."""
+    resources, scopes = parts.fields
+    by_trace: dict[bytes, str] = {}
+    for resource in getattr(request, resources):
+        own = _tenant(resource.resource.attributes)
+        for scope in getattr(resource, scopes):
+            for item in getattr(scope, items):
+                tenant = own or _tenant(item.attributes) or prefixes.tenant(item.attributes)
+                if tenant and item.trace_id:
+                    by_trace.setdefault(item.trace_id, tenant)
+    for resource in getattr(request, resources):
+        own = _tenant(resource.resource.attributes)
+        if own:  # a bot's resource (the collector set it from the login): moved whole, one copy
+            parts.whole(own, resource)
+            continue
+        for scope in getattr(resource, scopes):
+            for item in getattr(scope, items):
+                org = _org(own, item.attributes, item.trace_id, by_trace, prefixes)
+                getattr(parts.scope_for(org, resource, scope), items).append(item)
+    return parts.requests
+
+
 def split_traces(
     request: ExportTraceServiceRequest, prefixes: Prefixes = NO_PREFIXES
 ) -> dict[str, ExportTraceServiceRequest]:
     """org id -> that org's part of ``request`` (resources and scopes copied, spans moved)."""
-    by_trace: dict[bytes, str] = {}
-    for rs in request.resource_spans:
-        own = _tenant(rs.resource.attributes)
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                tenant = own or _tenant(span.attributes) or prefixes.tenant(span.attributes)
-                if tenant:
-                    by_trace.setdefault(span.trace_id, tenant)
-    parts = _Parts(ExportTraceServiceRequest, "resource_spans", "scope_spans")
-    for rs in request.resource_spans:
-        own = _tenant(rs.resource.attributes)
-        if own:  # a bot's resource (the collector set it from the login): moved whole, one copy
-            parts.whole(own, rs)
-            continue
-        for ss in rs.scope_spans:
-            for span in ss.spans:
-                org = _org(own, span.attributes, span.trace_id, by_trace, prefixes)
-                parts.scope_for(org, rs, ss).spans.append(span)
-    return parts.requests
+    return _split(request, prefixes, _Parts(ExportTraceServiceRequest, "resource_spans", "scope_spans"), "spans")
 
 
 def split_logs(
     request: ExportLogsServiceRequest, prefixes: Prefixes = NO_PREFIXES
 ) -> dict[str, ExportLogsServiceRequest]:
     """org id -> that org's part of ``request``; a record without a tenant follows its trace."""
-    by_trace: dict[bytes, str] = {}
-    for rl in request.resource_logs:
-        own = _tenant(rl.resource.attributes)
-        for sl in rl.scope_logs:
-            for record in sl.log_records:
-                tenant = own or _tenant(record.attributes) or prefixes.tenant(record.attributes)
-                if tenant and record.trace_id:
-                    by_trace.setdefault(record.trace_id, tenant)
-    parts = _Parts(ExportLogsServiceRequest, "resource_logs", "scope_logs")
-    for rl in request.resource_logs:
-        own = _tenant(rl.resource.attributes)
-        if own:
-            parts.whole(own, rl)
-            continue
-        for sl in rl.scope_logs:
-            for record in sl.log_records:
-                org = _org(own, record.attributes, record.trace_id, by_trace, prefixes)
-                parts.scope_for(org, rl, sl).log_records.append(record)
-    return parts.requests
+    return _split(request, prefixes, _Parts(ExportLogsServiceRequest, "resource_logs", "scope_logs"), "log_records")
 
 
 @dataclass(frozen=True)
