@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from harness import binaries
-from harness.ports import free_ports
+from harness.ports import PORT_OPTIONS, free_ports
 from loki_tempo_api import FakeLokiTempo
 
 import botwatch
@@ -40,15 +40,6 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 CONVERSATIONS = 1200
 SERVICE = "insights-stack-salon-bot"
-PORT_OPTIONS = (
-    "--otlp-grpc-port",
-    "--otlp-http-port",
-    "--collector-health-port",
-    "--collector-telemetry-port",
-    "--prometheus-port",
-    "--alertmanager-port",
-    "--journal-port",
-)
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
