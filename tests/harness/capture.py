@@ -14,11 +14,9 @@ refused) and brought back on the same port.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +30,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from botwatch.otlp_server import decompress  # gzip, deflate or none, as the real backends accept
 
 TEMPO_TRACES_PATH = "/v1/traces"
 LOKI_LOGS_PATH = "/otlp/v1/logs"
@@ -227,17 +227,6 @@ def _count_items(message: Message) -> int:
     return 0
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding == "gzip":
-        return gzip.decompress(body)
-    if encoding == "deflate":
-        return zlib.decompress(body)
-    raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-
-
 def _handler_for(capture: OtlpCapture) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -262,7 +251,7 @@ def _handler_for(capture: OtlpCapture) -> type[BaseHTTPRequestHandler]:
             request_type, response_type = route
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             try:
-                body = _decompress(body, self.headers.get("Content-Encoding", ""))
+                body = decompress(self.headers.get("Content-Encoding", "").strip().lower(), body)
                 message = request_type()
                 if content_type == "application/json":
                     json_format.Parse(body, message)
