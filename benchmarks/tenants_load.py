@@ -370,23 +370,17 @@ def main() -> None:
                 ):
                     found = [(r["metric"], r["value"][1]) for r in query(prometheus, expr)]
                     print(f"  {expr}: {found[:6]}", flush=True)
-                with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=60) as response:
-                    groups = json.load(response)["data"]["groups"]
-                for group in groups:
-                    bad = [r.get("lastError") for r in group["rules"] if r.get("health") != "ok"]
-                    print(f"  rule group {group['name']}: {group.get('evaluationTime', 0):.3f} s, errors {bad[:2]}")
-                    slowest = sorted(group["rules"], key=lambda r: -float(r.get("evaluationTime", 0)))[:3]
-                    for rule in slowest:
-                        name = rule.get("record") or rule.get("name")
-                        print(f"    {float(rule.get('evaluationTime', 0)):.3f} s {name}", flush=True)
                 log = (directory / "collector" / "otelcol.log").read_text(errors="replace").splitlines()
                 refusals = [
                     line[:300] for line in log if any(w in line.lower() for w in ("refus", "too large", "limit"))
                 ]
                 print("collector log:", *refusals[-3:] or ["(nothing refused)"], sep="\n  ", flush=True)
 
-            # 3. series
+            # rule evaluation: each group's last round (Prometheus runs groups side by side) and its slowest rules
             prometheus = f"http://127.0.0.1:{ports['--prometheus-port']}"
+            print_rule_groups(prometheus)
+
+            # 3. series
             per_tenant = query(
                 prometheus, 'count by (botwatch_tenant) ({__name__=~"botwatch_.+", botwatch_tenant!=""})'
             )
@@ -410,6 +404,31 @@ def main() -> None:
                 gateway.stop()
             cli(env, "stack", "down", "--dir", str(directory))
             telegram.close()
+
+
+def print_rule_groups(prometheus: str) -> None:
+    """Each rule group's last evaluation time, its mean over the last 2 minutes, errors and slowest rules."""
+    with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=60) as response:
+        groups = json.load(response)["data"]["groups"]
+    mean = {
+        r["metric"].get("rule_group", "").rsplit(";", 1)[-1]: float(r["value"][1])
+        for r in query(
+            prometheus,
+            "rate(prometheus_rule_group_duration_seconds_sum[2m])"
+            " / rate(prometheus_rule_group_duration_seconds_count[2m])",
+        )
+    }
+    for group in groups:
+        bad = [r.get("lastError") for r in group["rules"] if r.get("health") != "ok"]
+        average = f", mean {mean[group['name']]:.3f} s" if group["name"] in mean else ""
+        print(
+            f"  rule group {group['name']}: last {group.get('evaluationTime', 0):.3f} s{average}, errors {bad[:2]}",
+            flush=True,
+        )
+        slowest = sorted(group["rules"], key=lambda r: -float(r.get("evaluationTime", 0)))[:3]
+        for rule in slowest:
+            name = rule.get("record") or rule.get("name")
+            print(f"    {float(rule.get('evaluationTime', 0)):.3f} s {name}", flush=True)
 
 
 def _ready(url: str) -> bool:
