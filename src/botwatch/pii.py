@@ -61,7 +61,7 @@ def mask_email(email: str) -> str:
 class Redactor:
     """Masks phones and e-mails with a keyed hash, and secrets; one per deployment secret."""
 
-    secret: bytes
+    secret: bytes = field(repr=False)
     _cache: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

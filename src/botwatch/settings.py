@@ -130,7 +130,7 @@ class Settings:
     """
 
     service_name: str | None
-    secret: bytes
+    secret: bytes = field(repr=False)  # a repr (a log line, a debugger) must not show the key
     otlp_endpoint: str | None  # None: embedded journal
     endpoint_explicit: bool  # passed to init(), not from OTEL_EXPORTER_OTLP_ENDPOINT
     journal_path: Path
