@@ -363,7 +363,9 @@ def test_telegram_gets_a_russian_summary_and_the_report_file(journal, tmp_path, 
     numbers = parse(out.read_text())
     assert numbers.current["conversion"][0] in text  # the same headline number as the page
     assert document["document"].filename == "weekly.html" and document["document"].content == out.read_bytes()
-    assert TOKEN not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert TOKEN not in printed
+    assert "отчёт записан: " in printed and "отправлен в Telegram, чат -1001234567890" in printed  # in Russian
 
 
 def test_telegram_refusal_and_missing_setup_are_clear(journal, tmp_path, telegram_env, capsys):

@@ -127,10 +127,11 @@ def run(args: argparse.Namespace) -> int:
         raise NotFound(f"nothing recorded in the last {human(args.since)} ({_where(args)}); no report written")
     out = args.out or DEFAULT_OUT
     page = _write(out, data, lang, role)
-    print(f"report written: {out} ({len(page.encode()) // 1024} KiB)")
+    print(f"отчёт записан: {out} ({len(page.encode()) // 1024} КиБ)")
     if target is not None:
         _send(target, data, page, lang, out.name, role)
-        print(f"sent to Telegram chat {target.chat_id}" + (f", topic {target.thread_id}" if target.thread_id else ""))
+        topic = f", тема {target.thread_id}" if target.thread_id else ""
+        print(f"отправлен в Telegram, чат {target.chat_id}{topic}")
     return EXIT_OK
 
 
