@@ -5,8 +5,9 @@ collector/config.yaml stays the native stack's config, unchanged.  For compose t
 * ``bearertokenauth/tenants`` on the published OTLP receiver (4317/4318): a bot logs in with
   ``Authorization: Bearer <tenant id>:<its write token>`` (the gateway's ``token_env``/``token``).
   The extension accepts exactly the listed ``<tenant>:<token>`` pairs, so the tenant part of an
-  accepted header is the token's own.  The tokens come from the collector's environment
-  (``${env:SALON1_TOKEN}``; compose: the tenants' tokens file), never from the rendered file.
+  accepted header is the token's own.  A ``token_env`` token comes from the collector's environment
+  (``${env:SALON1_TOKEN}``; compose: the tenants' tokens file) and is not in the rendered file; an
+  inline ``token`` is written into it as is (like the tenants file it came from), so use ``token_env``.
 * ``resource/tenant_from_login``: ``botwatch.tenant`` on the resource is the tenant of the login,
   whatever the bot wrote (the header is read through ``include_metadata``, the tenant extracted, the
   header's copy deleted at once); ``attributes/no_claimed_tenant`` deletes a ``botwatch.tenant`` a
