@@ -63,6 +63,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
+from botwatch.masking.detect import mask_secrets
 from botwatch.otlp_wire import WireEncoder
 from botwatch.sdk_compat import ExporterMetrics
 
@@ -193,6 +194,13 @@ class HTTPStatusError(Exception):
 _CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout)
 
 
+def _said(error: BaseException | None) -> str:
+    """``error`` for the log: requests names a bad header's value (an Authorization token), so not that one."""
+    if isinstance(error, requests.exceptions.InvalidHeader):
+        return "a header name or value has leading whitespace or a line break (headers= or OTEL_EXPORTER_OTLP_*HEADERS)"
+    return mask_secrets(str(error))
+
+
 def _retry_after(response: requests.Response) -> float | None:
     """The ``Retry-After`` header (seconds or an HTTP date) as seconds from now; None when absent or odd."""
     value = response.headers.get("retry-after", "").strip()
@@ -267,12 +275,14 @@ class OTLPHTTPSender:
             else:
                 status, retryable = None, isinstance(error, _CONNECTION_ERRORS)
             if not retryable:
-                _log.error("botwatch: exporting a %s batch failed: %s", self.kind, error)
+                _log.error("botwatch: exporting a %s batch failed: %s", self.kind, _said(error))
                 return Sent(False, status, error)
             if attempt + 1 == MAX_ATTEMPTS or backoff > deadline - time.monotonic() or self._stop.is_set():
-                _log.error("botwatch: exporting a %s batch failed after %d attempts: %s", self.kind, attempt + 1, error)
+                _log.error(
+                    "botwatch: exporting a %s batch failed after %d attempts: %s", self.kind, attempt + 1, _said(error)
+                )
                 return Sent(False, status, error)
-            _log.warning("botwatch: %s exporting a %s batch; retrying in %.2f s", error, self.kind, backoff)
+            _log.warning("botwatch: %s exporting a %s batch; retrying in %.2f s", _said(error), self.kind, backoff)
             if self._stop.wait(backoff):
                 break
         return Sent(False, status, error)

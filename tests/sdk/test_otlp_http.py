@@ -169,3 +169,16 @@ def test_shutdown_stops_a_retry_wait(server: Scripted) -> None:
     start = time.monotonic()
     sent = transport.send(b"x")
     assert not sent.ok and time.monotonic() - start < 5
+
+
+def test_a_bad_header_fails_the_batch_without_its_value_in_the_log(
+    server: Scripted, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "Bearer salon1:0123456789abcdef"
+    for headers in ({"authorization": f"{token}\n"}, {"api-key": " 0123456789abcdef"}):
+        caplog.clear()
+        settings = HTTPSettings.resolve("traces", f"{server.url}/v1/traces", headers=headers)
+        with caplog.at_level("WARNING", logger="botwatch"):
+            sent = OTLPHTTPSender(settings).send(b"x")
+        assert not sent.ok and sent.status_code is None and not server.seen
+        assert "header" in caplog.text and "0123456789abcdef" not in caplog.text
