@@ -24,7 +24,8 @@ named too.
 
 :func:`probe` checks every entry and raises :class:`SDKIncompatible` naming
 each missing name and its feature.  ``init()`` calls :func:`check` once: the
-same probe, reported as one warning, because every accessor below degrades by
+same probe (less the names whose import would cost every start-up, ``at_init=False``),
+reported as one warning, because every accessor below degrades by
 itself (a bot keeps running with one feature less).  ``python -m
 botwatch.sdk_compat`` runs the probe and exits 1 when something is missing
 (``make try-latest-otel``).
@@ -76,6 +77,7 @@ class Need:
     name: str  # dotted, as a maintainer would grep for it
     feature: str  # what degrades without it
     optional: str | None = None  # a distribution that must be installed for this to matter
+    at_init: bool = True  # False: only the full probe looks (init() would pay for the import)
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ NEEDS: tuple[Need, ...] = (
     *_names("opentelemetry._logs", "LogRecord SeverityNumber get_logger_provider set_logger_provider", _LOGS),
     *_names("opentelemetry.sdk._logs", "LoggerProvider ReadableLogRecord", _LOGS),
     *_names("opentelemetry.sdk._logs.export", "BatchLogRecordProcessor LogRecordExporter LogRecordExportResult", _LOGS),
-    Need("opentelemetry.exporter.otlp.proto.grpc._log_exporter.OTLPLogExporter", _LOGS + " over OTLP/gRPC"),
+    # Importing it imports grpc (~80 ms of every init()); an OTLP/gRPC destination imports it itself.
+    Need(
+        "opentelemetry.exporter.otlp.proto.grpc._log_exporter.OTLPLogExporter", _LOGS + " over OTLP/gRPC", at_init=False
+    ),
     Need("opentelemetry.sdk._logs.export.InMemoryLogRecordExporter", _LOGS + " in botwatch.testing"),
     Need("opentelemetry.metrics._internal._ProxyMeterProvider", _GLOBALS),
     Need("opentelemetry._logs._internal.ProxyLoggerProvider", _GLOBALS),
@@ -223,11 +228,14 @@ def _samples() -> Iterator[tuple[str, Any]]:
     yield "create_processor_metrics()", create("traces", component, NoOpMeterProvider(), capacity=1, enabled=True)
 
 
-def probe() -> None:
-    """Check every name in :data:`NEEDS`; raise :class:`SDKIncompatible` listing each one missing."""
+def probe(*, at_init: bool = False) -> None:
+    """Check every name in :data:`NEEDS` (``at_init``: those init() checks); raise :class:`SDKIncompatible`
+    listing each one missing."""
     missing: list[Missing] = []
     by_prefix: dict[str, list[Need]] = {}
     for need in NEEDS:
+        if at_init and not need.at_init:
+            continue
         if need.name.split(".", 1)[0].endswith(")"):
             by_prefix.setdefault(need.name.split(".", 1)[0], []).append(need)
             continue
@@ -268,7 +276,7 @@ def check() -> list[Missing]:
     with _check_lock:
         if _checked is None:
             try:
-                probe()
+                probe(at_init=True)
                 _checked = []
             except SDKIncompatible as error:
                 _checked = error.missing

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import sqlite3
 import subprocess
 import sys
@@ -183,3 +184,20 @@ def test_no_other_module_uses_a_private_opentelemetry_name() -> None:
             }:
                 offenders.append(f"{where}:{node.lineno} .{node.attr}")
     assert not offenders, "private OpenTelemetry names outside botwatch.sdk_compat:\n" + "\n".join(offenders)
+
+
+def test_init_does_not_import_grpc_to_check_a_name(tmp_path: Path) -> None:
+    """The OTLP/gRPC log exporter is probed by ``python -m botwatch.sdk_compat``, not by every init()."""
+    script = (
+        "import sys, botwatch\n"
+        "botwatch.init(service_name='lean-bot', secret='compat-secret-0123456789')\n"
+        "botwatch.shutdown()\n"
+        "print('grpc' in sys.modules)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BOTWATCH_"))} | {
+        "BOTWATCH_JOURNAL": str(tmp_path / "journal.sqlite")
+    }
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=environment)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+    assert "lacks what botwatch relies on" not in out.stderr
