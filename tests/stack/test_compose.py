@@ -861,7 +861,8 @@ def test_promtool_check_config_as_mounted(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rule_files = len(list((REPO / "alerts" / "rules").glob("*.yml"))) + 1  # + the tenants' targets
     assert f"SUCCESS: {rule_files} rule files found" in result.stdout, result.stdout
-    assert "deploy/tenants/tenant_targets.yml\n  SUCCESS: 5 rules found" in result.stdout, result.stdout
+    # 5 targets of the example's two tenants + their 2 ratios at their own edges (botwatch-tenant-buckets)
+    assert "deploy/tenants/tenant_targets.yml\n  SUCCESS: 7 rules found" in result.stdout, result.stdout
 
 
 def test_amtool_check_config() -> None:

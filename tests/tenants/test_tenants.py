@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import binaries
+from harness.alert_stack import scaled_rules
 from harness.alertmanager import CONFIG as ALERTMANAGER_CONFIG
 from harness.paths import REPO
 from harness.ports import PORT_OPTIONS, free_ports
@@ -201,6 +202,49 @@ def test_target_series_render_and_pass_promtool(tmp_path: Path, promtool: str) -
     check = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     assert yaml.safe_load(FIXTURE.read_text()) == document, "re-render alerts/tests/fixtures/tenant_targets.yml"
+
+
+def _buckets_group(document: dict[str, object]) -> dict[str, str] | None:
+    """record -> expr of the rendered botwatch-tenant-buckets group; None when it is not rendered."""
+    groups = [g for g in document["groups"] if g["name"] == tenant_rules.BUCKETS_GROUP]  # type: ignore[attr-defined]
+    assert len(groups) <= 1
+    return {r["record"]: r["expr"] for r in groups[0]["rules"]} if groups else None
+
+
+def test_the_buckets_group_rates_only_the_tenants_with_their_own_edge(tmp_path: Path) -> None:
+    """No tenant with its own SLA or floor: no bucket is rated; otherwise only theirs, at the edges they use."""
+    nobody = _load(tmp_path, GOOD.replace("sla_seconds = 5", "lead_failure_share = 0.2"))
+    assert _buckets_group(tenant_rules.render(nobody)) is None
+    ratios = _buckets_group(tenant_rules.render(_load(tmp_path, GOOD)))
+    assert ratios is not None and list(ratios) == [tenant_rules.SLA_RATIO]  # "a" has an SLA, nobody a floor
+    expr = ratios[tenant_rules.SLA_RATIO]
+    assert 'botwatch_turn_duration_seconds_bucket{botwatch_tenant=~"a", le=~"(5)(\\\\.0+)?"}[5m]' in expr, expr
+    assert expr.count('botwatch_tenant=~"a"') == 3 and "[5m]" in expr and "[15m]" not in expr
+    example = _buckets_group(tenant_rules.render(tenants.load(EXAMPLE)))
+    assert example is not None
+    assert 'botwatch_tenant=~"clinic-2|salon-1", le=~"(3|5)(\\\\.0+)?"' in example[tenant_rules.SLA_RATIO]
+    assert 'botwatch_tenant=~"salon-1", le=~"(0\\\\.5)(\\\\.0+)?"' in example[tenant_rules.FLOOR_RATIO]
+
+
+def test_the_tenant_ratios_take_the_windows_of_the_rules_they_stand_in_for(tmp_path: Path, promtool: str) -> None:
+    """Time-scaled rules (the e2e tests' and the benchmark's) get equally scaled tenant ratios, or the `or` in
+    conversations.yml would mix a 10 s default ratio with a 5 min tenant one."""
+    scaled = scaled_rules(tmp_path / "scaled", 30)
+    written = tenant_rules.write(tenants.load(EXAMPLE), tmp_path / "out", [str(tmp_path / "scaled" / "*.yml")])
+    ratios = _buckets_group(yamlfile.load(written))
+    assert ratios is not None
+    assert "[10s]" in ratios[tenant_rules.SLA_RATIO] and "[5m]" not in ratios[tenant_rules.SLA_RATIO]
+    assert "[30s]" in ratios[tenant_rules.FLOOR_RATIO] and "[15m]" not in ratios[tenant_rules.FLOOR_RATIO]
+    check = subprocess.run(
+        [promtool, "check", "rules", str(written), *map(str, scaled)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    mixed = tmp_path / "mixed" / "conversations.yml"
+    mixed.parent.mkdir()
+    head, _, tail = (REPO / "alerts" / "rules" / "conversations.yml").read_text().rpartition("seconds_count[5m]")
+    mixed.write_text(head + "seconds_count[4m]" + tail)  # the SLA ratio's denominator
+    with pytest.raises(TenantsError, match="one range window expected"):
+        tenant_rules.write(tenants.load(EXAMPLE), tmp_path / "out", [str(mixed)])
 
 
 def test_promtool_tenant_cases_fail_without_the_tenant_series(tmp_path: Path, promtool: str) -> None:
