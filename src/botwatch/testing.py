@@ -30,16 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter as _InMemoryLogs
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-try:  # the name since opentelemetry-sdk 1.39; the older one stays as an alias for a while
-    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter as _InMemoryLogs
-except ImportError:  # pragma: no cover - older SDKs
-    from opentelemetry.sdk._logs.export import InMemoryLogExporter as _InMemoryLogs  # type: ignore[attr-defined,no-redef]
 
 __all__ = ["InMemoryDestination", "MetricPoint"]
 
