@@ -2,10 +2,10 @@
 
 Each of them gives a ``handle(path, body) -> (status, reason)`` for one decompressed request body;
 this module does the HTTP around it, the same for both: ``GET /health`` answers 200; a ``POST`` body
-over :data:`MAX_BODY_BYTES` answers 413, one that is not ``application/x-protobuf`` 415, one that
-cannot be decompressed (gzip, deflate or none) 400; a 200 is an empty protobuf body (an empty
-``Export*ServiceResponse``: nothing rejected), any other status is the reason as text, logged as a
-warning, and a 503 carries ``Retry-After: 1`` (the collector retries from its queue).
+over :data:`MAX_BODY_BYTES` answers 413, one without a usable ``Content-Length`` 400, one that is not
+``application/x-protobuf`` 415, one that cannot be decompressed (gzip, deflate or none) 400; a 200 is an
+empty protobuf body (an empty ``Export*ServiceResponse``: nothing rejected), any other status is the
+reason as text, logged as a warning, and a 503 carries ``Retry-After: 1`` (the collector retries from its queue).
 :func:`serve` runs the server until SIGTERM/SIGINT or ``server.shutdown()``.
 
 Standard library only: the lean SDK install runs the journal receiver.
@@ -55,7 +55,12 @@ def handler_class(handle: Handle, logger: logging.Logger, type_hint: str = "") -
             self._answer(200 if ok else 404, "ok" if ok else f"GET {HEALTH_PATH} only")
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            given = (self.headers.get("Content-Length") or "0").strip()
+            if not (given.isascii() and given.isdigit()):  # int() raised (no answer); a negative one read to EOF
+                self.close_connection = True
+                self._answer(400, f"Content-Length {given[:20]!r} is not a number of bytes")
+                return
+            length = int(given)
             if length > MAX_BODY_BYTES:
                 self.close_connection = True
                 self._answer(413, f"body over {MAX_BODY_BYTES} bytes")

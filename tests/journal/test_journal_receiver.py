@@ -152,3 +152,18 @@ def test_bad_requests_are_refused_with_a_reason_and_write_nothing(receiver: Runn
 def test_health(receiver: Running) -> None:
     with urllib.request.urlopen(receiver.url + "/health", timeout=5) as response:
         assert response.status == 200
+
+
+def test_a_bad_content_length_is_refused_at_once(receiver: Running) -> None:
+    """Not a number: no answer at all (a traceback); negative: the server read until the client gave up."""
+    import socket
+
+    for given in ("abc", "-1"):
+        with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as conn:
+            conn.sendall(
+                b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                + f"Content-Length: {given}\r\n\r\n".encode()
+            )
+            answer = conn.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer, (given, answer)
+    assert rows(receiver.journal, "spans") == []
