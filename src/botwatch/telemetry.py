@@ -220,7 +220,8 @@ def current() -> Telemetry:
     with _state_lock:
         if _noop is None:
             _log.warning("botwatch: init() was not called; conversations are traced nowhere")
-            _noop = Telemetry(Settings.resolve(secret=b"botwatch-uninitialised"), None)
+            # env={}: nothing of init()'s configuration (a Prometheus port init() must still be able to bind).
+            _noop = Telemetry(Settings.resolve(secret=b"botwatch-uninitialised", env={}), None)
         return _noop
 
 
