@@ -363,10 +363,16 @@ def main() -> None:
 
             if not wanted <= fired:  # say why: what the rules saw for one slow tenant, and any rule errors
                 prometheus = f"http://127.0.0.1:{ports['--prometheus-port']}"
+                slow_count = 'botwatch_turn_duration_seconds_count{botwatch_tenant="t0000"}'
                 for expr in (
                     'job_channel:botwatch_turns_over_sla:ratio_rate5m{botwatch_tenant="t0000"}',
                     'job_channel:botwatch_turns:increase5m{botwatch_tenant="t0000"}',
                     'sum by (le) (botwatch_turn_duration_seconds_bucket{botwatch_tenant="t0000"})',
+                    # whether samples reach the rules' windows: the newest sample's age, the samples in one window
+                    'time() - timestamp(botwatch_turn_duration_seconds_count{botwatch_tenant="t0000"})',
+                    f"count_over_time({slow_count}[{300 / args.scale:g}s])",
+                    f"count_over_time({slow_count}[{args.slow_seconds:g}s])",
+                    "sum(otelcol_receiver_refused_metric_points_total)",
                 ):
                     found = [(r["metric"], r["value"][1]) for r in query(prometheus, expr)]
                     print(f"  {expr}: {found[:6]}", flush=True)
