@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from harness.ports import free_ports
 
 SCRIPT = """
@@ -23,6 +24,7 @@ print("init ok")
 
 
 def test_init_binds_the_prometheus_port_after_a_conversation_before_it(tmp_path: Path) -> None:
+    pytest.importorskip("prometheus_client", reason="the prometheus extra (the lean SDK run has no extras)")
     (port,) = free_ports(1)
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BOTWATCH_"))} | {
         "BOTWATCH_PROMETHEUS_PORT": str(port),
