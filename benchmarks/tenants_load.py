@@ -54,7 +54,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the harness, the local Bot API and the scaled configs
 
-from harness.alert_stack import TOKEN, Message, scaled_alertmanager_config, scaled_rules  # noqa: E402
+from harness.alert_stack import TOKEN, Message, scaled_stack_up  # noqa: E402
 from harness.ports import PORT_OPTIONS, free_ports  # noqa: E402
 from harness.processes import ManagedProcess  # noqa: E402
 from telegram_api import BotAPI  # noqa: E402
@@ -222,20 +222,16 @@ def main() -> None:
         try:
             up = cli(
                 env,
-                "stack",
-                "up",
-                "--dir",
-                str(directory),
-                *(f"{o}={p}" for o, p in ports.items()),
-                f"--telegram-token-file={token_file}",
-                f"--telegram-chat-id={DEFAULT_CHAT}",
-                f"--telegram-api-url={telegram.url}",
-                "--rules",
-                *map(str, scaled_rules(work / "scaled" / "rules", args.scale)),
-                f"--alertmanager-config={scaled_alertmanager_config(work / 'scaled' / 'am.yml', args.scale)}",
-                "--evaluation-interval=1s",
-                f"--tenants={tenants_file}",
-                f"--journal={work / 'journal.sqlite'}",
+                *scaled_stack_up(
+                    work,
+                    ports,
+                    token_file=token_file,
+                    chat_id=DEFAULT_CHAT,
+                    telegram_url=telegram.url,
+                    tenants_file=tenants_file,
+                    journal=work / "journal.sqlite",
+                    factor=args.scale,
+                ),
             )
             assert up.returncode == 0, up.stderr
             gateway_env = {

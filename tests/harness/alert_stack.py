@@ -114,6 +114,37 @@ def scaled_alertmanager_config(dest: Path, factor: float = SCALE, source: Path =
     return dest
 
 
+def scaled_stack_up(
+    work: Path,
+    ports: dict[str, int],
+    *,
+    token_file: Path,
+    chat_id: int,
+    telegram_url: str,
+    tenants_file: Path,
+    journal: Path,
+    factor: float = SCALE,
+) -> list[str]:
+    """The arguments of ``botwatch stack up`` in ``work/stack`` with the rules and Alertmanager timings ÷ ``factor``,
+    alerts to a local Bot API, the tenants file and the journal: one set-up for the tenants test and benchmark."""
+    return [
+        "stack",
+        "up",
+        "--dir",
+        str(work / "stack"),
+        *(f"{option}={port}" for option, port in ports.items()),
+        f"--telegram-token-file={token_file}",
+        f"--telegram-chat-id={chat_id}",
+        f"--telegram-api-url={telegram_url}",
+        "--rules",
+        *map(str, scaled_rules(work / "scaled" / "rules", factor)),
+        f"--alertmanager-config={scaled_alertmanager_config(work / 'scaled' / 'alertmanager.yml', factor)}",
+        "--evaluation-interval=1s",
+        f"--tenants={tenants_file}",
+        f"--journal={journal}",
+    ]
+
+
 def route_group_wait(config: dict[str, Any], severity: str) -> str:
     """group_wait of the route an alert of ``severity`` takes (first matching sub-route, else the root)."""
     root = config["route"]

@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 from harness import binaries
-from harness.alert_stack import TOKEN, Message, scaled_alertmanager_config, scaled_rules
+from harness.alert_stack import TOKEN, Message, scaled_stack_up
 from harness.paths import TESTS
 from harness.ports import PORT_OPTIONS, free_ports
 from harness.processes import ManagedProcess
@@ -224,20 +224,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     gateway_bot: GatewayBot | None = None
     try:
         up = botwatch(
-            "stack",
-            "up",
-            "--dir",
-            str(directory),
-            *(f"{option}={port}" for option, port in ports.items()),
-            f"--telegram-token-file={token_file}",
-            f"--telegram-chat-id={DEFAULT_CHAT}",
-            f"--telegram-api-url={telegram.url}",
-            "--rules",
-            *map(str, scaled_rules(work / "scaled" / "rules")),
-            f"--alertmanager-config={scaled_alertmanager_config(work / 'scaled' / 'alertmanager.yml')}",
-            "--evaluation-interval=1s",
-            f"--tenants={tenants_file}",
-            f"--journal={journal}",
+            *scaled_stack_up(
+                work,
+                ports,
+                token_file=token_file,
+                chat_id=DEFAULT_CHAT,
+                telegram_url=telegram.url,
+                tenants_file=tenants_file,
+                journal=journal,
+            ),
             env=env,
         )
         assert up.returncode == 0, f"stack up failed:\n{up.stdout}\n{up.stderr}"
